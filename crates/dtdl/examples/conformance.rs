@@ -26,7 +26,10 @@ fn main() -> ExitCode {
     }
     print!("{}", conformance::report(&results));
     eprintln!("{} cases in {:.2?}", results.len(), start.elapsed());
-    if results.iter().any(|r| matches!(r.outcome, conformance::Outcome::Fail { .. })) {
+    if results
+        .iter()
+        .any(|r| matches!(r.outcome, conformance::Outcome::Fail { .. }))
+    {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -5,18 +5,24 @@
 //! identifiers are requested from the resolver one batch per round, and finally whole-model
 //! rules are checked. Errors are collected, never thrown, and sorted deterministically.
 
-mod walk;
+mod checks;
+mod element;
+mod scope;
+mod values;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use crate::dtmi::Dtmi;
 use crate::error::{DocumentRef, ParseFailure, ParsingError, ResolutionError, SourceLocation};
 use crate::location::locate;
-use crate::model::{DocumentInfo, Element, Model};
+use crate::model::{DocumentInfo, Model};
 use crate::options::ParsingOptions;
 use crate::resolver::Resolver;
+use element::{Range, Site};
+use scope::Scope;
 
 /// Parses the documents of one model together.
 ///
@@ -85,7 +91,7 @@ pub(crate) struct SourceDoc {
 /// A reference from an element property to an identifier.
 #[derive(Clone, Debug)]
 pub(crate) struct Reference {
-    pub(crate) target: Dtmi,
+    pub(crate) target: String,
     /// Index into `Session::sources`.
     pub(crate) source: usize,
     pub(crate) pointer: String,
@@ -99,17 +105,126 @@ pub(crate) struct PendingError {
     pub(crate) pointer: String,
 }
 
+/// How a property of an element was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PropKind {
+    /// A property of the element's class in the core language.
+    Core,
+    /// A property of one of its supplemental (extension) co-types; `name` is its DTMI.
+    Supplemental,
+    /// An undefined property tolerated next to an undefined co-type.
+    Undefined,
+}
+
+/// One property value as parsed.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Ref {
+        target: String,
+        pointer: String,
+        inline: bool,
+    },
+    Str(String),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Lang(Vec<(String, String)>),
+    Json(Value),
+}
+
+/// One property of a parsed element.
+#[derive(Clone, Debug)]
+pub(crate) struct Prop {
+    pub(crate) name: String,
+    pub(crate) kind: PropKind,
+    pub(crate) values: Vec<Val>,
+    pub(crate) pointer: String,
+}
+
+/// A parsed element, before conversion to the public object model.
+#[derive(Clone, Debug)]
+pub(crate) struct El {
+    pub(crate) id: String,
+    pub(crate) class: String,
+    pub(crate) version: u8,
+    /// Supplemental (extension) type DTMIs.
+    pub(crate) cotypes: Vec<String>,
+    /// Undefined co-types tolerated as written.
+    pub(crate) undefined_types: Vec<String>,
+    pub(crate) source: usize,
+    pub(crate) pointer: String,
+    pub(crate) explicit_id: bool,
+    pub(crate) limits: &'static str,
+    pub(crate) props: Vec<Prop>,
+    /// (parent id, property) for elements defined inline.
+    pub(crate) parent: Option<(String, String)>,
+}
+
+impl El {
+    pub(crate) fn prop(&self, name: &str) -> Option<&Prop> {
+        self.props
+            .iter()
+            .find(|p| p.kind == PropKind::Core && p.name == name)
+    }
+
+    /// Targets of the references held by a core property.
+    pub(crate) fn refs<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.prop(name)
+            .into_iter()
+            .flat_map(|p| p.values.iter())
+            .filter_map(|v| match v {
+                Val::Ref { target, .. } => Some(target.as_str()),
+                _ => None,
+            })
+    }
+
+    /// The first string value of a core property.
+    pub(crate) fn str_value(&self, name: &str) -> Option<&str> {
+        self.prop(name)?.values.iter().find_map(|v| match v {
+            Val::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The standard elements of the language (schemas, units, ...), parsed once.
+pub(crate) struct StandardBase {
+    pub(crate) elements: Vec<El>,
+    pub(crate) index: HashMap<String, usize>,
+}
+
+fn standard_base() -> &'static StandardBase {
+    static BASE: OnceLock<StandardBase> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let options = ParsingOptions {
+            undefined_extensions: crate::options::UndefinedExtensions::Always,
+            ..ParsingOptions::default()
+        };
+        let mut s = Session::new(&options);
+        s.building_standard = true;
+        let mm = crate::metamodel::Metamodel::get();
+        for e in &mm.facts.elements {
+            let text = e.to_string();
+            s.add_document(DocumentRef::Input(0), &text);
+        }
+        StandardBase {
+            elements: s.elements,
+            index: s.index,
+        }
+    })
+}
+
 /// State of one parse.
 pub(crate) struct Session<'o> {
     pub(crate) options: &'o ParsingOptions,
     pub(crate) sources: Vec<SourceDoc>,
-    pub(crate) elements: BTreeMap<Dtmi, Element>,
-    /// Source index that defines each element.
-    pub(crate) defined_in: HashMap<Dtmi, usize>,
-    pub(crate) references: Vec<Reference>,
+    pub(crate) elements: Vec<El>,
+    pub(crate) index: HashMap<String, usize>,
     pub(crate) errors: Vec<PendingError>,
     /// Per input document: roots and version.
-    pub(crate) input_docs: Vec<(Vec<Dtmi>, u8)>,
+    pub(crate) input_docs: Vec<(Vec<String>, u8)>,
+    /// True while parsing the language's own standard elements.
+    pub(crate) building_standard: bool,
 }
 
 impl<'o> Session<'o> {
@@ -117,32 +232,46 @@ impl<'o> Session<'o> {
         Session {
             options,
             sources: Vec::new(),
-            elements: BTreeMap::new(),
-            defined_in: HashMap::new(),
-            references: Vec::new(),
+            elements: Vec::new(),
+            index: HashMap::new(),
             errors: Vec::new(),
             input_docs: Vec::new(),
+            building_standard: false,
         }
     }
 
     pub(crate) fn error(&mut self, source: usize, pointer: impl Into<String>, error: ParsingError) {
-        self.errors.push(PendingError {
-            error,
-            source,
-            pointer: pointer.into(),
-        });
+        if !self.building_standard {
+            self.errors.push(PendingError {
+                error,
+                source,
+                pointer: pointer.into(),
+            });
+        }
+    }
+
+    /// Looks an element up among parsed and standard elements.
+    pub(crate) fn lookup(&self, id: &str) -> Option<&El> {
+        if let Some(i) = self.index.get(id) {
+            return self.elements.get(*i);
+        }
+        if self.building_standard {
+            return None;
+        }
+        let base = standard_base();
+        base.index.get(id).and_then(|i| base.elements.get(*i))
     }
 
     fn add_document(&mut self, doc: DocumentRef, text: &str) {
         let source = self.sources.len();
-        let is_input = matches!(doc, DocumentRef::Input(_));
+        let is_input = matches!(doc, DocumentRef::Input(_)) && !self.building_standard;
         self.sources.push(SourceDoc {
             doc,
             text: text.to_owned(),
         });
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let (roots, version) = match serde_json::from_str::<Value>(text) {
-            Ok(value) => walk::walk_document(self, source, &value),
+            Ok(value) => self.walk_document(source, &value),
             Err(e) => {
                 let name = if e.is_syntax() || e.is_eof() {
                     "invalidJson"
@@ -158,26 +287,121 @@ impl<'o> Session<'o> {
         }
     }
 
+    /// Walks the top-level elements of one document; returns their ids and the version.
+    fn walk_document(&mut self, source: usize, value: &Value) -> (Vec<String>, u8) {
+        let mut roots = Vec::new();
+        let mut version = 0;
+        let tops: Vec<(String, &Value)> = match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("/{i}"), v))
+                .collect(),
+            other => vec![(String::new(), other)],
+        };
+        for (ptr, item) in tops {
+            let Value::Object(o) = item else {
+                self.error(source, ptr, ParsingError::new("notJsonObject"));
+                continue;
+            };
+            let site = Site {
+                parent_id: None,
+                parent_class: None,
+                property: None,
+                segment: None,
+                index: None,
+                range: Range {
+                    class: "Interface".into(),
+                    type_required: true,
+                    ..Range::default()
+                },
+                top_level: true,
+            };
+            if self.building_standard {
+                // Standard elements are of many classes and are trusted.
+                let mut site = site;
+                site.range.class = "Entity".into();
+                site.top_level = false;
+                let scope = o
+                    .get("@context")
+                    .map(|c| {
+                        scope::apply_context(self, source, "/@context", c, &Scope::default(), true)
+                    })
+                    .unwrap_or_default();
+                self.walk_element(source, &ptr, o, &scope, &site);
+                continue;
+            }
+            if let Some(id) = self.walk_element(source, &ptr, o, &Scope::default(), &site) {
+                if version == 0
+                    && let Some(el) = self.lookup(&id)
+                {
+                    version = el.version;
+                }
+                roots.push(id);
+            } else if version == 0 {
+                version = top_level_version(o);
+            }
+        }
+        (roots, version)
+    }
+
     /// Adds resolver output; returns false when it defined none of the requested ids (so the
     /// loop stops instead of asking again).
     fn add_resolved(&mut self, requested: &[Dtmi], texts: &[String]) -> bool {
-        let before = self.defined_in.len();
+        let before = self.index.len();
         for text in texts {
             let doc = first_id(text).unwrap_or_else(|| requested[0].clone());
             self.add_document(DocumentRef::Resolved(doc), text);
         }
-        self.defined_in.len() > before && requested.iter().any(|d| self.defined_in.contains_key(d))
+        self.index.len() > before
+            && requested
+                .iter()
+                .any(|d| self.index.contains_key(d.as_str()))
+    }
+
+    /// Every reference held by parsed elements.
+    fn references(&self) -> Vec<Reference> {
+        let mut out = Vec::new();
+        for el in &self.elements {
+            for p in &el.props {
+                for v in &p.values {
+                    if let Val::Ref {
+                        target,
+                        pointer,
+                        inline: false,
+                    } = v
+                    {
+                        out.push(Reference {
+                            target: target.clone(),
+                            source: el.source,
+                            pointer: pointer.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Referenced identifiers that no document defines and that are not standard elements.
     fn undefined_references(&self) -> Vec<Dtmi> {
-        let set: BTreeSet<&Dtmi> = self
-            .references
+        let set: BTreeSet<&str> = self
+            .elements
             .iter()
-            .map(|r| &r.target)
-            .filter(|t| !self.defined_in.contains_key(*t) && !walk::is_standard(t))
+            .flat_map(|el| el.props.iter())
+            .flat_map(|p| p.values.iter())
+            .filter_map(|v| match v {
+                Val::Ref {
+                    target,
+                    inline: false,
+                    ..
+                } if self.lookup(target).is_none() => Some(target.as_str()),
+                _ => None,
+            })
             .collect();
-        set.into_iter().cloned().collect()
+        set.into_iter()
+            .filter_map(|s| Dtmi::parse(s).ok())
+            .collect()
     }
 
     fn location(&self, source: usize, pointer: &str) -> SourceLocation {
@@ -191,56 +415,96 @@ impl<'o> Session<'o> {
         }
     }
 
+    fn take_errors(&mut self) -> Vec<ParsingError> {
+        let mut pending = std::mem::take(&mut self.errors);
+        pending.sort_by(|a, b| (a.source, &a.pointer).cmp(&(b.source, &b.pointer)));
+        pending
+            .dedup_by(|a, b| a.source == b.source && a.pointer == b.pointer && a.error == b.error);
+        pending
+            .into_iter()
+            .map(|p| {
+                let mut e = p.error;
+                e.location = Some(self.location(p.source, &p.pointer));
+                e
+            })
+            .collect()
+    }
+
     fn finish(mut self) -> Result<Model, ParseFailure> {
         if !self.errors.is_empty() {
-            let mut pending = std::mem::take(&mut self.errors);
-            pending.sort_by(|a, b| (a.source, &a.pointer).cmp(&(b.source, &b.pointer)));
-            let errors = pending
-                .into_iter()
-                .map(|p| {
-                    let mut e = p.error;
-                    e.location = Some(self.location(p.source, &p.pointer));
-                    e
-                })
-                .collect();
-            return Err(ParseFailure::Invalid(errors));
+            return Err(ParseFailure::Invalid(self.take_errors()));
         }
         let missing = self.undefined_references();
         if !missing.is_empty() {
-            let wanted: BTreeSet<&Dtmi> = missing.iter().collect();
+            let wanted: BTreeSet<&str> = missing.iter().map(Dtmi::as_str).collect();
             let references = self
-                .references
-                .iter()
-                .filter(|r| wanted.contains(&r.target))
-                .map(|r| (r.target.clone(), self.location(r.source, &r.pointer)))
+                .references()
+                .into_iter()
+                .filter(|r| wanted.contains(r.target.as_str()))
+                .filter_map(|r| {
+                    Some((
+                        Dtmi::parse(&r.target).ok()?,
+                        self.location(r.source, &r.pointer),
+                    ))
+                })
                 .collect();
             return Err(ParseFailure::Unresolved(ResolutionError {
                 unresolved: missing,
                 references,
             }));
         }
+        self.check_model();
+        if !self.errors.is_empty() {
+            return Err(ParseFailure::Invalid(self.take_errors()));
+        }
         let mut documents: Vec<DocumentInfo> = self
             .input_docs
             .iter()
             .map(|(roots, v)| DocumentInfo {
-                roots: roots.clone(),
+                roots: roots.iter().filter_map(|r| Dtmi::parse(r).ok()).collect(),
                 dtdl_version: *v,
                 external_references: BTreeSet::new(),
             })
             .collect();
-        for r in &self.references {
-            if let DocumentRef::Input(i) = self.sources[r.source].doc
-                && !walk::is_standard(&r.target)
-                && self.defined_in.get(&r.target) != Some(&r.source)
+        for r in self.references() {
+            let DocumentRef::Input(i) = self.sources[r.source].doc else {
+                continue;
+            };
+            let Some(target) = self.index.get(&r.target).map(|t| &self.elements[*t]) else {
+                continue;
+            };
+            if target.source != r.source
                 && let Some(d) = documents.get_mut(i)
+                && let Ok(dtmi) = Dtmi::parse(&r.target)
             {
-                d.external_references.insert(r.target.clone());
+                d.external_references.insert(dtmi);
             }
         }
-        Ok(Model {
-            documents,
-            elements: self.elements,
-        })
+        Ok(crate::model::build(documents, &self))
+    }
+}
+
+/// The DTDL version named by a top-level `@context`, for documents that failed early.
+fn top_level_version(o: &serde_json::Map<String, Value>) -> u8 {
+    let one = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.strip_prefix("dtmi:dtdl:context;"))
+            .and_then(|n| n.split('#').next())
+            .and_then(|n| n.parse::<u8>().ok())
+    };
+    match o.get("@context") {
+        Some(Value::Array(a)) => a.iter().rev().find_map(one).unwrap_or(0),
+        Some(other) => one(other).unwrap_or(0),
+        None => 0,
+    }
+}
+
+/// Escapes a key as a JSON pointer token (RFC 6901).
+pub(crate) fn escape(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains(['~', '/']) {
+        key.replace('~', "~0").replace('/', "~1").into()
+    } else {
+        key.into()
     }
 }
 

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use dtdl::{Dtmi, ParseFailure, ParsingOptions, Quirks, Resolver, ResolverError, UndefinedExtensions};
+use dtdl::{
+    Dtmi, ParseFailure, ParsingOptions, Quirks, Resolver, ResolverError, UndefinedExtensions,
+};
 use serde_json::Value;
 
 /// Extension contexts the parser implements natively (for `requiredContexts`).
@@ -37,7 +39,11 @@ const IMPLEMENTED_CONTEXTS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Pass,
-    Fail { expected: String, got: String, detail: String },
+    Fail {
+        expected: String,
+        got: String,
+        detail: String,
+    },
     Skip(String),
 }
 
@@ -70,10 +76,17 @@ pub fn run_folder(root: &Path) -> Vec<CaseResult> {
     collect_files(root, &mut files);
     files.sort();
     let base = root.parent().unwrap_or(root);
-    let folder = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut results = Vec::new();
     for path in files {
-        let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(base)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -90,18 +103,22 @@ pub fn run_folder(root: &Path) -> Vec<CaseResult> {
                 continue;
             }
         };
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let prefix = ["Requirement", "Recommendation", "Allowance", "Completion"]
             .into_iter()
             .find(|p| stem.starts_with(p))
             .unwrap_or("other")
             .to_owned();
         for (index, case) in cases.iter().enumerate() {
-            let outcome = std::panic::catch_unwind(|| run_case(case)).unwrap_or_else(|_| Outcome::Fail {
-                expected: "no panic".into(),
-                got: "panic".into(),
-                detail: String::new(),
-            });
+            let outcome =
+                std::panic::catch_unwind(|| run_case(case)).unwrap_or_else(|_| Outcome::Fail {
+                    expected: "no panic".into(),
+                    got: "panic".into(),
+                    detail: String::new(),
+                });
             results.push(CaseResult {
                 file: rel.clone(),
                 index,
@@ -127,7 +144,9 @@ fn skip_file(rel: &str, folder: &str, reason: String) -> CaseResult {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -144,7 +163,11 @@ fn case_version(case: &Value) -> String {
         return "dtmi".into();
     }
     let mut versions = BTreeSet::new();
-    let inputs = case.get("input").and_then(Value::as_array).cloned().unwrap_or_default();
+    let inputs = case
+        .get("input")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for input in &inputs {
         let tops: Vec<&Value> = match input {
             Value::Array(a) => a.iter().collect(),
@@ -159,7 +182,10 @@ fn case_version(case: &Value) -> String {
             if let Some(v) = ctxs
                 .iter()
                 .rev()
-                .find_map(|c| c.as_str().and_then(|s| s.strip_prefix("dtmi:dtdl:context;")))
+                .find_map(|c| {
+                    c.as_str()
+                        .and_then(|s| s.strip_prefix("dtmi:dtdl:context;"))
+                })
                 .map(|v| v.split('#').next().unwrap_or(v))
             {
                 versions.insert(format!("v{v}"));
@@ -186,15 +212,23 @@ impl Resolver for Scripted {
         let round = self.calls;
         self.calls += 1;
         let Some((request, response)) = self.rounds.get(round) else {
-            self.mismatch = Some(format!("unexpected resolver call {} for {asked:?}", round + 1));
+            self.mismatch = Some(format!(
+                "unexpected resolver call {} for {asked:?}",
+                round + 1
+            ));
             return Ok(Vec::new());
         };
         if *request != asked {
-            self.mismatch = Some(format!("resolver call {} asked {asked:?}, script expects {request:?}", round + 1));
+            self.mismatch = Some(format!(
+                "resolver call {} asked {asked:?}, script expects {request:?}",
+                round + 1
+            ));
         }
         match response {
             Some(docs) => Ok(docs.clone()),
-            None => Err(ResolverError::new("the script cannot resolve these identifiers")),
+            None => Err(ResolverError::new(
+                "the script cannot resolve these identifiers",
+            )),
         }
     }
 }
@@ -205,12 +239,20 @@ fn pretty(v: &Value) -> String {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn verdict(valid: bool) -> String {
-    if valid { "valid".into() } else { "invalid".into() }
+    if valid {
+        "valid".into()
+    } else {
+        "invalid".into()
+    }
 }
 
 /// Judges one case.
@@ -247,7 +289,11 @@ pub fn run_case(case: &Value) -> Outcome {
             Err(_) => return Outcome::Skip(format!("unparsable acceptable limit {limit}")),
         }
     }
-    if case.get("partialResolution").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+    if case
+        .get("partialResolution")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
         return Outcome::Skip("partialResolution (layering extension not implemented)".into());
     }
     for ctx in strings(case.get("requiredContexts")) {
@@ -255,31 +301,47 @@ pub fn run_case(case: &Value) -> Outcome {
             return Outcome::Skip(format!("requires context {ctx}"));
         }
     }
-    if case.get("instances").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+    if case
+        .get("instances")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
         return Outcome::Skip("instances (instance validation not wired into the runner)".into());
     }
     let expect = case.get("expect");
     if expect.is_some_and(|e| e.get("elements").is_some() || e.get("elementCount").is_some()) {
-        return Outcome::Skip("expect.elements/elementCount (object-model comparison not implemented)".into());
+        return Outcome::Skip(
+            "expect.elements/elementCount (object-model comparison not implemented)".into(),
+        );
     }
     if case.get("extensions").is_some() {
         return Outcome::Skip("dynamic extensions".into());
     }
-    let texts: Vec<String> = case.get("input").and_then(Value::as_array).map(|a| a.iter().map(pretty).collect()).unwrap_or_default();
+    let texts: Vec<String> = case
+        .get("input")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(pretty).collect())
+        .unwrap_or_default();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
 
-    let mut scripted = case.get("resolution").and_then(Value::as_array).map(|rounds| Scripted {
-        rounds: rounds
-            .iter()
-            .map(|r| {
-                let request = strings(r.get("request")).into_iter().collect();
-                let response = r.get("response").and_then(Value::as_array).map(|docs| docs.iter().map(pretty).collect());
-                (request, response)
-            })
-            .collect(),
-        calls: 0,
-        mismatch: None,
-    });
+    let mut scripted = case
+        .get("resolution")
+        .and_then(Value::as_array)
+        .map(|rounds| Scripted {
+            rounds: rounds
+                .iter()
+                .map(|r| {
+                    let request = strings(r.get("request")).into_iter().collect();
+                    let response = r
+                        .get("response")
+                        .and_then(Value::as_array)
+                        .map(|docs| docs.iter().map(pretty).collect());
+                    (request, response)
+                })
+                .collect(),
+            calls: 0,
+            mismatch: None,
+        });
     let result = match scripted.as_mut() {
         Some(s) => dtdl::parse(&refs, Some(s as &mut dyn Resolver), &options),
         None => dtdl::parse(&refs, None, &options),
@@ -287,15 +349,26 @@ pub fn run_case(case: &Value) -> Outcome {
     let got_valid = result.is_ok();
     let first_error = match &result {
         Ok(_) => String::new(),
-        Err(ParseFailure::Invalid(errors)) => errors.first().map(|e| format!("{}: {e}", e.name())).unwrap_or_default(),
+        Err(ParseFailure::Invalid(errors)) => errors
+            .first()
+            .map(|e| format!("{}: {e}", e.name()))
+            .unwrap_or_default(),
         Err(other) => other.to_string(),
     };
     if got_valid != valid {
-        return Outcome::Fail { expected: verdict(valid), got: verdict(got_valid), detail: first_error };
+        return Outcome::Fail {
+            expected: verdict(valid),
+            got: verdict(got_valid),
+            detail: first_error,
+        };
     }
     if let Some(s) = &scripted {
         if let Some(m) = &s.mismatch {
-            return Outcome::Fail { expected: "scripted resolution".into(), got: "different requests".into(), detail: m.clone() };
+            return Outcome::Fail {
+                expected: "scripted resolution".into(),
+                got: "different requests".into(),
+                detail: m.clone(),
+            };
         }
         if valid && s.calls != s.rounds.len() {
             return Outcome::Fail {
@@ -309,19 +382,35 @@ pub fn run_case(case: &Value) -> Outcome {
         let want: BTreeSet<String> = strings(Some(expected)).into_iter().collect();
         return match &result {
             Err(ParseFailure::Unresolved(u)) => {
-                let got: BTreeSet<String> = u.unresolved.iter().map(|d| d.as_str().to_owned()).collect();
+                let got: BTreeSet<String> =
+                    u.unresolved.iter().map(|d| d.as_str().to_owned()).collect();
                 if got == want {
                     Outcome::Pass
                 } else {
-                    Outcome::Fail { expected: format!("unresolved {want:?}"), got: format!("unresolved {got:?}"), detail: String::new() }
+                    Outcome::Fail {
+                        expected: format!("unresolved {want:?}"),
+                        got: format!("unresolved {got:?}"),
+                        detail: String::new(),
+                    }
                 }
             }
-            _ => Outcome::Fail { expected: format!("unresolved {want:?}"), got: "another failure".into(), detail: first_error },
+            _ => Outcome::Fail {
+                expected: format!("unresolved {want:?}"),
+                got: "another failure".into(),
+                detail: first_error,
+            },
         };
     }
-    if let Some(expected) = expect.and_then(|e| e.get("parsingErrors")).and_then(Value::as_array) {
+    if let Some(expected) = expect
+        .and_then(|e| e.get("parsingErrors"))
+        .and_then(Value::as_array)
+    {
         let Err(ParseFailure::Invalid(errors)) = &result else {
-            return Outcome::Fail { expected: "parsing errors".into(), got: "another failure".into(), detail: first_error };
+            return Outcome::Fail {
+                expected: "parsing errors".into(),
+                got: "another failure".into(),
+                detail: first_error,
+            };
         };
         for e in errors {
             let matched = expected.iter().any(|x| {
@@ -354,7 +443,9 @@ fn run_dtmi_case(case: &Value, id_text: &str) -> Outcome {
             detail: parsed.err().map(|e| e.to_string()).unwrap_or_default(),
         };
     }
-    let (Ok(d), Some(expect)) = (parsed, case.get("expect")) else { return Outcome::Pass };
+    let (Ok(d), Some(expect)) = (parsed, case.get("expect")) else {
+        return Outcome::Pass;
+    };
     let mut wrong = Vec::new();
     let mut check = |name: &str, got: Value| {
         if let Some(want) = expect.get(name) {
@@ -373,11 +464,21 @@ fn run_dtmi_case(case: &Value, id_text: &str) -> Outcome {
     check("Versionless", d.versionless().into());
     check("Labels", d.labels().into());
     check("IsReserved", d.is_reserved().into());
-    check("Fragment", d.fragment().map(|f| format!("#{f}")).unwrap_or_default().into());
+    check(
+        "Fragment",
+        d.fragment()
+            .map(|f| format!("#{f}"))
+            .unwrap_or_default()
+            .into(),
+    );
     if wrong.is_empty() {
         Outcome::Pass
     } else {
-        Outcome::Fail { expected: "accessor values".into(), got: "different values".into(), detail: wrong.join("; ") }
+        Outcome::Fail {
+            expected: "accessor values".into(),
+            got: "different values".into(),
+            detail: wrong.join("; "),
+        }
     }
 }
 
@@ -402,8 +503,16 @@ impl Tally {
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let judged = self.passed + self.failed;
-        let pct = if judged == 0 { 100.0 } else { 100.0 * self.passed as f64 / judged as f64 };
-        write!(f, "{:6.2}% agreement ({} passed, {} failed, {} skipped)", pct, self.passed, self.failed, self.skipped)
+        let pct = if judged == 0 {
+            100.0
+        } else {
+            100.0 * self.passed as f64 / judged as f64
+        };
+        write!(
+            f,
+            "{:6.2}% agreement ({} passed, {} failed, {} skipped)",
+            pct, self.passed, self.failed, self.skipped
+        )
     }
 }
 
@@ -416,9 +525,18 @@ pub fn report(results: &[CaseResult]) -> String {
     let mut skips: BTreeMap<&str, usize> = BTreeMap::new();
     for r in results {
         total.add(&r.outcome);
-        groups.entry(("folder", r.folder.clone())).or_default().add(&r.outcome);
-        groups.entry(("version", r.version.clone())).or_default().add(&r.outcome);
-        groups.entry(("prefix", r.prefix.clone())).or_default().add(&r.outcome);
+        groups
+            .entry(("folder", r.folder.clone()))
+            .or_default()
+            .add(&r.outcome);
+        groups
+            .entry(("version", r.version.clone()))
+            .or_default()
+            .add(&r.outcome);
+        groups
+            .entry(("prefix", r.prefix.clone()))
+            .or_default()
+            .add(&r.outcome);
         if let Outcome::Skip(reason) = &r.outcome {
             *skips.entry(reason.as_str()).or_default() += 1;
         }
@@ -430,10 +548,23 @@ pub fn report(results: &[CaseResult]) -> String {
         let _ = writeln!(out, "skipped  {n:6}  {reason}");
     }
     for r in results {
-        if let Outcome::Fail { expected, got, detail } = &r.outcome {
-            let _ = writeln!(out, "FAIL {} expected {expected}, got {got}: {detail}", r.key());
+        if let Outcome::Fail {
+            expected,
+            got,
+            detail,
+        } = &r.outcome
+        {
+            let _ = writeln!(
+                out,
+                "FAIL {} expected {expected}, got {got}: {detail}",
+                r.key()
+            );
         }
     }
-    let _ = writeln!(out, "{} passed, {} failed, {} skipped", total.passed, total.failed, total.skipped);
+    let _ = writeln!(
+        out,
+        "{} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
     out
 }

@@ -1,0 +1,584 @@
+//! Whole-model rules, checked once every definition is known: the classes and versions of
+//! referenced elements, uniqueness of names (including names inherited through `extends`),
+//! descendant controls (nesting depth, recursion, excluded types, counts), Enum value
+//! datatypes, and the constraints extension co-types place on their elements.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{El, PropKind, Session, Val};
+use crate::error::ParsingError;
+use crate::metamodel::{DescendantControl, Metamodel, TermTarget};
+
+/// An error found by a check: (source, pointer, error).
+type Found = (usize, String, ParsingError);
+
+impl Session<'_> {
+    pub(crate) fn check_model(&mut self) {
+        let mut found: Vec<Found> = Vec::new();
+        for el in &self.elements {
+            self.check_references(el, &mut found);
+            self.check_unique_properties(el, &mut found);
+            self.check_supplemental_constraints(el, &mut found);
+            if el.class == "Interface" {
+                self.check_inherited_names(el, &mut found);
+            }
+            if el.class == "Enum" {
+                self.check_enum_values(el, &mut found);
+            }
+        }
+        self.check_descendant_controls(&mut found);
+        for (source, pointer, error) in found {
+            self.error(source, pointer, error);
+        }
+    }
+
+    fn check_references(&self, el: &El, found: &mut Vec<Found>) {
+        let mm = Metamodel::get();
+        let Some(cf) = mm.class(&el.class) else {
+            return;
+        };
+        let vkey = el.version.to_string();
+        for p in &el.props {
+            match p.kind {
+                PropKind::Core => {
+                    let Some(pf) = cf.properties.get(&p.name) else {
+                        continue;
+                    };
+                    let Some(pv) = pf.versions.get(&vkey) else {
+                        continue;
+                    };
+                    let Some(range) = pv.class.as_deref().or(pf.common.class.as_deref()) else {
+                        continue;
+                    };
+                    for v in &p.values {
+                        let Val::Ref {
+                            target, pointer, ..
+                        } = v
+                        else {
+                            continue;
+                        };
+                        let Some(t) = self.lookup(target) else {
+                            continue;
+                        };
+                        if !mm.is_subclass(&t.class, range) {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("badType")
+                                    .primary(el.id.clone())
+                                    .property(p.name.clone())
+                                    .secondary(t.id.clone())
+                                    .type_name(range),
+                            ));
+                            continue;
+                        }
+                        if !pv.versions.is_empty() && !pv.versions.contains(&t.version) {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("disallowedVersionReference")
+                                    .primary(el.id.clone())
+                                    .property(p.name.clone())
+                                    .secondary(t.id.clone())
+                                    .restriction(format!("{:?}", pv.versions)),
+                            ));
+                            continue;
+                        }
+                        if !pv.value_uris.is_empty() && !pv.value_uris.iter().any(|u| u == target) {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("notRequiredValue")
+                                    .primary(el.id.clone())
+                                    .property(p.name.clone())
+                                    .secondary(t.id.clone())
+                                    .restriction(pv.values.join(", ")),
+                            ));
+                        }
+                    }
+                }
+                PropKind::Supplemental => {
+                    let Some(owner) = mm.supplemental_property_owner.get(&p.name) else {
+                        continue;
+                    };
+                    let Some(sp) = mm
+                        .facts
+                        .supplemental_types
+                        .get(owner)
+                        .and_then(|t| t.properties.get(&p.name))
+                    else {
+                        continue;
+                    };
+                    let Some(type_id) = sp.type_id.as_deref() else {
+                        continue;
+                    };
+                    if type_id.starts_with("http://") {
+                        continue;
+                    }
+                    for v in &p.values {
+                        let Val::Ref {
+                            target, pointer, ..
+                        } = v
+                        else {
+                            continue;
+                        };
+                        let Some(t) = self.lookup(target) else {
+                            continue;
+                        };
+                        let ok = match mm.classify(type_id) {
+                            TermTarget::Class(c, _) => mm.is_subclass(&t.class, &c),
+                            TermTarget::Supplemental => {
+                                t.cotypes.iter().any(|ct| mm.supplemental_is(ct, type_id))
+                            }
+                            _ => true,
+                        };
+                        let child_ok = sp.child_of.as_deref().is_none_or(|parent| {
+                            t.parent.as_ref().is_some_and(|(pid, _)| pid == parent)
+                        });
+                        if !ok || !child_ok {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("badType")
+                                    .primary(el.id.clone())
+                                    .property(sp.property_name.clone())
+                                    .secondary(t.id.clone())
+                                    .type_name(sp.type_name.clone()),
+                            ));
+                        }
+                    }
+                }
+                PropKind::Undefined => {}
+            }
+        }
+    }
+
+    /// `uniqueProperties`: e.g. content names, enum value names and values.
+    fn check_unique_properties(&self, el: &El, found: &mut Vec<Found>) {
+        let mm = Metamodel::get();
+        let Some(cf) = mm.class(&el.class) else {
+            return;
+        };
+        let vkey = el.version.to_string();
+        for p in &el.props {
+            if p.kind != PropKind::Core {
+                continue;
+            }
+            let Some(pv) = cf
+                .properties
+                .get(&p.name)
+                .and_then(|pf| pf.versions.get(&vkey))
+            else {
+                continue;
+            };
+            for unique in &pv.unique_properties {
+                let mut seen: HashMap<String, &str> = HashMap::new();
+                for v in &p.values {
+                    let Val::Ref {
+                        target, pointer, ..
+                    } = v
+                    else {
+                        continue;
+                    };
+                    let Some(child) = self.lookup(target) else {
+                        continue;
+                    };
+                    let Some(key) = child
+                        .prop(unique)
+                        .and_then(|cp| cp.values.first())
+                        .map(literal_key)
+                    else {
+                        continue;
+                    };
+                    if let Some(first) = seen.get(&key) {
+                        if *first != child.id {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("nonUniquePropertyValue")
+                                    .primary(el.id.clone())
+                                    .property(p.name.clone())
+                                    .value(key.clone())
+                                    .type_name(unique.clone()),
+                            ));
+                        }
+                    } else {
+                        seen.insert(key, &child.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Content names must be unique across an Interface and everything it extends; the
+    /// `extends` chain must be acyclic.
+    fn check_inherited_names(&self, el: &El, found: &mut Vec<Found>) {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut visited: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = vec![el.id.as_str()];
+        while let Some(id) = stack.pop() {
+            if !visited.insert(id) {
+                continue;
+            }
+            let Some(iface) = self.lookup(id) else {
+                continue;
+            };
+            for c in iface.refs("contents") {
+                let Some(content) = self.lookup(c) else {
+                    continue;
+                };
+                let Some(name) = content.str_value("name") else {
+                    continue;
+                };
+                match names.get(name) {
+                    Some(other) if other != &content.id && id != el.id => {
+                        found.push((
+                            el.source,
+                            el.pointer.clone(),
+                            ParsingError::new("nonUniqueImportedPropertyValue")
+                                .primary(el.id.clone())
+                                .secondary(id.to_owned())
+                                .property("contents")
+                                .value(name.to_owned()),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        names.insert(name.to_owned(), content.id.clone());
+                    }
+                }
+            }
+            for parent in iface.refs("extends") {
+                stack.push(parent);
+            }
+        }
+    }
+
+    /// EnumValue `enumValue` literals must match the Enum's `valueSchema`.
+    fn check_enum_values(&self, el: &El, found: &mut Vec<Found>) {
+        let Some(schema) = el.refs("valueSchema").next() else {
+            return;
+        };
+        let wants_int = schema.contains(":Schema:integer;");
+        let wants_str = schema.contains(":Schema:string;");
+        if !wants_int && !wants_str {
+            return;
+        }
+        for v in el.refs("enumValues") {
+            let Some(ev) = self.lookup(v) else { continue };
+            let Some(prop) = ev.prop("enumValue") else {
+                continue;
+            };
+            for val in &prop.values {
+                let ok = matches!((val, wants_int), (Val::Int(_), true) | (Val::Str(_), false));
+                if !ok {
+                    found.push((
+                        ev.source,
+                        prop.pointer.clone(),
+                        ParsingError::new("nonConformantDatatype")
+                            .primary(ev.id.clone())
+                            .property("enumValue")
+                            .secondary(el.id.clone())
+                            .type_name(schema.to_owned()),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Constraints and sibling rules of extension co-types.
+    fn check_supplemental_constraints(&self, el: &El, found: &mut Vec<Found>) {
+        let mm = Metamodel::get();
+        for t in &el.cotypes {
+            let Some(st) = mm.facts.supplemental_types.get(t) else {
+                continue;
+            };
+            for c in &st.constraints {
+                let Some(prop) = c.get("property").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let Some(required) = c.get("requiredTypes").and_then(|v| v.as_array()) else {
+                    continue;
+                };
+                if c.get("inverse").and_then(|v| v.as_bool()).unwrap_or(false) {
+                    continue;
+                }
+                for target in el.refs(prop) {
+                    let Some(te) = self.lookup(target) else {
+                        continue;
+                    };
+                    let ok =
+                        required
+                            .iter()
+                            .filter_map(|r| r.as_str())
+                            .any(|r| match mm.classify(r) {
+                                TermTarget::Class(c, _) => mm.is_subclass(&te.class, &c),
+                                _ => te.cotypes.iter().any(|ct| mm.supplemental_is(ct, r)),
+                            });
+                    if !ok {
+                        found.push((
+                            el.source,
+                            el.pointer.clone(),
+                            ParsingError::new("notRequiredType")
+                                .primary(el.id.clone())
+                                .property(prop)
+                                .secondary(te.id.clone())
+                                .type_name(t.clone()),
+                        ));
+                    }
+                }
+            }
+            for co in &st.cocotypes {
+                if !el.cotypes.iter().any(|x| x == co) {
+                    found.push((
+                        el.source,
+                        el.pointer.clone(),
+                        ParsingError::new("missingCocotype")
+                            .primary(el.id.clone())
+                            .type_name(t.clone())
+                            .restriction(co.clone()),
+                    ));
+                }
+            }
+            for dis in &st.discotypes {
+                if el.cotypes.iter().any(|x| x == dis) {
+                    found.push((
+                        el.source,
+                        el.pointer.clone(),
+                        ParsingError::new("disallowedCocotype")
+                            .primary(el.id.clone())
+                            .type_name(t.clone())
+                            .restriction(dis.clone()),
+                    ));
+                }
+            }
+            for sib in &st.siblings {
+                self.check_sibling_rule(el, t, sib, found);
+            }
+        }
+    }
+
+    /// A sibling rule: the value of `keyref` (on this element) must name (`key`) a sibling
+    /// element within the same parent property that has one of `requiredTypes`.
+    fn check_sibling_rule(
+        &self,
+        el: &El,
+        t: &str,
+        rule: &serde_json::Value,
+        found: &mut Vec<Found>,
+    ) {
+        let mm = Metamodel::get();
+        let (Some(key), Some(keyref)) = (
+            rule.get("key").and_then(|v| v.as_str()),
+            rule.get("keyref").and_then(|v| v.as_str()),
+        ) else {
+            return;
+        };
+        let Some(required) = rule.get("requiredTypes").and_then(|v| v.as_array()) else {
+            return;
+        };
+        let Some(value) = el
+            .props
+            .iter()
+            .find(|p| p.kind == PropKind::Supplemental && p.name == keyref)
+            .and_then(|p| p.values.first())
+        else {
+            return;
+        };
+        let Val::Str(wanted) = value else { return };
+        let Some((parent_id, parent_prop)) = &el.parent else {
+            return;
+        };
+        let Some(parent) = self.lookup(parent_id) else {
+            return;
+        };
+        let sibling = parent
+            .refs(parent_prop)
+            .filter_map(|s| self.lookup(s))
+            .find(|s| s.id != el.id && s.str_value(key) == Some(wanted.as_str()));
+        let ok = sibling.is_some_and(|s| {
+            required
+                .iter()
+                .filter_map(|r| r.as_str())
+                .any(|r| match mm.classify(r) {
+                    TermTarget::Class(c, v) => v == s.version && mm.is_subclass(&s.class, &c),
+                    _ => false,
+                })
+        });
+        if !ok {
+            found.push((
+                el.source,
+                el.pointer.clone(),
+                ParsingError::new("notSiblingRequiredType")
+                    .primary(el.id.clone())
+                    .property(keyref.to_owned())
+                    .value(wanted.clone())
+                    .type_name(t.to_owned()),
+            ));
+        }
+    }
+
+    fn check_descendant_controls(&self, found: &mut Vec<Found>) {
+        let mm = Metamodel::get();
+        for el in &self.elements {
+            for control in &mm.facts.descendant_controls {
+                if control.dtdl_version != el.version || control.datatype_property.is_some() {
+                    continue;
+                }
+                if !mm.is_subclass(&el.class, &control.root_class) {
+                    continue;
+                }
+                // The wide ComplexSchema controls are listed per concrete class and for the
+                // abstract class; checking the abstract one once is enough.
+                if !control.narrow && control.root_class != control.defining_class {
+                    continue;
+                }
+                self.walk_control(el, control, found);
+            }
+        }
+    }
+
+    fn neighbours<'a>(
+        &'a self,
+        el: &'a El,
+        control: &'a DescendantControl,
+    ) -> Vec<(&'a str, &'a str, &'a str)> {
+        let mut out = Vec::new();
+        for p in &el.props {
+            if p.kind != PropKind::Core {
+                continue;
+            }
+            if control.narrow && !control.properties.iter().any(|c| c == &p.name) {
+                continue;
+            }
+            for v in &p.values {
+                if let Val::Ref {
+                    target, pointer, ..
+                } = v
+                {
+                    out.push((p.name.as_str(), target.as_str(), pointer.as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    fn walk_control(&self, root: &El, control: &DescendantControl, found: &mut Vec<Found>) {
+        let mm = Metamodel::get();
+        let max_depth = Metamodel::limit(&control.max_depth, root.limits);
+        let max_count = Metamodel::limit(&control.max_count, root.limits);
+        // Iterative DFS: (element id, depth, path).
+        let mut best: HashMap<&str, u64> = HashMap::new();
+        let mut counted: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<(&str, u64, Vec<&str>)> = vec![(
+            root.id.as_str(),
+            if control.narrow { 0 } else { 1 },
+            vec![root.id.as_str()],
+        )];
+        let mut reported = false;
+        while let Some((id, depth, path)) = stack.pop() {
+            let Some(node) = self.lookup(id) else {
+                continue;
+            };
+            for (prop, target, _ptr) in self.neighbours(node, control) {
+                let Some(child) = self.lookup(target) else {
+                    continue;
+                };
+                if path.contains(&target) {
+                    if !control.allow_self && !reported {
+                        let vid = if control.narrow {
+                            "recursiveStructureNarrow"
+                        } else {
+                            "recursiveStructureWide"
+                        };
+                        found.push((
+                            root.source,
+                            root.pointer.clone(),
+                            ParsingError::new(vid)
+                                .primary(root.id.clone())
+                                .property(prop),
+                        ));
+                        reported = true;
+                    }
+                    continue;
+                }
+                if let Some(ex) = &control.exclude_type
+                    && mm.is_subclass(&child.class, ex)
+                    && !reported
+                {
+                    found.push((
+                        root.source,
+                        root.pointer.clone(),
+                        ParsingError::new("excludedType")
+                            .primary(root.id.clone())
+                            .property(prop)
+                            .secondary(child.id.clone())
+                            .type_name(ex.clone()),
+                    ));
+                    reported = true;
+                }
+                let child_depth = if control.narrow {
+                    depth + 1
+                } else if mm.is_subclass(&child.class, &control.defining_class) {
+                    depth + 1
+                } else {
+                    depth
+                };
+                if let Some(max) = max_depth
+                    && child_depth > max
+                {
+                    if !reported {
+                        let vid = if control.narrow {
+                            "excessiveDepthNarrow"
+                        } else {
+                            "excessiveDepthWide"
+                        };
+                        found.push((
+                            root.source,
+                            root.pointer.clone(),
+                            ParsingError::new(vid)
+                                .primary(root.id.clone())
+                                .property(prop)
+                                .secondary(child.id.clone())
+                                .restriction(max.to_string()),
+                        ));
+                        reported = true;
+                    }
+                    continue;
+                }
+                counted.insert(target);
+                if best.get(target).is_some_and(|b| *b >= child_depth) {
+                    continue;
+                }
+                best.insert(target, child_depth);
+                let mut p = path.clone();
+                p.push(target);
+                stack.push((target, child_depth, p));
+            }
+        }
+        if let Some(max) = max_count
+            && counted.len() as u64 > max
+        {
+            found.push((
+                root.source,
+                root.pointer.clone(),
+                ParsingError::new("excessiveCount")
+                    .primary(root.id.clone())
+                    .restriction(max.to_string())
+                    .value(counted.len().to_string()),
+            ));
+        }
+    }
+}
+
+fn literal_key(v: &Val) -> String {
+    match v {
+        Val::Str(s) => format!("s:{s}"),
+        Val::Int(n) => format!("i:{n}"),
+        Val::Num(n) => format!("n:{n}"),
+        Val::Bool(b) => format!("b:{b}"),
+        Val::Ref { target, .. } => format!("r:{target}"),
+        Val::Lang(l) => format!("l:{l:?}"),
+        Val::Json(j) => format!("j:{j}"),
+    }
+}

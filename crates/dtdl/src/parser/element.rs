@@ -1,0 +1,1229 @@
+//! Walking one DTDL element (a JSON object): its `@context`, `@type` (material class plus
+//! supplemental co-types), `@id` (explicit or generated), and every property, dispatched on the
+//! metamodel's (class, version) → property table. Literal values are checked in `values`;
+//! references and inline children are recorded for the whole-model checks in `checks`.
+
+use serde_json::{Map, Value};
+
+use super::scope::{Scope, Term, apply_context};
+use super::values;
+use super::{El, Prop, PropKind, Session, Val};
+use crate::dtmi::Dtmi;
+use crate::error::ParsingError;
+use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget};
+
+/// What the enclosing property expects of an element.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Range {
+    /// Expected class (abstract or concrete), e.g. `Schema`; `Interface` at top level.
+    pub class: String,
+    /// A supplemental type the element must carry instead (extension property ranges).
+    pub supplemental: Option<String>,
+    /// DTDL versions the element may have (empty: same as parent).
+    pub versions: Vec<u8>,
+    pub id_required: bool,
+    pub type_required: bool,
+}
+
+/// Where an element sits.
+pub(crate) struct Site<'a> {
+    pub parent_id: Option<&'a str>,
+    pub parent_class: Option<&'a str>,
+    pub property: Option<&'a str>,
+    /// Value of the parent property's segment property (e.g. the child's `name`), for ids.
+    pub segment: Option<&'a str>,
+    pub index: Option<usize>,
+    pub range: Range,
+    pub top_level: bool,
+}
+
+fn apocrypha_ok(version: u8, key: &str, scope: &Scope) -> bool {
+    let mm = Metamodel::get();
+    match mm
+        .facts
+        .apocrypha
+        .get(&version.to_string())
+        .and_then(|m| m.get(key))
+        .map(String::as_str)
+    {
+        Some("valid") => true,
+        Some("tenable") => scope.undefined_extension,
+        _ => false,
+    }
+}
+
+/// Generates the identifier of an element without `@id` (see the format notes, §6.5).
+pub(crate) fn generated_id(parent: &str, property: &str, segment: Option<&str>) -> String {
+    let (before_frag, frag) = match parent.split_once('#') {
+        Some((a, b)) => (a, Some(b)),
+        None => (parent, None),
+    };
+    let (path, version) = match before_frag.split_once(';') {
+        Some((p, v)) => (p, Some(v)),
+        None => (before_frag, None),
+    };
+    let mut id = String::with_capacity(parent.len() + property.len() + 16);
+    id.push_str(path);
+    id.push_str(":_");
+    id.push_str(property);
+    if let Some(seg) = segment {
+        id.push_str(":__");
+        id.push_str(seg);
+    }
+    if let Some(v) = version {
+        id.push(';');
+        id.push_str(v);
+    }
+    if let Some(f) = frag {
+        id.push('#');
+        id.push_str(f);
+    }
+    id
+}
+
+fn is_valid_identifier(text: &str, version: u8) -> bool {
+    let Ok(d) = Dtmi::parse(text) else {
+        return false;
+    };
+    if d.fragment().is_some() || d.is_reserved() {
+        return false;
+    }
+    match version {
+        2 => d.major_version().is_some() && d.minor_version().is_none(),
+        _ => true,
+    }
+}
+
+impl Session<'_> {
+    /// Walks one element object; returns its identifier (explicit or generated) when the
+    /// element could be registered.
+    pub(crate) fn walk_element(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        obj: &Map<String, Value>,
+        parent_scope: &Scope,
+        site: &Site<'_>,
+    ) -> Option<String> {
+        let mm = Metamodel::get();
+        let scope = match obj.get("@context") {
+            Some(ctx) => apply_context(
+                self,
+                source,
+                &format!("{ptr}/@context"),
+                ctx,
+                parent_scope,
+                site.top_level,
+            ),
+            None if site.top_level => {
+                self.error(source, ptr, ParsingError::new("missingContext"));
+                return None;
+            }
+            None => parent_scope.clone(),
+        };
+        if scope.version == 0 {
+            return None;
+        }
+        let version = scope.version;
+        let restricts_keywords = mm
+            .facts
+            .dtdl_versions_restricting_keywords
+            .contains(&version);
+
+        // @id (read first so that errors below can name the element).
+        let explicit_id = match obj.get("@id") {
+            None => None,
+            Some(Value::String(t)) => Some(t.as_str()),
+            Some(_) => {
+                self.error(
+                    source,
+                    format!("{ptr}/@id"),
+                    ParsingError::new("idNotString"),
+                );
+                return None;
+            }
+        };
+
+        // @type.
+        let mut class: Option<String> = None;
+        let mut cotypes: Vec<String> = Vec::new();
+        let mut undefined_types: Vec<String> = Vec::new();
+        let mut type_errors = false;
+        let display_id = explicit_id.map(str::to_owned).or_else(|| {
+            site.parent_id
+                .map(|p| generated_id(p, site.property.unwrap_or_default(), site.segment))
+        });
+        let pid = display_id.clone().unwrap_or_default();
+        match obj.get("@type") {
+            None => {}
+            Some(Value::String(t)) => {
+                type_errors |= !self.classify_type(
+                    source,
+                    &format!("{ptr}/@type"),
+                    t,
+                    &scope,
+                    &pid,
+                    &mut class,
+                    &mut cotypes,
+                    &mut undefined_types,
+                );
+            }
+            Some(Value::Array(items)) if !items.is_empty() => {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{ptr}/@type/{i}");
+                    match item {
+                        Value::String(t) => {
+                            type_errors |= !self.classify_type(
+                                source,
+                                &p,
+                                t,
+                                &scope,
+                                &pid,
+                                &mut class,
+                                &mut cotypes,
+                                &mut undefined_types,
+                            );
+                        }
+                        _ => {
+                            self.error(
+                                source,
+                                p,
+                                ParsingError::new("typeNotDtmiNorTerm")
+                                    .primary(pid.clone())
+                                    .value(item.to_string()),
+                            );
+                            type_errors = true;
+                        }
+                    }
+                }
+            }
+            Some(other) => {
+                self.error(
+                    source,
+                    format!("{ptr}/@type"),
+                    ParsingError::new("typeNotDtmiNorTerm")
+                        .primary(pid.clone())
+                        .value(other.to_string()),
+                );
+                return None;
+            }
+        }
+        if type_errors {
+            return None;
+        }
+        let range_class = site.range.class.as_str();
+        let class = match class {
+            Some(c) => c,
+            None => {
+                // No material type given: infer it where the language allows.
+                let inferred = mm.class(range_class).and_then(|rc| {
+                    let subs = rc.concrete_subclasses.get(&version.to_string())?;
+                    let optional: Vec<&String> = subs
+                        .iter()
+                        .filter(|c| {
+                            mm.class(c)
+                                .is_some_and(|k| k.type_optional_versions.contains(&version))
+                        })
+                        .collect();
+                    match (optional.as_slice(), site.range.type_required) {
+                        ([one], _) => Some((*one).clone()),
+                        _ if !site.range.type_required && subs.len() == 1 => Some(subs[0].clone()),
+                        _ => None,
+                    }
+                });
+                match inferred {
+                    Some(c) => c,
+                    None => {
+                        let name = if obj.contains_key("@type") {
+                            "noTypeThatAllows"
+                        } else {
+                            "missingTypeInfo"
+                        };
+                        self.error(
+                            source,
+                            ptr,
+                            ParsingError::new(name)
+                                .primary(pid.clone())
+                                .type_name(range_class),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        if site.top_level && !mm.class(&class).is_some_and(|c| c.rootable) {
+            self.error(
+                source,
+                format!("{ptr}/@type"),
+                ParsingError::new("typeNotRootable")
+                    .primary(pid.clone())
+                    .value(class.clone())
+                    .type_name(class.clone()),
+            );
+            return None;
+        }
+        if !site.top_level
+            && site.range.supplemental.is_none()
+            && !mm.is_subclass(&class, range_class)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@type"),
+                ParsingError::new("badType")
+                    .primary(site.parent_id.unwrap_or_default())
+                    .secondary(pid.clone())
+                    .property(site.property.unwrap_or_default())
+                    .type_name(range_class),
+            );
+            return None;
+        }
+        // Co-types must be allowed with the material class.
+        for t in &cotypes {
+            let Some(st) = mm.facts.supplemental_types.get(t) else {
+                continue;
+            };
+            if st.is_abstract {
+                self.error(
+                    source,
+                    format!("{ptr}/@type"),
+                    ParsingError::new("abstractSupplementalType")
+                        .primary(pid.clone())
+                        .type_name(t.clone()),
+                );
+                type_errors = true;
+            } else if !st.cotypes.iter().any(|c| mm.is_subclass(&class, c))
+                || !st.cotype_versions.contains(&version)
+            {
+                self.error(
+                    source,
+                    format!("{ptr}/@type"),
+                    ParsingError::new("invalidCotype")
+                        .primary(pid.clone())
+                        .type_name(t.clone())
+                        .restriction(class.clone()),
+                );
+                type_errors = true;
+            }
+        }
+        if type_errors {
+            return None;
+        }
+
+        // Identifier.
+        let id = match explicit_id {
+            Some(text) => {
+                let max = mm
+                    .facts
+                    .identifier_definition
+                    .get(if class == "Interface" {
+                        "Interface"
+                    } else {
+                        ""
+                    })
+                    .and_then(|v| v.get(version.to_string()))
+                    .and_then(|v| v.get("maxLength"))
+                    .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
+                    .and_then(Value::as_u64)
+                    .or_else(|| {
+                        mm.facts
+                            .identifier_definition
+                            .get(version.to_string())
+                            .and_then(|v| v.get("maxLength"))
+                            .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
+                            .and_then(Value::as_u64)
+                    })
+                    .unwrap_or(2048);
+                let tolerate = self.tolerates_solecisms(source);
+                if !is_valid_identifier(text, version) {
+                    self.error(
+                        source,
+                        format!("{ptr}/@id"),
+                        ParsingError::new("invalidId")
+                            .value(text)
+                            .restriction(format!("DTDL v{version} identifier")),
+                    );
+                    return None;
+                }
+                if text.chars().count() as u64 > max {
+                    let name = if class == "Interface" {
+                        "idTooLongForType"
+                    } else {
+                        "idTooLong"
+                    };
+                    self.error(
+                        source,
+                        format!("{ptr}/@id"),
+                        ParsingError::new(name)
+                            .value(text)
+                            .type_name(class.clone())
+                            .restriction(max.to_string()),
+                    );
+                    return None;
+                }
+                if !tolerate && self.is_reserved_id(text, &scope) {
+                    self.error(
+                        source,
+                        format!("{ptr}/@id"),
+                        ParsingError::new("reservedId")
+                            .value(text)
+                            .restriction("reserved prefix"),
+                    );
+                    return None;
+                }
+                text.to_owned()
+            }
+            None => {
+                let required = site.range.id_required
+                    || mm.class(&class).is_some_and(|c| {
+                        c.id_required_versions.contains(&version)
+                            || c.id_required_when
+                                .get(&version.to_string())
+                                .is_some_and(|w| {
+                                    w.iter().any(|cp| {
+                                        Some(cp.class.as_str()) == site.parent_class
+                                            && Some(cp.property.as_str()) == site.property
+                                    })
+                                })
+                    });
+                if required {
+                    let name = if site.top_level {
+                        "missingTopLevelId"
+                    } else {
+                        "missingRequiredId"
+                    };
+                    let mut e = ParsingError::new(name).property(site.property.unwrap_or("@id"));
+                    if let Some(p) = site.parent_id {
+                        e = e.primary(p);
+                    }
+                    self.error(source, ptr, e);
+                    return None;
+                }
+                display_id.clone()?
+            }
+        };
+
+        let el_index = self.elements.len();
+        if self.index.contains_key(&id) {
+            if explicit_id.is_some() {
+                self.error(
+                    source,
+                    format!("{ptr}/@id"),
+                    ParsingError::new("duplicateDefinition").primary(id.clone()),
+                );
+            }
+            return None;
+        }
+        self.index.insert(id.clone(), el_index);
+        self.elements.push(El {
+            id: id.clone(),
+            class: class.clone(),
+            version,
+            cotypes,
+            undefined_types,
+            source,
+            pointer: ptr.to_owned(),
+            explicit_id: explicit_id.is_some(),
+            limits: scope.limits,
+            props: Vec::new(),
+            parent: site
+                .parent_id
+                .map(|p| (p.to_owned(), site.property.unwrap_or_default().to_owned())),
+        });
+
+        // Properties.
+        let mut props: Vec<Prop> = Vec::new();
+        let class_facts = mm.class(&class);
+        let vkey = version.to_string();
+        let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
+        let cotypes = self.elements[el_index].cotypes.clone();
+        for (key, value) in obj {
+            let kp = format!("{ptr}/{}", super::escape(key));
+            if key.starts_with('@') {
+                match key.as_str() {
+                    "@id" | "@type" | "@context" => {}
+                    _ if restricts_keywords => {
+                        self.error(
+                            source,
+                            kp,
+                            ParsingError::new("keywordDisallowed")
+                                .primary(id.clone())
+                                .property(key.clone()),
+                        );
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let term = scope.resolve(key);
+            let mut target: Option<(PropKind, String)> = None;
+            let mut category = "irrelevantDtmiOrTerm";
+            match &term {
+                Term::Dtmi(d) => match mm.classify(d) {
+                    TermTarget::Property(name, v) if v == version => {
+                        if class_facts
+                            .and_then(|c| c.properties.get(&name))
+                            .and_then(|p| p.versions.get(&vkey))
+                            .is_some_and(|pv| pv.allowed)
+                        {
+                            target = Some((PropKind::Core, name));
+                        }
+                    }
+                    TermTarget::SupplementalProperty => {
+                        if let Some(owner) = mm.supplemental_property_owner.get(d)
+                            && cotypes.iter().any(|t| {
+                                t == owner || mm.supplemental_is(t, owner) || has_property(t, d)
+                            })
+                        {
+                            target = Some((PropKind::Supplemental, d.clone()));
+                        } else if let Some(t) = cotypes.iter().find(|t| has_property(t, d)) {
+                            let _ = t;
+                            target = Some((PropKind::Supplemental, d.clone()));
+                        }
+                    }
+                    _ => {}
+                },
+                Term::Undefined => category = "undefinedTerm",
+                Term::InvalidDtmi => category = "invalidDtmi",
+                Term::NotDtmiNorTerm => category = "notDtmiNorTerm",
+            }
+            let Some((kind, name)) = target else {
+                let ok = apocrypha_ok(version, &format!("{category}AsProperty"), &scope)
+                    && has_apocryphal_type;
+                if !ok {
+                    let vid = match category {
+                        "undefinedTerm" => "propertyUndefinedTerm",
+                        "invalidDtmi" => "propertyInvalidDtmi",
+                        "notDtmiNorTerm" => "propertyNotDtmiNorTerm",
+                        _ => "propertyIrrelevantDtmiOrTerm",
+                    };
+                    self.error(
+                        source,
+                        kp,
+                        ParsingError::new(vid)
+                            .primary(id.clone())
+                            .property(key.clone()),
+                    );
+                } else {
+                    props.push(Prop {
+                        name: key.clone(),
+                        kind: PropKind::Undefined,
+                        values: vec![Val::Json(value.clone())],
+                        pointer: kp,
+                    });
+                }
+                continue;
+            };
+            if props.iter().any(|p| p.kind == kind && p.name == name) {
+                self.error(
+                    source,
+                    kp,
+                    ParsingError::new("duplicatePropertyName")
+                        .primary(id.clone())
+                        .property(key.clone()),
+                );
+                continue;
+            }
+            let values = match kind {
+                PropKind::Core => {
+                    let Some(pf) = class_facts.and_then(|c| c.properties.get(&name)) else {
+                        continue;
+                    };
+                    let Some(pv) = pf.versions.get(&vkey) else {
+                        continue;
+                    };
+                    self.core_property(source, &kp, &id, &class, &name, pf, pv, value, &scope, obj)
+                }
+                PropKind::Supplemental => {
+                    self.supplemental_property(source, &kp, &id, &class, &name, value, &scope)
+                }
+                PropKind::Undefined => Vec::new(),
+            };
+            props.push(Prop {
+                name,
+                kind,
+                values,
+                pointer: kp,
+            });
+        }
+
+        // Required properties.
+        if let Some(cf) = class_facts {
+            let mut names: Vec<&String> = cf.properties.keys().collect();
+            names.sort();
+            for name in names {
+                let pf = &cf.properties[name];
+                let Some(pv) = pf.versions.get(&vkey) else {
+                    continue;
+                };
+                if !pv.allowed {
+                    continue;
+                }
+                let min = pv
+                    .min_count
+                    .unwrap_or(if pf.common.optional { 0 } else { 1 });
+                if min == 0 {
+                    continue;
+                }
+                let count = props
+                    .iter()
+                    .find(|p| p.kind == PropKind::Core && &p.name == name)
+                    .map_or(0, |p| p.values.len()) as u64;
+                if count < min
+                    && !props
+                        .iter()
+                        .any(|p| p.kind == PropKind::Core && &p.name == name)
+                {
+                    let vid = if pf.common.literal || pf.common.datatype.is_some() {
+                        "missingLiteralProperty"
+                    } else {
+                        "missingObjectProperty"
+                    };
+                    self.error(
+                        source,
+                        ptr,
+                        ParsingError::new(vid)
+                            .primary(id.clone())
+                            .property(name.clone()),
+                    );
+                }
+            }
+        }
+        for t in &cotypes {
+            let Some(st) = mm.facts.supplemental_types.get(t) else {
+                continue;
+            };
+            let mut pids: Vec<&String> = st.properties.keys().collect();
+            pids.sort();
+            for pid in pids {
+                let sp = &st.properties[pid];
+                let min = sp.min_count.unwrap_or(if sp.optional { 0 } else { 1 });
+                if min > 0
+                    && !props
+                        .iter()
+                        .any(|p| p.kind == PropKind::Supplemental && &p.name == pid)
+                {
+                    self.error(
+                        source,
+                        ptr,
+                        ParsingError::new("missingSupplementalLiteralProperty")
+                            .primary(id.clone())
+                            .property(sp.property_name.clone())
+                            .type_name(t.clone()),
+                    );
+                }
+            }
+        }
+        self.elements[el_index].props = props;
+        Some(id)
+    }
+
+    fn tolerates_solecisms(&self, source: usize) -> bool {
+        match self.sources[source].doc {
+            crate::error::DocumentRef::Input(_) => self.options.quirks.tolerate_solecisms_in_parse,
+            crate::error::DocumentRef::Resolved(_) => {
+                self.options.quirks.tolerate_solecisms_in_resolve
+            }
+        }
+    }
+
+    fn is_reserved_id(&self, text: &str, scope: &Scope) -> bool {
+        if self.building_standard {
+            return false;
+        }
+        let mm = Metamodel::get();
+        mm.facts.reserved_id_prefixes.iter().any(|(ctx, prefixes)| {
+            (scope.has_context(ctx) || ctx.starts_with("dtmi:dtdl:context;"))
+                && prefixes.iter().any(|p| text.starts_with(p.as_str()))
+        })
+    }
+
+    /// Classifies one `@type` entry; returns false after recording an error.
+    #[allow(clippy::too_many_arguments)]
+    fn classify_type(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        text: &str,
+        scope: &Scope,
+        pid: &str,
+        class: &mut Option<String>,
+        cotypes: &mut Vec<String>,
+        undefined: &mut Vec<String>,
+    ) -> bool {
+        let mm = Metamodel::get();
+        let version = scope.version;
+        let term = scope.resolve(text);
+        let category = match &term {
+            Term::Dtmi(d) => match mm.classify(d) {
+                TermTarget::Class(name, v) if v == version => {
+                    let concrete = mm.class(&name).is_some_and(|c| !c.is_abstract);
+                    if !concrete {
+                        self.error(
+                            source,
+                            ptr,
+                            ParsingError::new("cotypeNotConcreteMaterial")
+                                .primary(pid)
+                                .type_name(name),
+                        );
+                        return false;
+                    }
+                    match class {
+                        Some(existing) if *existing != name => {
+                            self.error(
+                                source,
+                                ptr,
+                                ParsingError::new("multipleMaterialTypes")
+                                    .primary(pid)
+                                    .value(text),
+                            );
+                            return false;
+                        }
+                        _ => *class = Some(name),
+                    }
+                    return true;
+                }
+                TermTarget::Supplemental => {
+                    let st = &mm.facts.supplemental_types[d.as_str()];
+                    if scope.has_context(&st.extension_context) || self.building_standard {
+                        if !cotypes.contains(d) {
+                            cotypes.push(d.clone());
+                        }
+                        return true;
+                    }
+                    "irrelevantDtmiOrTerm"
+                }
+                _ => "irrelevantDtmiOrTerm",
+            },
+            Term::Undefined => "undefinedTerm",
+            Term::InvalidDtmi => "invalidDtmi",
+            Term::NotDtmiNorTerm => "notDtmiNorTerm",
+        };
+        if apocrypha_ok(version, &format!("{category}AsCotype"), scope) {
+            undefined.push(text.to_owned());
+            return true;
+        }
+        let vid = match category {
+            "undefinedTerm" => "typeUndefinedTerm",
+            "invalidDtmi" => "typeInvalidDtmi",
+            "notDtmiNorTerm" => "typeNotDtmiNorTerm",
+            _ => "typeIrrelevantDtmiOrTerm",
+        };
+        self.error(source, ptr, ParsingError::new(vid).primary(pid).value(text));
+        false
+    }
+
+    /// Checks and records the values of one core-language property.
+    #[allow(clippy::too_many_arguments)]
+    fn core_property(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        id: &str,
+        class: &str,
+        name: &str,
+        pf: &PropertyFacts,
+        pv: &PropertyVersion,
+        value: &Value,
+        scope: &Scope,
+        obj: &Map<String, Value>,
+    ) -> Vec<Val> {
+        let range_class = pv.class.clone().or_else(|| pf.common.class.clone());
+        let datatype = pf.common.datatype.as_deref();
+        let mut out = Vec::new();
+        if let Some(range_class) = range_class.filter(|_| !pf.common.literal) {
+            let items = values::items(ptr, value);
+            let segment_prop = pf.common.dtmi_segment.as_deref();
+            for (i, (p, v)) in items.iter().enumerate() {
+                match v {
+                    Value::String(t) => match self.reference(source, p, id, name, t, scope) {
+                        Some(target) => out.push(Val::Ref {
+                            target,
+                            pointer: p.clone(),
+                            inline: false,
+                        }),
+                        None => return Vec::new(),
+                    },
+                    Value::Object(child) => {
+                        if self.tolerates_solecisms(source)
+                            && child.len() == 1
+                            && let Some(Value::String(t)) = child.get("@id")
+                        {
+                            out.push(Val::Ref {
+                                target: t.clone(),
+                                pointer: p.clone(),
+                                inline: false,
+                            });
+                            continue;
+                        }
+                        let segment = segment_prop
+                            .and_then(|sp| child.get(sp))
+                            .and_then(Value::as_str);
+                        let index_seg;
+                        let segment = match segment {
+                            Some(s) => Some(s),
+                            None if pf.common.plural && items.len() > 1 => {
+                                index_seg = i.to_string();
+                                Some(index_seg.as_str())
+                            }
+                            None => None,
+                        };
+                        let site = Site {
+                            parent_id: Some(id),
+                            parent_class: Some(class),
+                            property: Some(name),
+                            segment,
+                            index: Some(i),
+                            range: Range {
+                                class: range_class.clone(),
+                                supplemental: None,
+                                versions: pv.versions.clone(),
+                                id_required: pv.id_required,
+                                type_required: pv.type_required,
+                            },
+                            top_level: false,
+                        };
+                        match self.walk_element(source, p, child, scope, &site) {
+                            Some(cid) => out.push(Val::Ref {
+                                target: cid,
+                                pointer: p.clone(),
+                                inline: true,
+                            }),
+                            None => return Vec::new(),
+                        }
+                    }
+                    _ => {
+                        self.error(
+                            source,
+                            p.clone(),
+                            ParsingError::new("refNotStringOrObject")
+                                .primary(id)
+                                .property(name)
+                                .value(v.to_string()),
+                        );
+                        return Vec::new();
+                    }
+                }
+            }
+        } else if datatype == Some("langString") {
+            match values::lang_string(self, source, ptr, id, name, value, pv, scope.limits) {
+                Some(v) => out.push(v),
+                None => return Vec::new(),
+            }
+        } else if let Some(dt) = datatype {
+            for (p, v) in values::items(ptr, value) {
+                match values::literal(self, source, &p, id, name, v, dt) {
+                    Some(val) => {
+                        if !values::constraints(self, source, &p, id, name, &val, pv, scope.limits)
+                        {
+                            return Vec::new();
+                        }
+                        out.push(val);
+                    }
+                    None => return Vec::new(),
+                }
+            }
+        } else if pf.common.literal {
+            // A literal whose datatype depends on another property (EnumValue.enumValue).
+            for (p, v) in values::items(ptr, value) {
+                match v {
+                    Value::String(t) => out.push(Val::Str(t.clone())),
+                    Value::Number(n) if n.is_i64() => {
+                        out.push(Val::Int(n.as_i64().unwrap_or_default()))
+                    }
+                    Value::Object(_) => {
+                        match values::literal(self, source, &p, id, name, v, "string")
+                            .or_else(|| values::literal(self, source, &p, id, name, v, "integer"))
+                        {
+                            Some(val) => out.push(val),
+                            None => return Vec::new(),
+                        }
+                    }
+                    _ => {
+                        self.error(
+                            source,
+                            p,
+                            ParsingError::new("literalNotValid")
+                                .primary(id)
+                                .property(name)
+                                .value(v.to_string()),
+                        );
+                        return Vec::new();
+                    }
+                }
+            }
+        } else {
+            // An identifier-valued property (Relationship.target).
+            for (p, v) in values::items(ptr, value) {
+                let Value::String(t) = v else {
+                    self.error(
+                        source,
+                        p,
+                        ParsingError::new("identifierNotString")
+                            .primary(id)
+                            .property(name),
+                    );
+                    return Vec::new();
+                };
+                let pattern_ok = pv
+                    .pattern
+                    .as_deref()
+                    .is_none_or(|pat| values::matches(pat, t));
+                if !pattern_ok || Dtmi::parse(t).is_err() {
+                    self.error(
+                        source,
+                        p,
+                        ParsingError::new("identifierInvalid")
+                            .primary(id)
+                            .property(name)
+                            .value(t.clone()),
+                    );
+                    return Vec::new();
+                }
+                if let Some(max) = Metamodel::limit(&pv.max_length, scope.limits)
+                    && t.chars().count() as u64 > max
+                {
+                    self.error(
+                        source,
+                        p,
+                        ParsingError::new("identifierTooLong")
+                            .primary(id)
+                            .property(name)
+                            .value(t.clone()),
+                    );
+                    return Vec::new();
+                }
+                out.push(Val::Str(t.clone()));
+            }
+        }
+        let _ = obj;
+        let count = out
+            .iter()
+            .map(|v| {
+                if let Val::Lang(l) = v {
+                    l.len().min(1)
+                } else {
+                    1
+                }
+            })
+            .sum::<usize>() as u64;
+        let max = pv
+            .max_count
+            .or(if pf.common.plural { None } else { Some(1) });
+        if let Some(max) = max
+            && count > max
+            && datatype != Some("langString")
+        {
+            let vid = if pf.common.literal {
+                "literalMultipleValues"
+            } else if max == 1 {
+                "objectMultipleValues"
+            } else {
+                "objectCountAboveMax"
+            };
+            self.error(
+                source,
+                ptr,
+                ParsingError::new(vid)
+                    .primary(id)
+                    .property(name)
+                    .restriction(max.to_string()),
+            );
+            return Vec::new();
+        }
+        let min = pv
+            .min_count
+            .unwrap_or(if pf.common.optional { 0 } else { 1 });
+        if count < min {
+            let vid = if pf.common.literal {
+                "literalCountBelowMin"
+            } else {
+                "objectCountBelowMin"
+            };
+            self.error(
+                source,
+                ptr,
+                ParsingError::new(vid)
+                    .primary(id)
+                    .property(name)
+                    .restriction(min.to_string()),
+            );
+            return Vec::new();
+        }
+        out
+    }
+
+    /// Resolves a string used as a reference to an element.
+    fn reference(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        id: &str,
+        name: &str,
+        text: &str,
+        scope: &Scope,
+    ) -> Option<String> {
+        match scope.resolve(text) {
+            Term::Dtmi(d) => {
+                let mm = Metamodel::get();
+                let is_std = mm.standard_ids.contains_key(&d);
+                if !is_std && !self.building_standard && !is_valid_reference(&d, scope.version) {
+                    self.error(
+                        source,
+                        ptr,
+                        ParsingError::new("idRefBadDtmiOrTerm")
+                            .primary(id)
+                            .property(name)
+                            .value(text)
+                            .restriction(format!("DTDL v{}", scope.version)),
+                    );
+                    return None;
+                }
+                Some(d)
+            }
+            _ => {
+                self.error(
+                    source,
+                    ptr,
+                    ParsingError::new("badDtmiOrTerm")
+                        .primary(id)
+                        .property(name)
+                        .value(text)
+                        .restriction(format!("DTDL v{}", scope.version)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks and records the values of one supplemental (extension) property.
+    #[allow(clippy::too_many_arguments)]
+    fn supplemental_property(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        id: &str,
+        class: &str,
+        pid: &str,
+        value: &Value,
+        scope: &Scope,
+    ) -> Vec<Val> {
+        let mm = Metamodel::get();
+        let Some(owner) = mm.supplemental_property_owner.get(pid) else {
+            return Vec::new();
+        };
+        let Some(sp) = mm
+            .facts
+            .supplemental_types
+            .get(owner)
+            .and_then(|t| t.properties.get(pid))
+        else {
+            return Vec::new();
+        };
+        let name = sp.property_name.as_str();
+        let mut out = Vec::new();
+        let items = values::items(ptr, value);
+        for (i, (p, v)) in items.iter().enumerate() {
+            let dt = match sp.type_id.as_deref() {
+                Some(t) if t.starts_with("http://www.w3.org/2001/XMLSchema#") => {
+                    Some(t.trim_start_matches("http://www.w3.org/2001/XMLSchema#"))
+                }
+                None if sp.type_name == "IRI" => Some("IRI"),
+                _ => None,
+            };
+            match dt {
+                Some("IRI") => match v {
+                    Value::String(t) => out.push(Val::Str(t.clone())),
+                    _ => {
+                        self.error(
+                            source,
+                            p.clone(),
+                            ParsingError::new("identifierNotString")
+                                .primary(id)
+                                .property(name),
+                        );
+                        return Vec::new();
+                    }
+                },
+                Some(dt) => match values::literal(self, source, p, id, name, v, dt) {
+                    Some(val) => {
+                        if let Val::Str(t) = &val {
+                            if let Some(pat) = &sp.pattern
+                                && !values::matches(pat, t)
+                            {
+                                self.error(
+                                    source,
+                                    p.clone(),
+                                    ParsingError::new("stringInvalid")
+                                        .primary(id)
+                                        .property(name)
+                                        .value(t.clone())
+                                        .restriction(pat.clone()),
+                                );
+                                return Vec::new();
+                            }
+                            if let Some(max) = sp.max_length
+                                && t.chars().count() as u64 > max
+                            {
+                                self.error(
+                                    source,
+                                    p.clone(),
+                                    ParsingError::new("stringTooLong")
+                                        .primary(id)
+                                        .property(name)
+                                        .value(t.clone())
+                                        .restriction(max.to_string()),
+                                );
+                                return Vec::new();
+                            }
+                        }
+                        if let Some(min) = sp.min_inclusive {
+                            let n = match &val {
+                                Val::Int(n) => Some(*n as f64),
+                                Val::Num(n) => Some(*n),
+                                _ => None,
+                            };
+                            if n.is_some_and(|n| n < min) {
+                                self.error(
+                                    source,
+                                    p.clone(),
+                                    ParsingError::new("valueBelowMin")
+                                        .primary(id)
+                                        .property(name)
+                                        .value(v.to_string())
+                                        .restriction(min.to_string()),
+                                );
+                                return Vec::new();
+                            }
+                        }
+                        out.push(val);
+                    }
+                    None => return Vec::new(),
+                },
+                None => {
+                    let Some(type_id) = sp.type_id.clone() else {
+                        continue;
+                    };
+                    match v {
+                        Value::String(t) => match self.reference(source, p, id, name, t, scope) {
+                            Some(target) => out.push(Val::Ref {
+                                target,
+                                pointer: p.clone(),
+                                inline: false,
+                            }),
+                            None => return Vec::new(),
+                        },
+                        Value::Object(child) => {
+                            let range_class = match mm.classify(&type_id) {
+                                TermTarget::Class(c, _) => c,
+                                _ => "Entity".to_owned(),
+                            };
+                            let seg_index;
+                            let segment = if sp.plural && items.len() > 1 {
+                                seg_index = i.to_string();
+                                Some(seg_index.as_str())
+                            } else {
+                                None
+                            };
+                            let site = Site {
+                                parent_id: Some(id),
+                                parent_class: Some(class),
+                                property: Some(name),
+                                segment,
+                                index: Some(i),
+                                range: Range {
+                                    class: range_class,
+                                    supplemental: None,
+                                    versions: Vec::new(),
+                                    id_required: sp.id_required,
+                                    type_required: sp.type_required,
+                                },
+                                top_level: false,
+                            };
+                            match self.walk_element(source, p, child, scope, &site) {
+                                Some(cid) => out.push(Val::Ref {
+                                    target: cid,
+                                    pointer: p.clone(),
+                                    inline: true,
+                                }),
+                                None => return Vec::new(),
+                            }
+                        }
+                        _ => {
+                            self.error(
+                                source,
+                                p.clone(),
+                                ParsingError::new("refNotStringOrObject")
+                                    .primary(id)
+                                    .property(name),
+                            );
+                            return Vec::new();
+                        }
+                    }
+                }
+            }
+        }
+        let count = out.len() as u64;
+        let max = sp.max_count.or(if sp.plural { None } else { Some(1) });
+        if let Some(max) = max
+            && count > max
+        {
+            self.error(
+                source,
+                ptr,
+                ParsingError::new("objectCountAboveMax")
+                    .primary(id)
+                    .property(name)
+                    .restriction(max.to_string()),
+            );
+            return Vec::new();
+        }
+        if let Some(min) = sp.min_count
+            && count < min
+        {
+            self.error(
+                source,
+                ptr,
+                ParsingError::new("objectCountBelowMin")
+                    .primary(id)
+                    .property(name)
+                    .restriction(min.to_string()),
+            );
+            return Vec::new();
+        }
+        out
+    }
+}
+
+fn has_property(supplemental: &str, pid: &str) -> bool {
+    let mm = Metamodel::get();
+    let mut t = Some(supplemental);
+    let mut guard = 0;
+    while let Some(name) = t {
+        let Some(st) = mm.facts.supplemental_types.get(name) else {
+            return false;
+        };
+        if st.properties.contains_key(pid) {
+            return true;
+        }
+        guard += 1;
+        if guard > 16 {
+            return false;
+        }
+        t = st.parent.as_deref();
+    }
+    false
+}
+
+/// Whether a reference DTMI has the syntax the DTDL version requires of identifiers it refers to.
+fn is_valid_reference(d: &str, version: u8) -> bool {
+    let Ok(dtmi) = Dtmi::parse(d) else {
+        return false;
+    };
+    if dtmi.fragment().is_some() {
+        return false;
+    }
+    match version {
+        2 => dtmi.major_version().is_some() && dtmi.minor_version().is_none(),
+        _ => true,
+    }
+}

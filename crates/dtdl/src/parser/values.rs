@@ -1,0 +1,512 @@
+//! Literal property values: plain JSON scalars or JSON-LD value objects (`{"@value": ..,
+//! "@type": ..}`), language-tagged strings in their three shapes (string, language map, array
+//! of strings and `{"@value", "@language"}` objects), and the value constraints of the
+//! metamodel (length, pattern, range, fixed and enumerated values).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::{Session, Val};
+use crate::error::ParsingError;
+use crate::metamodel::{Metamodel, PropertyVersion};
+
+/// Expands a property value into its items (an array gives each element; anything else one).
+pub(crate) fn items<'v>(ptr: &str, value: &'v Value) -> Vec<(String, &'v Value)> {
+    match value {
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{ptr}/{i}"), v))
+            .collect(),
+        other => vec![(ptr.to_owned(), other)],
+    }
+}
+
+/// Whether `text` matches the metamodel pattern `pattern` (compiled once per pattern).
+pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+    if pattern == NAME_PATTERN {
+        return is_name(text);
+    }
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let Ok(mut guard) = cache.lock() else {
+        return true;
+    };
+    let re = guard
+        .entry(pattern.to_owned())
+        .or_insert_with(|| Regex::new(pattern).ok());
+    re.as_ref().is_none_or(|r| r.is_match(text))
+}
+
+const NAME_PATTERN: &str = "^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$";
+
+/// The element-name rule, hand-coded because it is checked for nearly every element.
+fn is_name(text: &str) -> bool {
+    let b = text.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphabetic()
+                && *l != b'_'
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        _ => false,
+    }
+}
+
+fn xsd_matches(t: &str, datatype: &str) -> bool {
+    t.strip_prefix("xsd:")
+        .or_else(|| t.strip_prefix("http://www.w3.org/2001/XMLSchema#"))
+        == Some(datatype)
+}
+
+/// Reads one literal of `datatype` (string, integer, boolean, duration, decimal, double, ...).
+pub(crate) fn literal(
+    s: &mut Session<'_>,
+    source: usize,
+    ptr: &str,
+    id: &str,
+    prop: &str,
+    value: &Value,
+    datatype: &str,
+) -> Option<Val> {
+    let fam = family(datatype);
+    let raw = match value {
+        Value::Object(o) => {
+            for (k, _) in o {
+                let vid = match k.as_str() {
+                    "@value" | "@type" => continue,
+                    "@id" => "valueObjectId",
+                    "@context" => "valueObjectContext",
+                    "@graph" => "valueObjectGraph",
+                    "@language" => "valueObjectLanguage",
+                    k if k.starts_with('@') => "valueObjectKeyword",
+                    _ => "valueObjectInvalidProp",
+                };
+                s.error(
+                    source,
+                    ptr,
+                    ParsingError::new(vid)
+                        .primary(id)
+                        .property(prop)
+                        .value(k.clone()),
+                );
+                return None;
+            }
+            if let Some(t) = o.get("@type") {
+                if !t.as_str().is_some_and(|t| xsd_matches(t, datatype)) {
+                    s.error(
+                        source,
+                        ptr,
+                        ParsingError::new(format!("{fam}TypeNot{}", cap(fam)).as_str())
+                            .primary(id)
+                            .property(prop),
+                    );
+                    return None;
+                }
+            }
+            match o.get("@value") {
+                Some(v) => v,
+                None => {
+                    s.error(
+                        source,
+                        ptr,
+                        ParsingError::new(&format!("{fam}ObjectNoValue"))
+                            .primary(id)
+                            .property(prop),
+                    );
+                    return None;
+                }
+            }
+        }
+        other => other,
+    };
+    let val = match (datatype, raw) {
+        ("string", Value::String(t)) => Some(Val::Str(t.clone())),
+        ("duration", Value::String(t)) if is_duration(t) => Some(Val::Str(t.clone())),
+        ("date" | "dateTime" | "time" | "anyURI" | "IRI", Value::String(t)) => {
+            Some(Val::Str(t.clone()))
+        }
+        (
+            "integer" | "int" | "long" | "nonNegativeInteger" | "positiveInteger",
+            Value::Number(n),
+        ) if n.is_i64() || n.is_u64() => n.as_i64().map(Val::Int),
+        ("decimal" | "double" | "float", Value::Number(n)) => n.as_f64().map(Val::Num),
+        ("boolean", Value::Bool(b)) => Some(Val::Bool(*b)),
+        _ => None,
+    };
+    if val.is_none() {
+        let vid = if matches!(value, Value::Object(_)) {
+            format!("{fam}ValueNot{}", cap(fam))
+        } else {
+            format!("{fam}Not{}", cap(fam))
+        };
+        s.error(
+            source,
+            ptr,
+            ParsingError::new(&vid)
+                .primary(id)
+                .property(prop)
+                .value(raw.to_string()),
+        );
+    }
+    val
+}
+
+fn family(datatype: &str) -> &'static str {
+    match datatype {
+        "string" | "date" | "dateTime" | "time" | "anyURI" => "string",
+        "integer" | "int" | "long" | "nonNegativeInteger" | "positiveInteger" => "integer",
+        "boolean" => "boolean",
+        "duration" => "duration",
+        "decimal" | "double" | "float" => "numeric",
+        _ => "literal",
+    }
+}
+
+fn cap(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// ISO 8601 duration (`P1DT2H`, `PT0.5S`, `P2W`).
+fn is_duration(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix('P') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return false;
+    }
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    fn units(part: &str, allowed: &[u8], fraction_ok: bool) -> Option<usize> {
+        let mut count = 0;
+        let mut num = String::new();
+        let mut idx = 0;
+        for c in part.bytes() {
+            if c.is_ascii_digit() || (fraction_ok && (c == b'.' || c == b',')) {
+                num.push(c as char);
+            } else {
+                let pos = allowed[idx..].iter().position(|a| *a == c)?;
+                idx += pos + 1;
+                if num.is_empty() {
+                    return None;
+                }
+                num.clear();
+                count += 1;
+            }
+        }
+        num.is_empty().then_some(count)
+    }
+    let Some(dc) = units(date, b"YMWD", false) else {
+        return false;
+    };
+    match time {
+        Some(t) => matches!(units(t, b"HMS", true), Some(n) if n > 0),
+        None => dc > 0,
+    }
+}
+
+/// Language tags (BCP 47 shape).
+fn is_language_tag(t: &str) -> bool {
+    let mut parts = t.split('-');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    (1..=8).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Reads a language-tagged string property.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lang_string(
+    s: &mut Session<'_>,
+    source: usize,
+    ptr: &str,
+    id: &str,
+    prop: &str,
+    value: &Value,
+    pv: &PropertyVersion,
+    limits: &str,
+) -> Option<Val> {
+    let default = pv
+        .default_language
+        .clone()
+        .unwrap_or_else(|| "en".to_owned());
+    let max = Metamodel::limit(&pv.max_length, limits);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let too_long = |t: &str| max.is_some_and(|m| t.chars().count() as u64 > m);
+    match value {
+        Value::String(t) => out.push((default, t.clone())),
+        Value::Object(map) => {
+            for (lang, v) in map {
+                let p = format!("{ptr}/{}", super::escape(lang));
+                if lang.starts_with('@') {
+                    s.error(
+                        source,
+                        p,
+                        ParsingError::new("langMapObjKeyword")
+                            .primary(id)
+                            .property(prop)
+                            .value(lang.clone()),
+                    );
+                    return None;
+                }
+                if !is_language_tag(lang) {
+                    s.error(
+                        source,
+                        p,
+                        ParsingError::new("langStringInvalidCode")
+                            .primary(id)
+                            .property(prop)
+                            .value(lang.clone()),
+                    );
+                    return None;
+                }
+                let Value::String(t) = v else {
+                    s.error(
+                        source,
+                        p,
+                        ParsingError::new("langStringValueNotString")
+                            .primary(id)
+                            .property(prop)
+                            .value(v.to_string()),
+                    );
+                    return None;
+                };
+                out.push((lang.clone(), t.clone()));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{ptr}/{i}");
+                match item {
+                    Value::String(t) => out.push((default.clone(), t.clone())),
+                    Value::Object(o) => {
+                        for k in o.keys() {
+                            let vid = match k.as_str() {
+                                "@value" | "@language" => continue,
+                                "@id" => "langStringElementId",
+                                "@context" => "langStringElementContext",
+                                "@graph" => "langStringElementGraph",
+                                "@type" => "langStringElementType",
+                                k if k.starts_with('@') => "langStringElementKeyword",
+                                _ => "langStringElementInvalidProp",
+                            };
+                            s.error(
+                                source,
+                                p,
+                                ParsingError::new(vid)
+                                    .primary(id)
+                                    .property(prop)
+                                    .value(k.clone()),
+                            );
+                            return None;
+                        }
+                        let Some(v) = o.get("@value") else {
+                            s.error(
+                                source,
+                                p,
+                                ParsingError::new("langStringElementNoValue")
+                                    .primary(id)
+                                    .property(prop),
+                            );
+                            return None;
+                        };
+                        let Value::String(t) = v else {
+                            s.error(
+                                source,
+                                p,
+                                ParsingError::new("langStringElementValueNotString")
+                                    .primary(id)
+                                    .property(prop),
+                            );
+                            return None;
+                        };
+                        let lang = match o.get("@language") {
+                            None => default.clone(),
+                            Some(Value::String(l)) if is_language_tag(l) => l.clone(),
+                            Some(Value::String(l)) => {
+                                s.error(
+                                    source,
+                                    p,
+                                    ParsingError::new("langStringElementInvalidCode")
+                                        .primary(id)
+                                        .property(prop)
+                                        .value(l.clone()),
+                                );
+                                return None;
+                            }
+                            Some(_) => {
+                                s.error(
+                                    source,
+                                    p,
+                                    ParsingError::new("langStringElementCodeNotString")
+                                        .primary(id)
+                                        .property(prop),
+                                );
+                                return None;
+                            }
+                        };
+                        out.push((lang, t.clone()));
+                    }
+                    _ => {
+                        s.error(
+                            source,
+                            p,
+                            ParsingError::new("langStringElementNotStringOrObject")
+                                .primary(id)
+                                .property(prop),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        _ => {
+            s.error(
+                source,
+                ptr,
+                ParsingError::new("langStringValueNotString")
+                    .primary(id)
+                    .property(prop)
+                    .value(value.to_string()),
+            );
+            return None;
+        }
+    }
+    for (i, (lang, text)) in out.iter().enumerate() {
+        if out[..i].iter().any(|(l, _)| l.eq_ignore_ascii_case(lang)) {
+            s.error(
+                source,
+                ptr,
+                ParsingError::new("langStringElementCodeNotUnique")
+                    .primary(id)
+                    .property(prop)
+                    .value(lang.clone()),
+            );
+            return None;
+        }
+        if too_long(text) {
+            s.error(
+                source,
+                ptr,
+                ParsingError::new("langStringValueTooLong")
+                    .primary(id)
+                    .property(prop)
+                    .value(text.clone())
+                    .restriction(max.unwrap_or_default().to_string()),
+            );
+            return None;
+        }
+    }
+    Some(Val::Lang(out))
+}
+
+/// Applies length, pattern, range and fixed-value constraints to one literal.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn constraints(
+    s: &mut Session<'_>,
+    source: usize,
+    ptr: &str,
+    id: &str,
+    prop: &str,
+    val: &Val,
+    pv: &PropertyVersion,
+    limits: &str,
+) -> bool {
+    match val {
+        Val::Str(t) => {
+            if let Some(max) = Metamodel::limit(&pv.max_length, limits)
+                && t.chars().count() as u64 > max
+            {
+                s.error(
+                    source,
+                    ptr,
+                    ParsingError::new("stringTooLong")
+                        .primary(id)
+                        .property(prop)
+                        .value(t.clone())
+                        .restriction(max.to_string()),
+                );
+                return false;
+            }
+            if let Some(pat) = &pv.pattern
+                && !matches(pat, t)
+            {
+                s.error(
+                    source,
+                    ptr,
+                    ParsingError::new("stringInvalid")
+                        .primary(id)
+                        .property(prop)
+                        .value(t.clone())
+                        .restriction(pat.clone()),
+                );
+                return false;
+            }
+        }
+        Val::Int(n) => {
+            if let Some(min) = pv.min_inclusive
+                && *n < min
+            {
+                s.error(
+                    source,
+                    ptr,
+                    ParsingError::new("valueBelowMin")
+                        .primary(id)
+                        .property(prop)
+                        .value(n.to_string())
+                        .restriction(min.to_string()),
+                );
+                return false;
+            }
+            if let Some(max) = pv.max_inclusive
+                && *n > max
+            {
+                s.error(
+                    source,
+                    ptr,
+                    ParsingError::new("valueAboveMax")
+                        .primary(id)
+                        .property(prop)
+                        .value(n.to_string())
+                        .restriction(max.to_string()),
+                );
+                return false;
+            }
+        }
+        _ => {}
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_language_tags() {
+        for ok in ["P1D", "PT1H", "P1Y2M3DT4H5M6.5S", "P2W", "PT0S"] {
+            assert!(is_duration(ok), "{ok}");
+        }
+        for bad in ["P", "PT", "1D", "P1H", "PT1D", "P1M1Y"] {
+            assert!(!is_duration(bad), "{bad}");
+        }
+        assert!(
+            is_language_tag("en-US")
+                && is_language_tag("de")
+                && !is_language_tag("en_US")
+                && !is_language_tag("")
+        );
+        assert!(is_name("a_b1") && !is_name("a_") && !is_name("1a") && !is_name(""));
+    }
+}
