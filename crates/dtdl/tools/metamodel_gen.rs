@@ -9,12 +9,17 @@ use serde_json::{Map, Value};
 /// Top-level digest keys that carry no facts the parser uses.
 const DROPPED_TOP_LEVEL: &[&str] = &["extensionDocumentation"];
 
-/// Keys holding human-readable text anywhere in the digest.
-fn is_text_key(key: &str) -> bool {
-    matches!(
-        key,
-        "description" | "patternDesc" | "criteriaText" | "displayName" | "comment"
-    ) || key.ends_with("Format")
+/// Keys holding human-readable text anywhere in the digest. The same names also label
+/// property definitions (`description`, `displayName`, `comment` are DTDL properties); those
+/// are objects with a `_` member and are kept, as are context entries (term → DTMI).
+fn is_text(key: &str, value: &Value) -> bool {
+    let named = matches!(key, "description" | "patternDesc" | "criteriaText" | "displayName" | "comment");
+    let fact = match value {
+        Value::Object(o) => o.contains_key("_"),
+        Value::String(s) => s.starts_with("dtmi:"),
+        _ => false,
+    };
+    (named && !fact) || key.ends_with("Format")
 }
 
 fn strip(value: &Value) -> Value {
@@ -24,7 +29,7 @@ fn strip(value: &Value) -> Value {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for k in keys {
-                if is_text_key(k) {
+                if is_text(k, &map[k]) {
                     continue;
                 }
                 out.insert(k.clone(), strip(&map[k]));
