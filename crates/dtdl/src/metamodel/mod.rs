@@ -243,14 +243,14 @@ impl Metamodel {
         if self.facts.supplemental_types.contains_key(dtmi) {
             return TermTarget::Supplemental;
         }
+        if self.supplemental_property_owner.contains_key(dtmi) {
+            return TermTarget::SupplementalProperty;
+        }
         if let Some(rest) = dtmi.strip_prefix("dtmi:dtdl:property:")
             && let Some((name, v)) = rest.split_once(';')
             && let Ok(v) = v.parse::<u8>()
         {
             return TermTarget::Property(name.to_owned(), v);
-        }
-        if self.supplemental_property_owner.contains_key(dtmi) {
-            return TermTarget::SupplementalProperty;
         }
         if self.standard_ids.contains_key(dtmi) {
             return TermTarget::Element;

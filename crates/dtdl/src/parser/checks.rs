@@ -72,6 +72,17 @@ impl Session<'_> {
                             ));
                             continue;
                         }
+                        if self.index.contains_key(target.as_str())
+                            && !mm.class(&t.class).is_some_and(|c| c.partition)
+                            && self.partition_of(t) != self.partition_of(el)
+                        {
+                            found.push((
+                                el.source,
+                                pointer.clone(),
+                                ParsingError::new("crossPartitionReference").primary(el.id.clone()).property(p.name.clone()).secondary(t.id.clone()).value(target.clone()),
+                            ));
+                            continue;
+                        }
                         if !pv.versions.is_empty() && !pv.versions.contains(&t.version) {
                             found.push((
                                 el.source,
@@ -151,6 +162,20 @@ impl Session<'_> {
                 PropKind::Undefined => {}
             }
         }
+    }
+
+    /// The partition (nearest enclosing Interface) an element belongs to.
+    fn partition_of<'a>(&'a self, el: &'a El) -> Option<&'a str> {
+        let mm = Metamodel::get();
+        let mut cur = el;
+        for _ in 0..64 {
+            if mm.class(&cur.class).is_some_and(|c| c.partition) {
+                return Some(cur.id.as_str());
+            }
+            let (parent, _) = cur.parent.as_ref()?;
+            cur = self.lookup(parent)?;
+        }
+        None
     }
 
     /// `uniqueProperties`: e.g. content names, enum value names and values.

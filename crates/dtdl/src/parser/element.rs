@@ -214,6 +214,10 @@ impl Session<'_> {
         let range_class = site.range.class.as_str();
         let class = match class {
             Some(c) => c,
+            None if obj.contains_key("@type") => {
+                self.error(source, format!("{ptr}/@type"), ParsingError::new("noTypeThatAllows").primary(pid.clone()).type_name(range_class));
+                return None;
+            }
             None => {
                 // No material type given: infer it where the language allows.
                 let inferred = mm.class(range_class).and_then(|rc| {
@@ -441,6 +445,9 @@ impl Session<'_> {
             if key.starts_with('@') {
                 match key.as_str() {
                     "@id" | "@type" | "@context" => {}
+                    "@graph" => {
+                        self.error(source, kp, ParsingError::new("graphDisallowed").primary(id.clone()).property(key.clone()));
+                    }
                     _ if restricts_keywords => {
                         self.error(
                             source,
@@ -454,6 +461,7 @@ impl Session<'_> {
                 }
                 continue;
             }
+            self.current_version = version;
             let term = scope.resolve(key);
             let mut target: Option<(PropKind, String)> = None;
             let mut category = "irrelevantDtmiOrTerm";
@@ -615,6 +623,11 @@ impl Session<'_> {
         }
         self.elements[el_index].props = props;
         Some(id)
+    }
+
+    /// DTDL version of the element whose properties are being read.
+    pub(crate) fn version_of(&self, _source: usize) -> u8 {
+        self.current_version
     }
 
     fn tolerates_solecisms(&self, source: usize) -> bool {

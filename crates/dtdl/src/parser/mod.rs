@@ -225,6 +225,8 @@ pub(crate) struct Session<'o> {
     pub(crate) input_docs: Vec<(Vec<String>, u8)>,
     /// True while parsing the language's own standard elements.
     pub(crate) building_standard: bool,
+    /// DTDL version of the element whose properties are being read.
+    pub(crate) current_version: u8,
 }
 
 impl<'o> Session<'o> {
@@ -237,6 +239,7 @@ impl<'o> Session<'o> {
             errors: Vec::new(),
             input_docs: Vec::new(),
             building_standard: false,
+            current_version: 0,
         }
     }
 

@@ -236,7 +236,8 @@ pub(crate) fn apply_context(
                     return scope;
                 }
             }
-            if seen_dtdl && !scope.extensions.is_empty() && top_level {
+            let only_affiliates = scope.extensions.iter().all(|e| Metamodel::get().facts.affiliate_contexts_implicit_dtdl_versions.contains_key(*e));
+            if top_level && !scope.extensions.is_empty() && !(only_affiliates && !seen_dtdl) {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
                     source,

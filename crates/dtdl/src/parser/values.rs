@@ -78,6 +78,8 @@ pub(crate) fn literal(
             for (k, _) in o {
                 let vid = match k.as_str() {
                     "@value" | "@type" => continue,
+                    // DTDL v2 tolerates other keywords in value objects.
+                    k if k != "@id" && k != "@context" && k != "@graph" && k.starts_with('@') && s.version_of(source) == 2 => continue,
                     "@id" => "valueObjectId",
                     "@context" => "valueObjectContext",
                     "@graph" => "valueObjectGraph",
@@ -96,7 +98,12 @@ pub(crate) fn literal(
                 return None;
             }
             if let Some(t) = o.get("@type") {
-                if !t.as_str().is_some_and(|t| xsd_matches(t, datatype)) {
+                let ok = match t {
+                    Value::String(t) => xsd_matches(t, datatype),
+                    Value::Array(a) => a.len() == 1 && a[0].as_str().is_some_and(|t| xsd_matches(t, datatype)),
+                    _ => false,
+                };
+                if !ok {
                     s.error(
                         source,
                         ptr,
@@ -294,6 +301,7 @@ pub(crate) fn lang_string(
                         for k in o.keys() {
                             let vid = match k.as_str() {
                                 "@value" | "@language" => continue,
+                                k if k != "@id" && k != "@context" && k != "@graph" && k.starts_with('@') && s.version_of(source) == 2 => continue,
                                 "@id" => "langStringElementId",
                                 "@context" => "langStringElementContext",
                                 "@graph" => "langStringElementGraph",
