@@ -13,7 +13,10 @@ const DROPPED_TOP_LEVEL: &[&str] = &["extensionDocumentation"];
 /// property definitions (`description`, `displayName`, `comment` are DTDL properties); those
 /// are objects with a `_` member and are kept, as are context entries (term → DTMI).
 fn is_text(key: &str, value: &Value) -> bool {
-    let named = matches!(key, "description" | "patternDesc" | "criteriaText" | "displayName" | "comment");
+    let named = matches!(
+        key,
+        "description" | "patternDesc" | "criteriaText" | "displayName" | "comment"
+    );
     let fact = match value {
         Value::Object(o) => o.contains_key("_"),
         Value::String(s) => s.starts_with("dtmi:"),

@@ -258,6 +258,20 @@ impl Metamodel {
         TermTarget::Other
     }
 
+    /// The definition of supplemental property `pid` as seen from co-type `t` (declared on
+    /// `t` or inherited from one of its parents).
+    pub fn supplemental_property(&self, t: &str, pid: &str) -> Option<&SupplementalProperty> {
+        let mut cur = Some(t);
+        for _ in 0..16 {
+            let st = self.facts.supplemental_types.get(cur?)?;
+            if let Some(sp) = st.properties.get(pid) {
+                return Some(sp);
+            }
+            cur = st.parent.as_deref();
+        }
+        None
+    }
+
     /// Whether `class` is `ancestor` or a subclass of it.
     pub fn is_subclass(&self, class: &str, ancestor: &str) -> bool {
         let mut c = Some(class);

@@ -79,7 +79,11 @@ impl Session<'_> {
                             found.push((
                                 el.source,
                                 pointer.clone(),
-                                ParsingError::new("crossPartitionReference").primary(el.id.clone()).property(p.name.clone()).secondary(t.id.clone()).value(target.clone()),
+                                ParsingError::new("crossPartitionReference")
+                                    .primary(el.id.clone())
+                                    .property(p.name.clone())
+                                    .secondary(t.id.clone())
+                                    .value(target.clone()),
                             ));
                             continue;
                         }
@@ -109,54 +113,14 @@ impl Session<'_> {
                     }
                 }
                 PropKind::Supplemental => {
-                    let Some(owner) = mm.supplemental_property_owner.get(&p.name) else {
-                        continue;
-                    };
-                    let Some(sp) = mm
-                        .facts
-                        .supplemental_types
-                        .get(owner)
-                        .and_then(|t| t.properties.get(&p.name))
-                    else {
-                        continue;
-                    };
-                    let Some(type_id) = sp.type_id.as_deref() else {
-                        continue;
-                    };
-                    if type_id.starts_with("http://") {
-                        continue;
-                    }
-                    for v in &p.values {
-                        let Val::Ref {
-                            target, pointer, ..
-                        } = v
-                        else {
-                            continue;
-                        };
-                        let Some(t) = self.lookup(target) else {
-                            continue;
-                        };
-                        let ok = match mm.classify(type_id) {
-                            TermTarget::Class(c, _) => mm.is_subclass(&t.class, &c),
-                            TermTarget::Supplemental => {
-                                t.cotypes.iter().any(|ct| mm.supplemental_is(ct, type_id))
-                            }
-                            _ => true,
-                        };
-                        let child_ok = sp.child_of.as_deref().is_none_or(|parent| {
-                            t.parent.as_ref().is_some_and(|(pid, _)| pid == parent)
-                        });
-                        if !ok || !child_ok {
-                            found.push((
-                                el.source,
-                                pointer.clone(),
-                                ParsingError::new("badType")
-                                    .primary(el.id.clone())
-                                    .property(sp.property_name.clone())
-                                    .secondary(t.id.clone())
-                                    .type_name(sp.type_name.clone()),
-                            ));
-                        }
+                    // Several co-types may share one property DTMI (DTDL v2 `unit`); the
+                    // value must suit every co-type that defines it.
+                    for sp in el
+                        .cotypes
+                        .iter()
+                        .filter_map(|t| mm.supplemental_property(t, &p.name))
+                    {
+                        self.check_supplemental_value(el, p, sp, found);
                     }
                 }
                 PropKind::Undefined => {}
@@ -176,6 +140,55 @@ impl Session<'_> {
             cur = self.lookup(parent)?;
         }
         None
+    }
+
+    fn check_supplemental_value(
+        &self,
+        el: &El,
+        p: &super::Prop,
+        sp: &crate::metamodel::SupplementalProperty,
+        found: &mut Vec<Found>,
+    ) {
+        let mm = Metamodel::get();
+        let Some(type_id) = sp.type_id.as_deref() else {
+            return;
+        };
+        if type_id.starts_with("http://") {
+            return;
+        }
+        for v in &p.values {
+            let Val::Ref {
+                target, pointer, ..
+            } = v
+            else {
+                continue;
+            };
+            let Some(t) = self.lookup(target) else {
+                continue;
+            };
+            let ok = match mm.classify(type_id) {
+                TermTarget::Class(c, _) => mm.is_subclass(&t.class, &c),
+                TermTarget::Supplemental => {
+                    t.cotypes.iter().any(|ct| mm.supplemental_is(ct, type_id))
+                }
+                _ => true,
+            };
+            let child_ok = sp
+                .child_of
+                .as_deref()
+                .is_none_or(|parent| t.parent.as_ref().is_some_and(|(pid, _)| pid == parent));
+            if !ok || !child_ok {
+                found.push((
+                    el.source,
+                    pointer.clone(),
+                    ParsingError::new("badType")
+                        .primary(el.id.clone())
+                        .property(sp.property_name.clone())
+                        .secondary(t.id.clone())
+                        .type_name(sp.type_name.clone()),
+                ));
+            }
+        }
     }
 
     /// `uniqueProperties`: e.g. content names, enum value names and values.
@@ -318,7 +331,17 @@ impl Session<'_> {
             let Some(st) = mm.facts.supplemental_types.get(t) else {
                 continue;
             };
-            for c in &st.constraints {
+            // Constraints are inherited from the co-type's ancestors.
+            let mut constraints = Vec::new();
+            let mut cur = Some(t.as_str());
+            for _ in 0..16 {
+                let Some(anc) = cur.and_then(|c| mm.facts.supplemental_types.get(c)) else {
+                    break;
+                };
+                constraints.extend(anc.constraints.iter());
+                cur = anc.parent.as_deref();
+            }
+            for c in constraints {
                 let Some(prop) = c.get("property").and_then(|v| v.as_str()) else {
                     continue;
                 };

@@ -212,10 +212,19 @@ impl Session<'_> {
             return None;
         }
         let range_class = site.range.class.as_str();
+        // Extension types of extensible material classes (units, semantic unit kinds) carry
+        // their material class through their parent chain.
+        let class = class.or_else(|| cotypes.iter().find_map(|t| extended_class(t, version)));
         let class = match class {
             Some(c) => c,
             None if obj.contains_key("@type") => {
-                self.error(source, format!("{ptr}/@type"), ParsingError::new("noTypeThatAllows").primary(pid.clone()).type_name(range_class));
+                self.error(
+                    source,
+                    format!("{ptr}/@type"),
+                    ParsingError::new("noTypeThatAllows")
+                        .primary(pid.clone())
+                        .type_name(range_class),
+                );
                 return None;
             }
             None => {
@@ -286,6 +295,9 @@ impl Session<'_> {
             let Some(st) = mm.facts.supplemental_types.get(t) else {
                 continue;
             };
+            if extended_class(t, version).is_some() {
+                continue;
+            }
             if st.is_abstract {
                 self.error(
                     source,
@@ -414,6 +426,15 @@ impl Session<'_> {
                     format!("{ptr}/@id"),
                     ParsingError::new("duplicateDefinition").primary(id.clone()),
                 );
+            } else if !self.tolerates_solecisms(source) {
+                // Two siblings with the same name generate the same identifier.
+                let mut e = ParsingError::new("nonUniquePropertyValue")
+                    .property(site.property.unwrap_or_default())
+                    .value(site.segment.unwrap_or_default());
+                if let Some(p) = site.parent_id {
+                    e = e.primary(p);
+                }
+                self.error(source, ptr, e);
             }
             return None;
         }
@@ -446,7 +467,13 @@ impl Session<'_> {
                 match key.as_str() {
                     "@id" | "@type" | "@context" => {}
                     "@graph" => {
-                        self.error(source, kp, ParsingError::new("graphDisallowed").primary(id.clone()).property(key.clone()));
+                        self.error(
+                            source,
+                            kp,
+                            ParsingError::new("graphDisallowed")
+                                .primary(id.clone())
+                                .property(key.clone()),
+                        );
                     }
                     _ if restricts_keywords => {
                         self.error(
@@ -843,10 +870,13 @@ impl Session<'_> {
                     Value::Number(n) if n.is_i64() => {
                         out.push(Val::Int(n.as_i64().unwrap_or_default()))
                     }
-                    Value::Object(_) => {
-                        match values::literal(self, source, &p, id, name, v, "string")
-                            .or_else(|| values::literal(self, source, &p, id, name, v, "integer"))
-                        {
+                    Value::Object(o) => {
+                        let datatype = if o.get("@value").is_some_and(Value::is_number) {
+                            "integer"
+                        } else {
+                            "string"
+                        };
+                        match values::literal(self, source, &p, id, name, v, datatype) {
                             Some(val) => out.push(val),
                             None => return Vec::new(),
                         }
@@ -1205,6 +1235,30 @@ impl Session<'_> {
         }
         out
     }
+}
+
+/// The extensible material class (e.g. `Unit`) an extension type derives from, if any.
+fn extended_class(supplemental: &str, version: u8) -> Option<String> {
+    let mm = Metamodel::get();
+    let mut t = mm
+        .facts
+        .supplemental_types
+        .get(supplemental)?
+        .parent
+        .as_deref();
+    for _ in 0..16 {
+        let name = t?;
+        if let TermTarget::Class(c, v) = mm.classify(name) {
+            let extensible = mm
+                .facts
+                .extensible_material_classes
+                .get(&version.to_string())
+                .is_some_and(|l| l.contains(&c));
+            return (v == version && extensible).then_some(c);
+        }
+        t = mm.facts.supplemental_types.get(name)?.parent.as_deref();
+    }
+    None
 }
 
 fn has_property(supplemental: &str, pid: &str) -> bool {

@@ -135,7 +135,7 @@ pub(crate) fn apply_context(
     // What the previous entry was, for ordering rules around `#limitless`.
     let mut after_limitless = false;
     let mut seen_dtdl = false;
-    for (i, (p, item)) in items.iter().enumerate() {
+    for (p, item) in items.iter() {
         let text = match item {
             Value::String(t) => t.as_str(),
             Value::Object(_) => {
@@ -236,7 +236,12 @@ pub(crate) fn apply_context(
                     return scope;
                 }
             }
-            let only_affiliates = scope.extensions.iter().all(|e| Metamodel::get().facts.affiliate_contexts_implicit_dtdl_versions.contains_key(*e));
+            let only_affiliates = scope.extensions.iter().all(|e| {
+                Metamodel::get()
+                    .facts
+                    .affiliate_contexts_implicit_dtdl_versions
+                    .contains_key(*e)
+            });
             if top_level && !scope.extensions.is_empty() && !(only_affiliates && !seen_dtdl) {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
@@ -250,7 +255,11 @@ pub(crate) fn apply_context(
             seen_dtdl = true;
             continue;
         }
-        if top_level && i == 0 {
+        let affiliate = Metamodel::get()
+            .facts
+            .affiliate_contexts_implicit_dtdl_versions
+            .contains_key(dtmi.as_str());
+        if top_level && !seen_dtdl && !affiliate {
             s.error(
                 source,
                 p.clone(),

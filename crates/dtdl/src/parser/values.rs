@@ -79,7 +79,14 @@ pub(crate) fn literal(
                 let vid = match k.as_str() {
                     "@value" | "@type" => continue,
                     // DTDL v2 tolerates other keywords in value objects.
-                    k if k != "@id" && k != "@context" && k != "@graph" && k.starts_with('@') && s.version_of(source) == 2 => continue,
+                    k if k != "@id"
+                        && k != "@context"
+                        && k != "@graph"
+                        && k.starts_with('@')
+                        && s.version_of(source) == 2 =>
+                    {
+                        continue;
+                    }
                     "@id" => "valueObjectId",
                     "@context" => "valueObjectContext",
                     "@graph" => "valueObjectGraph",
@@ -100,7 +107,9 @@ pub(crate) fn literal(
             if let Some(t) = o.get("@type") {
                 let ok = match t {
                     Value::String(t) => xsd_matches(t, datatype),
-                    Value::Array(a) => a.len() == 1 && a[0].as_str().is_some_and(|t| xsd_matches(t, datatype)),
+                    Value::Array(a) => {
+                        a.len() == 1 && a[0].as_str().is_some_and(|t| xsd_matches(t, datatype))
+                    }
                     _ => false,
                 };
                 if !ok {
@@ -227,7 +236,7 @@ fn is_language_tag(t: &str) -> bool {
     let Some(first) = parts.next() else {
         return false;
     };
-    (1..=8).contains(&first.len())
+    (2..=3).contains(&first.len())
         && first.bytes().all(|b| b.is_ascii_alphabetic())
         && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
@@ -301,7 +310,14 @@ pub(crate) fn lang_string(
                         for k in o.keys() {
                             let vid = match k.as_str() {
                                 "@value" | "@language" => continue,
-                                k if k != "@id" && k != "@context" && k != "@graph" && k.starts_with('@') && s.version_of(source) == 2 => continue,
+                                k if k != "@id"
+                                    && k != "@context"
+                                    && k != "@graph"
+                                    && k.starts_with('@')
+                                    && s.version_of(source) == 2 =>
+                                {
+                                    continue;
+                                }
                                 "@id" => "langStringElementId",
                                 "@context" => "langStringElementContext",
                                 "@graph" => "langStringElementGraph",
