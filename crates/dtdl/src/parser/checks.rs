@@ -490,7 +490,7 @@ impl Session<'_> {
         &'a self,
         el: &'a El,
         control: &'a DescendantControl,
-    ) -> Vec<(&'a str, &'a str, &'a str)> {
+    ) -> Vec<(&'a str, &'a str, bool)> {
         let mut out = Vec::new();
         for p in &el.props {
             if p.kind != PropKind::Core {
@@ -500,11 +500,8 @@ impl Session<'_> {
                 continue;
             }
             for v in &p.values {
-                if let Val::Ref {
-                    target, pointer, ..
-                } = v
-                {
-                    out.push((p.name.as_str(), target.as_str(), pointer.as_str()));
+                if let Val::Ref { target, inline, .. } = v {
+                    out.push((p.name.as_str(), target.as_str(), *inline));
                 }
             }
         }
@@ -528,7 +525,7 @@ impl Session<'_> {
             let Some(node) = self.lookup(id) else {
                 continue;
             };
-            for (prop, target, _ptr) in self.neighbours(node, control) {
+            for (prop, target, inline) in self.neighbours(node, control) {
                 let Some(child) = self.lookup(target) else {
                     continue;
                 };
@@ -565,12 +562,15 @@ impl Session<'_> {
                     ));
                     reported = true;
                 }
+                // Nesting depth counts inline definitions; a referenced schema is measured
+                // on its own (but is still followed, to find recursion).
+                let counts = mm.is_subclass(&child.class, &control.defining_class);
                 let child_depth = if control.narrow {
                     depth + 1
-                } else if mm.is_subclass(&child.class, &control.defining_class) {
-                    depth + 1
+                } else if !inline {
+                    u64::from(counts)
                 } else {
-                    depth
+                    depth + u64::from(counts)
                 };
                 if let Some(max) = max_depth
                     && child_depth > max

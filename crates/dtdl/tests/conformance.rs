@@ -1,0 +1,159 @@
+//! Runs the DTDL conformance suite (`../shared/dtdl-conformance`, or the folder named by
+//! `TWINHUB_DTDL_CONFORMANCE`) and the real-model sample (`../shared/models-sample`) against
+//! the parser. The recorded floor is `conformance-xfail.txt` (one `folder/file.json#index` per
+//! line): a listed case that now passes must be removed from the list, and an unlisted failure
+//! fails the test. Absent folders are reported with a notice and that part is skipped.
+
+#[path = "support/conformance.rs"]
+mod conformance;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use dtdl::{Dtmi, ParsingOptions, Resolver, ResolverError};
+
+fn workspace_shared(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(dir)
+}
+
+fn suite_root() -> PathBuf {
+    std::env::var_os("TWINHUB_DTDL_CONFORMANCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_shared("dtdl-conformance"))
+}
+
+fn xfail_list() -> BTreeSet<String> {
+    include_str!("conformance-xfail.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn conformance_suite_meets_the_recorded_floor() {
+    let root = suite_root();
+    let folders = ["specification", "dtmis"];
+    let mut results = Vec::new();
+    for folder in folders {
+        let dir = root.join(folder);
+        if dir.is_dir() {
+            results.extend(conformance::run_folder(&dir));
+        } else {
+            eprintln!(
+                "NOTICE: conformance folder {} not found; skipping it",
+                dir.display()
+            );
+        }
+    }
+    if results.is_empty() {
+        eprintln!(
+            "NOTICE: no conformance cases found under {}; nothing checked",
+            root.display()
+        );
+        return;
+    }
+    let xfail = xfail_list();
+    let mut unexpected = Vec::new();
+    let mut now_passing = Vec::new();
+    for r in &results {
+        let key = r.key();
+        match (&r.outcome, xfail.contains(&key)) {
+            (
+                conformance::Outcome::Fail {
+                    expected,
+                    got,
+                    detail,
+                },
+                false,
+            ) => {
+                unexpected.push(format!("{key}: expected {expected}, got {got}: {detail}"));
+            }
+            (conformance::Outcome::Pass, true) => now_passing.push(key),
+            _ => {}
+        }
+    }
+    let report = conformance::report(&results);
+    let summary = report.lines().last().unwrap_or_default();
+    eprintln!("{summary}");
+    assert!(
+        now_passing.is_empty(),
+        "these cases now pass; remove them from tests/conformance-xfail.txt:\n{}",
+        now_passing.join("\n")
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} case(s) fail that are not in tests/conformance-xfail.txt:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+}
+
+/// Resolves from an in-memory DMR tree.
+struct Tree<'a>(&'a HashMap<String, String>);
+
+impl Resolver for Tree<'_> {
+    fn resolve(&mut self, dtmis: &[Dtmi]) -> Result<Vec<String>, ResolverError> {
+        Ok(dtmis
+            .iter()
+            .filter_map(|d| self.0.get(&d.to_dmr_path()).cloned())
+            .collect())
+    }
+}
+
+fn collect(dir: &Path, root: &Path, out: &mut HashMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, root, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if dtdl::dmr_path_to_lowercase_dtmi(&rel).is_some()
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                out.insert(rel, text);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_sample_model_is_accepted() {
+    let root = workspace_shared("models-sample");
+    if !root.is_dir() {
+        eprintln!(
+            "NOTICE: {} not found; skipping the real-model check",
+            root.display()
+        );
+        return;
+    }
+    let mut files = HashMap::new();
+    collect(&root, &root, &mut files);
+    assert!(
+        !files.is_empty(),
+        "no models found under {}",
+        root.display()
+    );
+    let options = ParsingOptions::default();
+    let mut rejected = Vec::new();
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    for name in names {
+        let mut resolver = Tree(&files);
+        if let Err(e) = dtdl::parse(&[files[name].as_str()], Some(&mut resolver), &options) {
+            rejected.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(
+        rejected.is_empty(),
+        "{} sample model(s) rejected:\n{}",
+        rejected.len(),
+        rejected.join("\n")
+    );
+}
