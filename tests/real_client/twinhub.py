@@ -51,7 +51,7 @@ class Twinhub:
     """A twinhub server on a random loopback port with a fresh SQLite database."""
 
     def __init__(self, binary: Path, workdir: Path, admin_token: str):
-        self.binary = binary
+        self.binary = binary.resolve()
         self.workdir = workdir
         self.admin_token = admin_token
         self.port = free_port()
