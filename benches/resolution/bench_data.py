@@ -3,6 +3,9 @@
 
   bench_data.py body SAMPLE_DIR OUT      the sample as one JSON array body, dependency-ordered
   bench_data.py extras SAMPLE_DIR OUT    the thermostat set models the sample lacks, as one body
+  bench_data.py push-each BASE_URL TOKEN SAMPLE_DIR
+                                         push the sample one model per request, dependency-
+                                         ordered; prints the seconds it took
   bench_data.py export BASE_URL SAMPLE_DIR OUT_DIR
                                          fetch every model's .json and .expanded.json from
                                          twinhub into OUT_DIR, in DMR layout
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -58,12 +62,24 @@ def export(base_url: str, dtmis: list[str], out_dir: str) -> None:
     print(f"exported {len(dtmis)} models (.json and .expanded.json) to {out}")
 
 
+def push_each(base_url: str, token: str, models: dict[str, sample.Model]) -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    start = time.perf_counter()
+    for model in sample.dependency_order(models):
+        req = urllib.request.Request(f"{base_url}/api/v1/models", data=model.body_bytes, headers=headers)
+        with urllib.request.urlopen(req, timeout=60) as resp:  # raises on 4xx/5xx
+            resp.read()
+    print(f"{time.perf_counter() - start:.6f}")
+
+
 def main(argv: list[str]) -> None:
     command = argv[1]
     if command == "body":
         write_body(load(argv[2]), argv[3])
     elif command == "extras":
         write_body(extras(load(argv[2])), argv[3])
+    elif command == "push-each":
+        push_each(argv[2].rstrip("/"), argv[3], load(argv[4]))
     elif command == "export":
         models = load(argv[3])
         export(argv[2].rstrip("/"), sorted(models) + sorted(extras(models)), argv[4])
