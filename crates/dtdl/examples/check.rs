@@ -26,12 +26,15 @@ fn main() -> ExitCode {
                     d.dtdl_version, d.roots, d.external_references
                 );
             }
-            println!("{} elements", model.elements().len());
+            println!("{} elements", model.len());
             if std::env::var_os("DTDL_CHECK_VERBOSE").is_some() {
-                for e in model.elements().values() {
+                for e in model.elements() {
                     println!(
                         "{} {} v{} {:?}",
-                        e.id, e.class, e.dtdl_version, e.properties
+                        e.id(),
+                        e.class(),
+                        e.dtdl_version(),
+                        e.properties()
                     );
                 }
             }

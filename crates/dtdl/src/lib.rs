@@ -6,6 +6,7 @@
 
 pub mod dtmi;
 mod error;
+mod fxhash;
 mod location;
 mod metamodel;
 pub mod model;
@@ -17,7 +18,7 @@ pub use dtmi::{Dtmi, DtmiError, dmr_expanded_path_to_lowercase_dtmi, dmr_path_to
 pub use error::{
     DocumentRef, ParseFailure, ParsingError, ResolutionError, ResolverError, SourceLocation,
 };
-pub use model::{DocumentInfo, Element, Model, PropertyValue};
+pub use model::{DocumentInfo, ElementRef, Model, PropertyValue};
 pub use options::{ParsingOptions, Quirks, UndefinedExtensions};
 pub use parser::parse;
 #[cfg(feature = "async")]

@@ -4,7 +4,7 @@
 //! from the language digest by `tools/metamodel_gen.rs` and embedded in the crate, so the
 //! parser needs nothing at run time. The parser is a generic engine over these tables.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -13,24 +13,24 @@ use serde_json::Value;
 static FACTS_TEXT: &str = include_str!("facts.json");
 
 /// Per-version value keyed by DTDL major version as a string ("2", "3", "4").
-pub(crate) type PerVersion<T> = HashMap<String, T>;
+pub(crate) type PerVersion<T> = FxHashMap<String, T>;
 /// Limit value keyed by limit spec ("" = core limits, "onvif_1", "aio_1").
-pub(crate) type PerLimits = HashMap<String, u64>;
+pub(crate) type PerLimits = FxHashMap<String, u64>;
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct Facts {
-    pub contexts: HashMap<String, HashMap<String, String>>,
-    pub material_classes: HashMap<String, Class>,
+    pub contexts: FxHashMap<String, FxHashMap<String, String>>,
+    pub material_classes: FxHashMap<String, Class>,
     pub elements: Vec<Value>,
-    pub supplemental_types: HashMap<String, Supplemental>,
+    pub supplemental_types: FxHashMap<String, Supplemental>,
     pub descendant_controls: Vec<DescendantControl>,
     pub identifier_definition: Value,
-    pub reserved_id_prefixes: HashMap<String, Vec<String>>,
-    pub limit_contexts: HashMap<String, LimitContext>,
+    pub reserved_id_prefixes: FxHashMap<String, Vec<String>>,
+    pub limit_contexts: FxHashMap<String, LimitContext>,
     pub partitions: PerVersion<Partition>,
-    pub apocrypha: PerVersion<HashMap<String, String>>,
-    pub affiliate_contexts_implicit_dtdl_versions: HashMap<String, u8>,
+    pub apocrypha: PerVersion<FxHashMap<String, String>>,
+    pub affiliate_contexts_implicit_dtdl_versions: FxHashMap<String, u8>,
     pub dtdl_versions_restricting_keywords: Vec<u8>,
     pub dtdl_versions_allowing_custom_limits: Vec<u8>,
     pub rootable_classes: PerVersion<Vec<String>>,
@@ -50,7 +50,7 @@ pub(crate) struct Class {
     pub parent_class: Option<String>,
     pub partition: bool,
     pub rootable: bool,
-    pub properties: HashMap<String, PropertyFacts>,
+    pub properties: FxHashMap<String, PropertyFacts>,
     pub type_ids: Vec<String>,
 }
 
@@ -66,7 +66,7 @@ pub(crate) struct PropertyFacts {
     #[serde(rename = "_")]
     pub common: PropertyCommon,
     #[serde(flatten)]
-    pub versions: HashMap<String, PropertyVersion>,
+    pub versions: FxHashMap<String, PropertyVersion>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -113,7 +113,7 @@ pub(crate) struct Supplemental {
     pub extension_context: String,
     pub extension_kind: String,
     pub parent: Option<String>,
-    pub properties: HashMap<String, SupplementalProperty>,
+    pub properties: FxHashMap<String, SupplementalProperty>,
     pub cocotypes: Vec<String>,
     pub discotypes: Vec<String>,
     pub altcotypes: Vec<String>,
@@ -175,9 +175,9 @@ pub(crate) struct Partition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum TermTarget {
     /// A material class of a DTDL version (`dtmi:dtdl:class:Telemetry;3`).
-    Class(String, u8),
+    Class(&'static str, u8),
     /// A property of the core language (`dtmi:dtdl:property:comment;3`).
-    Property(String, u8),
+    Property(&'static str, u8),
     /// A supplemental (extension) type.
     Supplemental,
     /// A supplemental property.
@@ -192,9 +192,27 @@ pub(crate) enum TermTarget {
 pub(crate) struct Metamodel {
     pub facts: Facts,
     /// Supplemental property DTMI → owning supplemental type DTMI.
-    pub supplemental_property_owner: HashMap<String, String>,
+    pub supplemental_property_owner: FxHashMap<String, String>,
     /// Standard element ids.
-    pub standard_ids: HashMap<String, ()>,
+    pub standard_ids: FxHashMap<String, ()>,
+    /// Material class → itself and all its ancestors.
+    ancestors: FxHashMap<String, Vec<String>>,
+    /// Property names of every material class (for `'static` property names).
+    property_names: FxHashMap<String, ()>,
+    /// Per DTDL version (index) and class: the descendant controls rooted at that class.
+    controls: [FxHashMap<String, Vec<usize>>; 5],
+    /// Per DTDL version (index) and class: required properties (name, minimum count, literal).
+    required: [FxHashMap<String, Vec<(String, u64, bool)>>; 5],
+}
+
+/// The key of a per-version table (`"2"`, `"3"`, `"4"`).
+pub(crate) fn vkey(version: u8) -> &'static str {
+    match version {
+        2 => "2",
+        3 => "3",
+        4 => "4",
+        _ => "",
+    }
 }
 
 impl Metamodel {
@@ -208,19 +226,99 @@ impl Metamodel {
         // The embedded table is generated and checked by a test; a failure here is a build
         // defect, so fall back to an empty metamodel rather than panicking at run time.
         let facts: Facts = serde_json::from_str(FACTS_TEXT).unwrap_or_default();
-        let mut supplemental_property_owner = HashMap::new();
+        let mut supplemental_property_owner = FxHashMap::default();
         for (tid, t) in &facts.supplemental_types {
             for pid in t.properties.keys() {
                 supplemental_property_owner.insert(pid.clone(), tid.clone());
             }
         }
-        let mut standard_ids = HashMap::new();
+        let mut standard_ids = FxHashMap::default();
         collect_standard_ids(&facts.elements, &mut standard_ids);
+        let mut ancestors = FxHashMap::default();
+        let mut property_names = FxHashMap::default();
+        for (name, class) in &facts.material_classes {
+            let mut chain = Vec::new();
+            let mut cur = Some(name.as_str());
+            while let Some(c) = cur {
+                if chain.len() > 32 {
+                    break;
+                }
+                chain.push(c.to_owned());
+                cur = facts
+                    .material_classes
+                    .get(c)
+                    .and_then(|k| k.parent_class.as_deref());
+            }
+            ancestors.insert(name.clone(), chain);
+            for p in class.properties.keys() {
+                property_names.insert(p.clone(), ());
+            }
+        }
+        let mut controls: [FxHashMap<String, Vec<usize>>; 5] = Default::default();
+        let mut required: [FxHashMap<String, Vec<(String, u64, bool)>>; 5] = Default::default();
+        for v in 2u8..=4 {
+            let slot = usize::from(v);
+            for (name, class) in &facts.material_classes {
+                let chain = &ancestors[name];
+                let list: Vec<usize> = facts
+                    .descendant_controls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.dtdl_version == v
+                            && c.datatype_property.is_none()
+                            // Wide ComplexSchema controls are listed per concrete class and for
+                            // the abstract class; the abstract one covers them all.
+                            && (c.narrow || c.root_class == c.defining_class)
+                            && chain.iter().any(|a| *a == c.root_class)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                controls[slot].insert(name.clone(), list);
+                let mut req: Vec<(String, u64, bool)> = class
+                    .properties
+                    .iter()
+                    .filter_map(|(pname, pf)| {
+                        let pv = pf.versions.get(vkey(v))?;
+                        if !pv.allowed {
+                            return None;
+                        }
+                        let min = pv
+                            .min_count
+                            .unwrap_or(if pf.common.optional { 0 } else { 1 });
+                        let literal = pf.common.literal || pf.common.datatype.is_some();
+                        (min > 0).then(|| (pname.clone(), min, literal))
+                    })
+                    .collect();
+                req.sort();
+                required[slot].insert(name.clone(), req);
+            }
+        }
         Metamodel {
             facts,
             supplemental_property_owner,
             standard_ids,
+            ancestors,
+            property_names,
+            controls,
+            required,
         }
+    }
+
+    /// Descendant controls (indexes into `facts.descendant_controls`) rooted at `class`.
+    pub fn controls_for(&self, version: u8, class: &str) -> &[usize] {
+        self.controls
+            .get(usize::from(version))
+            .and_then(|m| m.get(class))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Required properties of `class` in `version`: (name, minimum count, literal?).
+    pub fn required_for(&self, version: u8, class: &str) -> &[(String, u64, bool)] {
+        self.required
+            .get(usize::from(version))
+            .and_then(|m| m.get(class))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn class(&self, name: &str) -> Option<&Class> {
@@ -228,17 +326,14 @@ impl Metamodel {
     }
 
     /// Classifies a DTMI the language itself defines.
-    pub fn classify(&self, dtmi: &str) -> TermTarget {
+    pub fn classify(&'static self, dtmi: &str) -> TermTarget {
         if let Some(rest) = dtmi.strip_prefix("dtmi:dtdl:class:")
             && let Some((name, v)) = rest.split_once(';')
             && let Ok(v) = v.parse::<u8>()
-            && self
-                .facts
-                .material_classes
-                .get(name)
-                .is_some_and(|c| c.dtdl_versions.contains(&v))
+            && let Some((key, c)) = self.facts.material_classes.get_key_value(name)
+            && c.dtdl_versions.contains(&v)
         {
-            return TermTarget::Class(name.to_owned(), v);
+            return TermTarget::Class(key.as_str(), v);
         }
         if self.facts.supplemental_types.contains_key(dtmi) {
             return TermTarget::Supplemental;
@@ -250,7 +345,10 @@ impl Metamodel {
             && let Some((name, v)) = rest.split_once(';')
             && let Ok(v) = v.parse::<u8>()
         {
-            return TermTarget::Property(name.to_owned(), v);
+            return match self.property_names.get_key_value(name) {
+                Some((key, ())) => TermTarget::Property(key.as_str(), v),
+                None => TermTarget::Other,
+            };
         }
         if self.standard_ids.contains_key(dtmi) {
             return TermTarget::Element;
@@ -274,19 +372,11 @@ impl Metamodel {
 
     /// Whether `class` is `ancestor` or a subclass of it.
     pub fn is_subclass(&self, class: &str, ancestor: &str) -> bool {
-        let mut c = Some(class);
-        let mut guard = 0;
-        while let Some(name) = c {
-            if name == ancestor {
-                return true;
-            }
-            guard += 1;
-            if guard > 32 {
-                return false;
-            }
-            c = self.class(name).and_then(|k| k.parent_class.as_deref());
-        }
-        false
+        class == ancestor
+            || self
+                .ancestors
+                .get(class)
+                .is_some_and(|chain| chain.iter().any(|a| a == ancestor))
     }
 
     /// Whether supplemental type `t` is `ancestor` or derives from it.
@@ -316,7 +406,7 @@ impl Metamodel {
     }
 }
 
-fn collect_standard_ids(values: &[Value], out: &mut HashMap<String, ()>) {
+fn collect_standard_ids(values: &[Value], out: &mut FxHashMap<String, ()>) {
     for v in values {
         match v {
             Value::Object(o) => {

@@ -3,7 +3,7 @@
 //! descendant controls (nesting depth, recursion, excluded types, counts), Enum value
 //! datatypes, and the constraints extension co-types place on their elements.
 
-use std::collections::{HashMap, HashSet};
+use crate::fxhash::{FxHashMap, FxHashSet};
 
 use super::{El, PropKind, Session, Val};
 use crate::error::ParsingError;
@@ -37,14 +37,14 @@ impl Session<'_> {
         let Some(cf) = mm.class(&el.class) else {
             return;
         };
-        let vkey = el.version.to_string();
+        let vkey = crate::metamodel::vkey(el.version);
         for p in &el.props {
             match p.kind {
                 PropKind::Core => {
                     let Some(pf) = cf.properties.get(&p.name) else {
                         continue;
                     };
-                    let Some(pv) = pf.versions.get(&vkey) else {
+                    let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
                     let Some(range) = pv.class.as_deref().or(pf.common.class.as_deref()) else {
@@ -167,7 +167,7 @@ impl Session<'_> {
                 continue;
             };
             let ok = match mm.classify(type_id) {
-                TermTarget::Class(c, _) => mm.is_subclass(&t.class, &c),
+                TermTarget::Class(c, _) => mm.is_subclass(&t.class, c),
                 TermTarget::Supplemental => {
                     t.cotypes.iter().any(|ct| mm.supplemental_is(ct, type_id))
                 }
@@ -197,7 +197,7 @@ impl Session<'_> {
         let Some(cf) = mm.class(&el.class) else {
             return;
         };
-        let vkey = el.version.to_string();
+        let vkey = crate::metamodel::vkey(el.version);
         for p in &el.props {
             if p.kind != PropKind::Core {
                 continue;
@@ -205,12 +205,12 @@ impl Session<'_> {
             let Some(pv) = cf
                 .properties
                 .get(&p.name)
-                .and_then(|pf| pf.versions.get(&vkey))
+                .and_then(|pf| pf.versions.get(vkey))
             else {
                 continue;
             };
             for unique in &pv.unique_properties {
-                let mut seen: HashMap<String, &str> = HashMap::new();
+                let mut seen: FxHashMap<String, &str> = FxHashMap::default();
                 for v in &p.values {
                     let Val::Ref {
                         target, pointer, ..
@@ -251,8 +251,8 @@ impl Session<'_> {
     /// Content names must be unique across an Interface and everything it extends; the
     /// `extends` chain must be acyclic.
     fn check_inherited_names(&self, el: &El, found: &mut Vec<Found>) {
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut visited: HashSet<&str> = HashSet::new();
+        let mut names: FxHashMap<String, String> = FxHashMap::default();
+        let mut visited: FxHashSet<&str> = FxHashSet::default();
         let mut stack: Vec<&str> = vec![el.id.as_str()];
         while let Some(id) = stack.pop() {
             if !visited.insert(id) {
@@ -360,7 +360,7 @@ impl Session<'_> {
                             .iter()
                             .filter_map(|r| r.as_str())
                             .any(|r| match mm.classify(r) {
-                                TermTarget::Class(c, _) => mm.is_subclass(&te.class, &c),
+                                TermTarget::Class(c, _) => mm.is_subclass(&te.class, c),
                                 _ => te.cotypes.iter().any(|ct| mm.supplemental_is(ct, r)),
                             });
                     if !ok {
@@ -449,7 +449,7 @@ impl Session<'_> {
                 .iter()
                 .filter_map(|r| r.as_str())
                 .any(|r| match mm.classify(r) {
-                    TermTarget::Class(c, v) => v == s.version && mm.is_subclass(&s.class, &c),
+                    TermTarget::Class(c, v) => v == s.version && mm.is_subclass(&s.class, c),
                     _ => false,
                 })
         });
@@ -469,19 +469,8 @@ impl Session<'_> {
     fn check_descendant_controls(&self, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
         for el in &self.elements {
-            for control in &mm.facts.descendant_controls {
-                if control.dtdl_version != el.version || control.datatype_property.is_some() {
-                    continue;
-                }
-                if !mm.is_subclass(&el.class, &control.root_class) {
-                    continue;
-                }
-                // The wide ComplexSchema controls are listed per concrete class and for the
-                // abstract class; checking the abstract one once is enough.
-                if !control.narrow && control.root_class != control.defining_class {
-                    continue;
-                }
-                self.walk_control(el, control, found);
+            for &i in mm.controls_for(el.version, &el.class) {
+                self.walk_control(el, &mm.facts.descendant_controls[i], found);
             }
         }
     }
@@ -513,8 +502,8 @@ impl Session<'_> {
         let max_depth = Metamodel::limit(&control.max_depth, root.limits);
         let max_count = Metamodel::limit(&control.max_count, root.limits);
         // Iterative DFS: (element id, depth, path).
-        let mut best: HashMap<&str, u64> = HashMap::new();
-        let mut counted: HashSet<&str> = HashSet::new();
+        let mut best: FxHashMap<&str, u64> = FxHashMap::default();
+        let mut counted: FxHashSet<&str> = FxHashSet::default();
         let mut stack: Vec<(&str, u64, Vec<&str>)> = vec![(
             root.id.as_str(),
             if control.narrow { 0 } else { 1 },

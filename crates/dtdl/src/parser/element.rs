@@ -10,7 +10,7 @@ use super::values;
 use super::{El, Prop, PropKind, Session, Val};
 use crate::dtmi::Dtmi;
 use crate::error::ParsingError;
-use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget};
+use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget, vkey};
 
 /// What the enclosing property expects of an element.
 #[derive(Clone, Debug, Default)]
@@ -42,7 +42,7 @@ fn apocrypha_ok(version: u8, key: &str, scope: &Scope) -> bool {
     match mm
         .facts
         .apocrypha
-        .get(&version.to_string())
+        .get(vkey(version))
         .and_then(|m| m.get(key))
         .map(String::as_str)
     {
@@ -230,7 +230,7 @@ impl Session<'_> {
             None => {
                 // No material type given: infer it where the language allows.
                 let inferred = mm.class(range_class).and_then(|rc| {
-                    let subs = rc.concrete_subclasses.get(&version.to_string())?;
+                    let subs = rc.concrete_subclasses.get(vkey(version))?;
                     let optional: Vec<&String> = subs
                         .iter()
                         .filter(|c| {
@@ -336,14 +336,14 @@ impl Session<'_> {
                     } else {
                         ""
                     })
-                    .and_then(|v| v.get(version.to_string()))
+                    .and_then(|v| v.get(vkey(version)))
                     .and_then(|v| v.get("maxLength"))
                     .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
                     .and_then(Value::as_u64)
                     .or_else(|| {
                         mm.facts
                             .identifier_definition
-                            .get(version.to_string())
+                            .get(vkey(version))
                             .and_then(|v| v.get("maxLength"))
                             .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
                             .and_then(Value::as_u64)
@@ -392,14 +392,12 @@ impl Session<'_> {
                 let required = site.range.id_required
                     || mm.class(&class).is_some_and(|c| {
                         c.id_required_versions.contains(&version)
-                            || c.id_required_when
-                                .get(&version.to_string())
-                                .is_some_and(|w| {
-                                    w.iter().any(|cp| {
-                                        Some(cp.class.as_str()) == site.parent_class
-                                            && Some(cp.property.as_str()) == site.property
-                                    })
+                            || c.id_required_when.get(vkey(version)).is_some_and(|w| {
+                                w.iter().any(|cp| {
+                                    Some(cp.class.as_str()) == site.parent_class
+                                        && Some(cp.property.as_str()) == site.property
                                 })
+                            })
                     });
                 if required {
                     let name = if site.top_level {
@@ -458,7 +456,7 @@ impl Session<'_> {
         // Properties.
         let mut props: Vec<Prop> = Vec::new();
         let class_facts = mm.class(&class);
-        let vkey = version.to_string();
+        let vkey = vkey(version);
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
         let cotypes = self.elements[el_index].cotypes.clone();
         for (key, value) in obj {
@@ -496,11 +494,11 @@ impl Session<'_> {
                 Term::Dtmi(d) => match mm.classify(d) {
                     TermTarget::Property(name, v) if v == version => {
                         if class_facts
-                            .and_then(|c| c.properties.get(&name))
-                            .and_then(|p| p.versions.get(&vkey))
+                            .and_then(|c| c.properties.get(name))
+                            .and_then(|p| p.versions.get(vkey))
                             .is_some_and(|pv| pv.allowed)
                         {
-                            target = Some((PropKind::Core, name));
+                            target = Some((PropKind::Core, name.to_owned()));
                         }
                     }
                     TermTarget::SupplementalProperty => {
@@ -563,7 +561,7 @@ impl Session<'_> {
                     let Some(pf) = class_facts.and_then(|c| c.properties.get(&name)) else {
                         continue;
                     };
-                    let Some(pv) = pf.versions.get(&vkey) else {
+                    let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
                     self.core_property(source, &kp, &id, &class, &name, pf, pv, value, &scope, obj)
@@ -582,45 +580,23 @@ impl Session<'_> {
         }
 
         // Required properties.
-        if let Some(cf) = class_facts {
-            let mut names: Vec<&String> = cf.properties.keys().collect();
-            names.sort();
-            for name in names {
-                let pf = &cf.properties[name];
-                let Some(pv) = pf.versions.get(&vkey) else {
-                    continue;
+        for (name, _min, literal) in mm.required_for(version, &class) {
+            if !props
+                .iter()
+                .any(|p| p.kind == PropKind::Core && &p.name == name)
+            {
+                let vid = if *literal {
+                    "missingLiteralProperty"
+                } else {
+                    "missingObjectProperty"
                 };
-                if !pv.allowed {
-                    continue;
-                }
-                let min = pv
-                    .min_count
-                    .unwrap_or(if pf.common.optional { 0 } else { 1 });
-                if min == 0 {
-                    continue;
-                }
-                let count = props
-                    .iter()
-                    .find(|p| p.kind == PropKind::Core && &p.name == name)
-                    .map_or(0, |p| p.values.len()) as u64;
-                if count < min
-                    && !props
-                        .iter()
-                        .any(|p| p.kind == PropKind::Core && &p.name == name)
-                {
-                    let vid = if pf.common.literal || pf.common.datatype.is_some() {
-                        "missingLiteralProperty"
-                    } else {
-                        "missingObjectProperty"
-                    };
-                    self.error(
-                        source,
-                        ptr,
-                        ParsingError::new(vid)
-                            .primary(id.clone())
-                            .property(name.clone()),
-                    );
-                }
+                self.error(
+                    source,
+                    ptr,
+                    ParsingError::new(vid)
+                        .primary(id.clone())
+                        .property(name.clone()),
+                );
             }
         }
         for t in &cotypes {
@@ -718,7 +694,7 @@ impl Session<'_> {
                             );
                             return false;
                         }
-                        _ => *class = Some(name),
+                        _ => *class = Some(name.to_owned()),
                     }
                     return true;
                 }
@@ -1157,7 +1133,7 @@ impl Session<'_> {
                         },
                         Value::Object(child) => {
                             let range_class = match mm.classify(&type_id) {
-                                TermTarget::Class(c, _) => c,
+                                TermTarget::Class(c, _) => c.to_owned(),
                                 _ => "Entity".to_owned(),
                             };
                             let seg_index;
@@ -1252,9 +1228,9 @@ fn extended_class(supplemental: &str, version: u8) -> Option<String> {
             let extensible = mm
                 .facts
                 .extensible_material_classes
-                .get(&version.to_string())
-                .is_some_and(|l| l.contains(&c));
-            return (v == version && extensible).then_some(c);
+                .get(vkey(version))
+                .is_some_and(|l| l.iter().any(|x| x == c));
+            return (v == version && extensible).then(|| c.to_owned());
         }
         t = mm.facts.supplemental_types.get(name)?.parent.as_deref();
     }

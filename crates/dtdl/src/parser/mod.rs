@@ -10,7 +10,9 @@ mod element;
 mod scope;
 mod values;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fxhash::FxHashMap;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -190,7 +192,13 @@ impl El {
 /// The standard elements of the language (schemas, units, ...), parsed once.
 pub(crate) struct StandardBase {
     pub(crate) elements: Vec<El>,
-    pub(crate) index: HashMap<String, usize>,
+    pub(crate) index: FxHashMap<String, usize>,
+}
+
+/// A standard element by identifier.
+pub(crate) fn standard_element(id: &str) -> Option<&'static El> {
+    let base = standard_base();
+    base.index.get(id).and_then(|i| base.elements.get(*i))
 }
 
 fn standard_base() -> &'static StandardBase {
@@ -219,7 +227,7 @@ pub(crate) struct Session<'o> {
     pub(crate) options: &'o ParsingOptions,
     pub(crate) sources: Vec<SourceDoc>,
     pub(crate) elements: Vec<El>,
-    pub(crate) index: HashMap<String, usize>,
+    pub(crate) index: FxHashMap<String, usize>,
     pub(crate) errors: Vec<PendingError>,
     /// Per input document: roots and version.
     pub(crate) input_docs: Vec<(Vec<String>, u8)>,
@@ -235,7 +243,7 @@ impl<'o> Session<'o> {
             options,
             sources: Vec::new(),
             elements: Vec::new(),
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             errors: Vec::new(),
             input_docs: Vec::new(),
             building_standard: false,
@@ -483,7 +491,17 @@ impl<'o> Session<'o> {
                 d.external_references.insert(dtmi);
             }
         }
-        Ok(crate::model::build(documents, &self))
+        let submitted = self
+            .elements
+            .iter()
+            .map(|el| matches!(self.sources[el.source].doc, DocumentRef::Input(_)))
+            .collect();
+        Ok(Model {
+            documents,
+            elements: self.elements,
+            index: self.index,
+            submitted,
+        })
     }
 }
 
