@@ -35,7 +35,7 @@ def models() -> dict[str, sample.Model]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def server(tmp_path_factory, models):  # no sample: skip before starting anything
     binary = repo_path(os.environ.get("TWINHUB_BIN", "target/release/twinhub"))
     if not binary.is_file():
         pytest.fail(f"twinhub binary not found at {binary}: build it (cargo build --release --bin twinhub) or set TWINHUB_BIN")

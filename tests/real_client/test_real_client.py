@@ -21,12 +21,10 @@ from azure.iot.modelsrepository import (
 )
 
 import sample
-from locations import sample_models
+from locations import sample_models, sample_root
 
 SAMPLE = sample_models() or {}
 DTMIS = sorted(SAMPLE)
-if not DTMIS:
-    pytest.skip("models sample not found (see the notice above)", allow_module_level=True)
 
 
 def crash_reason(dtmi: str) -> str | None:
@@ -97,6 +95,12 @@ def expanded_client(server):
 
 
 # ---- the push itself ----
+
+
+def test_models_sample_is_present():
+    if not SAMPLE:
+        pytest.skip(f"NOTICE: no models sample at {sample_root()}: the real-client test has nothing to resolve")
+    assert len(SAMPLE) > 0
 
 
 def test_push_creates_every_model(push_results, push_plan, models):
