@@ -62,46 +62,23 @@ pub struct Dtmi {
 impl Dtmi {
     /// Parses and validates a DTMI.
     pub fn parse(s: &str) -> Result<Dtmi, DtmiError> {
-        let rest = s.strip_prefix("dtmi:").ok_or(DtmiError::Scheme)?;
-        if s.len() > MAX_LENGTH {
-            return Err(DtmiError::TooLong);
-        }
-        let (before_fragment, fragment) = match rest.find('#') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
-        };
-        let (path, version) = match before_fragment.find(';') {
-            Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
-            None => (before_fragment, None),
-        };
-        let mut reserved = false;
-        for segment in path.split(':') {
-            reserved |= check_label(segment).ok_or(DtmiError::Segment)?;
-        }
-        if let Some(fragment) = fragment
-            && !fragment.is_empty()
-        {
-            reserved |= check_label(fragment).ok_or(DtmiError::Fragment)?;
-        }
-        let (major, minor) = match version {
-            None => (0, 0),
-            Some(v) => parse_version(v).ok_or(DtmiError::Version)?,
-        };
-        if !reserved && s.len() > MAX_USER_LENGTH {
-            return Err(DtmiError::TooLong);
-        }
-        let path_end = 5 + path.len();
-        let fragment_start = 5 + before_fragment.len();
-        let versionless_with_fragment = (fragment.is_some() && version.is_some())
-            .then(|| format!("{}{}", &s[..path_end], &s[fragment_start..]).into_boxed_str());
+        let parts = scan(s)?;
+        let versionless_with_fragment = (parts.has_fragment && parts.has_version).then(|| {
+            format!("{}{}", &s[..parts.path_end], &s[parts.fragment_start..]).into_boxed_str()
+        });
         Ok(Dtmi {
             text: s.into(),
-            path_end: offset(path_end),
-            fragment_start: offset(fragment_start),
-            major,
-            minor,
+            path_end: offset(parts.path_end),
+            fragment_start: offset(parts.fragment_start),
+            major: parts.major,
+            minor: parts.minor,
             versionless_with_fragment,
         })
+    }
+
+    /// Whether `s` is a syntactically valid DTMI (without building one).
+    pub fn is_valid(s: &str) -> bool {
+        scan(s).is_ok()
     }
 
     /// The DTMI text exactly as parsed.
@@ -188,6 +165,56 @@ impl Dtmi {
         out.push_str(suffix);
         out
     }
+}
+
+/// Offsets and numbers found by [`scan`].
+struct Parts {
+    path_end: usize,
+    fragment_start: usize,
+    major: u32,
+    minor: u32,
+    has_version: bool,
+    has_fragment: bool,
+}
+
+/// Validates a DTMI without allocating.
+fn scan(s: &str) -> Result<Parts, DtmiError> {
+    let rest = s.strip_prefix("dtmi:").ok_or(DtmiError::Scheme)?;
+    if s.len() > MAX_LENGTH {
+        return Err(DtmiError::TooLong);
+    }
+    let (before_fragment, fragment) = match rest.find('#') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (path, version) = match before_fragment.find(';') {
+        Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
+        None => (before_fragment, None),
+    };
+    let mut reserved = false;
+    for segment in path.split(':') {
+        reserved |= check_label(segment).ok_or(DtmiError::Segment)?;
+    }
+    if let Some(fragment) = fragment
+        && !fragment.is_empty()
+    {
+        reserved |= check_label(fragment).ok_or(DtmiError::Fragment)?;
+    }
+    let (major, minor) = match version {
+        None => (0, 0),
+        Some(v) => parse_version(v).ok_or(DtmiError::Version)?,
+    };
+    if !reserved && s.len() > MAX_USER_LENGTH {
+        return Err(DtmiError::TooLong);
+    }
+    Ok(Parts {
+        path_end: 5 + path.len(),
+        fragment_start: 5 + before_fragment.len(),
+        major,
+        minor,
+        has_version: version.is_some(),
+        has_fragment: fragment.is_some(),
+    })
 }
 
 /// Checks one path segment or fragment; returns whether it is a system label (starts with `_`).

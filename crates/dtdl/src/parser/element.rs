@@ -502,15 +502,15 @@ impl Session<'_> {
                         }
                     }
                     TermTarget::SupplementalProperty => {
-                        if let Some(owner) = mm.supplemental_property_owner.get(d)
+                        if let Some(owner) = mm.supplemental_property_owner.get(*d)
                             && cotypes.iter().any(|t| {
                                 t == owner || mm.supplemental_is(t, owner) || has_property(t, d)
                             })
                         {
-                            target = Some((PropKind::Supplemental, d.clone()));
+                            target = Some((PropKind::Supplemental, (*d).to_owned()));
                         } else if let Some(t) = cotypes.iter().find(|t| has_property(t, d)) {
                             let _ = t;
-                            target = Some((PropKind::Supplemental, d.clone()));
+                            target = Some((PropKind::Supplemental, (*d).to_owned()));
                         }
                     }
                     _ => {}
@@ -699,10 +699,10 @@ impl Session<'_> {
                     return true;
                 }
                 TermTarget::Supplemental => {
-                    let st = &mm.facts.supplemental_types[d.as_str()];
+                    let st = &mm.facts.supplemental_types[*d];
                     if scope.has_context(&st.extension_context) || self.building_standard {
-                        if !cotypes.contains(d) {
-                            cotypes.push(d.clone());
+                        if !cotypes.iter().any(|c| c == d) {
+                            cotypes.push((*d).to_owned());
                         }
                         return true;
                     }
@@ -984,7 +984,7 @@ impl Session<'_> {
         match scope.resolve(text) {
             Term::Dtmi(d) => {
                 let mm = Metamodel::get();
-                let is_std = mm.standard_ids.contains_key(&d);
+                let is_std = mm.standard_ids.contains_key(d);
                 if !is_std && !self.building_standard && !is_valid_reference(&d, scope.version) {
                     self.error(
                         source,
@@ -997,7 +997,7 @@ impl Session<'_> {
                     );
                     return None;
                 }
-                Some(d)
+                Some(d.to_owned())
             }
             _ => {
                 self.error(

@@ -10,6 +10,7 @@ mod element;
 mod scope;
 mod values;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::fxhash::FxHashMap;
@@ -39,7 +40,7 @@ pub fn parse(
 ) -> Result<Model, ParseFailure> {
     let mut session = Session::new(options);
     for (i, text) in documents.iter().enumerate() {
-        session.add_document(DocumentRef::Input(i), text);
+        session.add_document(DocumentRef::Input(i), Cow::Borrowed(text));
     }
     loop {
         let missing = session.undefined_references();
@@ -50,7 +51,7 @@ pub fn parse(
             break;
         };
         let texts = r.resolve(&missing).map_err(ParseFailure::Resolver)?;
-        if !session.add_resolved(&missing, &texts) {
+        if !session.add_resolved(&missing, texts) {
             break;
         }
     }
@@ -66,7 +67,7 @@ pub async fn parse_async<R: crate::resolver::AsyncResolver>(
 ) -> Result<Model, ParseFailure> {
     let mut session = Session::new(options);
     for (i, text) in documents.iter().enumerate() {
-        session.add_document(DocumentRef::Input(i), text);
+        session.add_document(DocumentRef::Input(i), Cow::Borrowed(text));
     }
     loop {
         let missing = session.undefined_references();
@@ -77,7 +78,7 @@ pub async fn parse_async<R: crate::resolver::AsyncResolver>(
             break;
         };
         let texts = r.resolve(&missing).await.map_err(ParseFailure::Resolver)?;
-        if !session.add_resolved(&missing, &texts) {
+        if !session.add_resolved(&missing, texts) {
             break;
         }
     }
@@ -85,9 +86,9 @@ pub async fn parse_async<R: crate::resolver::AsyncResolver>(
 }
 
 /// One JSON text taking part in the parse.
-pub(crate) struct SourceDoc {
+pub(crate) struct SourceDoc<'t> {
     pub(crate) doc: DocumentRef,
-    pub(crate) text: String,
+    pub(crate) text: Cow<'t, str>,
 }
 
 /// A reference from an element property to an identifier.
@@ -213,7 +214,7 @@ fn standard_base() -> &'static StandardBase {
         let mm = crate::metamodel::Metamodel::get();
         for e in &mm.facts.elements {
             let text = e.to_string();
-            s.add_document(DocumentRef::Input(0), &text);
+            s.add_document(DocumentRef::Input(0), Cow::Owned(text));
         }
         StandardBase {
             elements: s.elements,
@@ -225,7 +226,7 @@ fn standard_base() -> &'static StandardBase {
 /// State of one parse.
 pub(crate) struct Session<'o> {
     pub(crate) options: &'o ParsingOptions,
-    pub(crate) sources: Vec<SourceDoc>,
+    pub(crate) sources: Vec<SourceDoc<'o>>,
     pub(crate) elements: Vec<El>,
     pub(crate) index: FxHashMap<String, usize>,
     pub(crate) errors: Vec<PendingError>,
@@ -235,6 +236,9 @@ pub(crate) struct Session<'o> {
     pub(crate) building_standard: bool,
     /// DTDL version of the element whose properties are being read.
     pub(crate) current_version: u8,
+    /// Referenced identifiers not yet defined, and how many elements have been scanned.
+    pending: BTreeSet<String>,
+    scanned: usize,
 }
 
 impl<'o> Session<'o> {
@@ -248,6 +252,8 @@ impl<'o> Session<'o> {
             input_docs: Vec::new(),
             building_standard: false,
             current_version: 0,
+            pending: BTreeSet::new(),
+            scanned: 0,
         }
     }
 
@@ -273,15 +279,14 @@ impl<'o> Session<'o> {
         base.index.get(id).and_then(|i| base.elements.get(*i))
     }
 
-    fn add_document(&mut self, doc: DocumentRef, text: &str) {
+    fn add_document(&mut self, doc: DocumentRef, text: Cow<'o, str>) {
         let source = self.sources.len();
         let is_input = matches!(doc, DocumentRef::Input(_)) && !self.building_standard;
-        self.sources.push(SourceDoc {
-            doc,
-            text: text.to_owned(),
-        });
+        self.sources.push(SourceDoc { doc, text });
+        let text = &self.sources[source].text;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let (roots, version) = match serde_json::from_str::<Value>(text) {
+        let parsed = serde_json::from_str::<Value>(text);
+        let (roots, version) = match parsed {
             Ok(value) => self.walk_document(source, &value),
             Err(e) => {
                 let name = if e.is_syntax() || e.is_eof() {
@@ -293,6 +298,12 @@ impl<'o> Session<'o> {
                 (Vec::new(), 0)
             }
         };
+        if let DocumentRef::Resolved(_) = self.sources[source].doc
+            && let Some(first) = roots.first().and_then(|r| Dtmi::parse(r).ok())
+        {
+            // Errors in resolved documents are located by the document's first identifier.
+            self.sources[source].doc = DocumentRef::Resolved(first);
+        }
         if is_input {
             self.input_docs.push((roots, version));
         }
@@ -358,11 +369,13 @@ impl<'o> Session<'o> {
 
     /// Adds resolver output; returns false when it defined none of the requested ids (so the
     /// loop stops instead of asking again).
-    fn add_resolved(&mut self, requested: &[Dtmi], texts: &[String]) -> bool {
+    fn add_resolved(&mut self, requested: &[Dtmi], texts: Vec<String>) -> bool {
         let before = self.index.len();
         for text in texts {
-            let doc = first_id(text).unwrap_or_else(|| requested[0].clone());
-            self.add_document(DocumentRef::Resolved(doc), text);
+            self.add_document(
+                DocumentRef::Resolved(requested[0].clone()),
+                Cow::Owned(text),
+            );
         }
         self.index.len() > before
             && requested
@@ -395,24 +408,30 @@ impl<'o> Session<'o> {
     }
 
     /// Referenced identifiers that no document defines and that are not standard elements.
-    fn undefined_references(&self) -> Vec<Dtmi> {
-        let set: BTreeSet<&str> = self
-            .elements
-            .iter()
-            .flat_map(|el| el.props.iter())
-            .flat_map(|p| p.values.iter())
-            .filter_map(|v| match v {
-                Val::Ref {
-                    target,
-                    inline: false,
-                    ..
-                } if self.lookup(target).is_none() => Some(target.as_str()),
-                _ => None,
-            })
-            .collect();
-        set.into_iter()
-            .filter_map(|s| Dtmi::parse(s).ok())
-            .collect()
+    fn undefined_references(&mut self) -> Vec<Dtmi> {
+        // Only elements added since the last round need scanning; earlier misses are
+        // re-checked against the grown index.
+        let mut pending = std::mem::take(&mut self.pending);
+        for el in &self.elements[self.scanned..] {
+            for p in &el.props {
+                for v in &p.values {
+                    if let Val::Ref {
+                        target,
+                        inline: false,
+                        ..
+                    } = v
+                        && self.lookup(target).is_none()
+                    {
+                        pending.insert(target.clone());
+                    }
+                }
+            }
+        }
+        self.scanned = self.elements.len();
+        pending.retain(|t| self.lookup(t).is_none());
+        let out = pending.iter().filter_map(|s| Dtmi::parse(s).ok()).collect();
+        self.pending = pending;
+        out
     }
 
     fn location(&self, source: usize, pointer: &str) -> SourceLocation {
@@ -527,14 +546,4 @@ pub(crate) fn escape(key: &str) -> std::borrow::Cow<'_, str> {
     } else {
         key.into()
     }
-}
-
-/// The `@id` of the first element of a JSON text, used to name resolved documents.
-fn first_id(text: &str) -> Option<Dtmi> {
-    let v: Value = serde_json::from_str(text.strip_prefix('\u{feff}').unwrap_or(text)).ok()?;
-    let obj = match &v {
-        Value::Array(a) => a.first()?,
-        other => other,
-    };
-    obj.get("@id")?.as_str().and_then(|s| Dtmi::parse(s).ok())
 }

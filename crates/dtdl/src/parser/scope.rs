@@ -24,9 +24,9 @@ pub(crate) struct Scope {
 
 /// How a term or DTMI written in a document resolves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Term {
+pub(crate) enum Term<'a> {
     /// A syntactically valid DTMI (written directly or through a term).
-    Dtmi(String),
+    Dtmi(&'a str),
     /// A bare term no context in force defines.
     Undefined,
     /// Starts with `dtmi:` but is not a valid DTMI.
@@ -37,11 +37,11 @@ pub(crate) enum Term {
 
 impl Scope {
     /// Resolves a term (or full DTMI) through the contexts in force.
-    pub fn resolve(&self, text: &str) -> Term {
+    pub fn resolve<'a>(&self, text: &'a str) -> Term<'a> {
         let mm = Metamodel::get();
         if text.contains(':') {
-            if Dtmi::parse(text).is_ok() {
-                return Term::Dtmi(text.to_owned());
+            if Dtmi::is_valid(text) {
+                return Term::Dtmi(text);
             }
             return if text.starts_with("dtmi:") {
                 Term::InvalidDtmi
@@ -51,12 +51,12 @@ impl Scope {
         }
         for ctx in self.extensions.iter().rev() {
             if let Some(d) = mm.facts.contexts.get(*ctx).and_then(|m| m.get(text)) {
-                return Term::Dtmi(d.clone());
+                return Term::Dtmi(d.as_str());
             }
         }
         let dtdl = dtdl_context_id(self.version);
         if let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text)) {
-            return Term::Dtmi(d.clone());
+            return Term::Dtmi(d.as_str());
         }
         Term::Undefined
     }
