@@ -1,0 +1,230 @@
+//! Service settings: defaults in code, an optional TOML file, then `TWINHUB_*` environment
+//! variables and command-line flags on top (clap merges the last two). Secrets are redacted
+//! whenever settings are printed or logged.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything `twinhub serve` needs to start.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct Settings {
+    /// Address the HTTP server binds to.
+    pub bind: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// Maximum connections in the database pool.
+    pub database_max_connections: u32,
+    /// Bootstrap token with full rights (`Authorization: Bearer …`).
+    pub admin_token: Option<Secret>,
+    /// Name reported as `sourceRepo` in `/metadata.json`.
+    pub repository_name: String,
+    /// Entries per DMR index page.
+    pub index_page_size: usize,
+    /// Most models accepted in one push.
+    pub max_batch_models: usize,
+    /// Largest request body accepted for a push, in bytes.
+    pub max_body_bytes: usize,
+    /// Memory budget of the resolution cache, in bytes.
+    pub cache_max_bytes: u64,
+    /// Seconds that clients and proxies may cache `/metadata.json` and index pages.
+    pub listing_max_age_seconds: u32,
+    /// Highest DTDL major version accepted on push.
+    pub max_dtdl_version: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://twinhub.db".to_owned(),
+            database_max_connections: 16,
+            admin_token: None,
+            repository_name: "twinhub".to_owned(),
+            index_page_size: 2048,
+            max_batch_models: 1000,
+            max_body_bytes: 8 * 1024 * 1024,
+            cache_max_bytes: 256 * 1024 * 1024,
+            listing_max_age_seconds: 60,
+            max_dtdl_version: 4,
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("admin_token", &self.admin_token)
+            .field("repository_name", &self.repository_name)
+            .field("index_page_size", &self.index_page_size)
+            .field("max_batch_models", &self.max_batch_models)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cache_max_bytes", &self.cache_max_bytes)
+            .field("listing_max_age_seconds", &self.listing_max_age_seconds)
+            .field("max_dtdl_version", &self.max_dtdl_version)
+            .finish()
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Reads a TOML file whose keys are the snake_case field names of [`Settings`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Checks values that the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: &str| {
+            Err(ConfigError::Invalid {
+                name,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.index_page_size == 0 {
+            return invalid("index_page_size", "must be at least 1");
+        }
+        if self.max_batch_models == 0 {
+            return invalid("max_batch_models", "must be at least 1");
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid("max_body_bytes", "must be at least 1024");
+        }
+        if !(2..=4).contains(&self.max_dtdl_version) {
+            return invalid("max_dtdl_version", "must be 2, 3 or 4");
+        }
+        if self.database_max_connections == 0 {
+            return invalid("database_max_connections", "must be at least 1");
+        }
+        if let Some(token) = &self.admin_token
+            && token.expose().len() < 16
+        {
+            return invalid("admin_token", "must be at least 16 characters long");
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database_url",
+                "must start with sqlite:// or postgres:// (for example sqlite://twinhub.db)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:pw@host/db` → `postgres://user:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_admin_token_and_database_password() {
+        let settings = Settings {
+            admin_token: Some(Secret::new("super-secret-token-value")),
+            database_url: "postgres://app:hunter2@db:5432/twinhub".to_owned(),
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("super-secret-token-value"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:***@db:5432/twinhub"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_toml_file_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("twinhub.toml");
+        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\nindex_page_size = 10\n").expect("write");
+        let settings = Settings::from_file(&path).expect("valid file");
+        assert_eq!(settings.bind.port(), 9000);
+        assert_eq!(settings.index_page_size, 10);
+        assert_eq!(settings.max_batch_models, 1000);
+
+        std::fs::write(&path, "bnid = \"0.0.0.0:9000\"\n").expect("write");
+        let error = Settings::from_file(&path).expect_err("typo must be refused");
+        assert!(error.to_string().contains("bnid"), "{error}");
+    }
+
+    #[test]
+    fn validation_refuses_a_zero_page_size_and_short_tokens() {
+        let zero = Settings {
+            index_page_size: 0,
+            ..Settings::default()
+        };
+        assert!(zero.validate().is_err());
+        let short = Settings {
+            admin_token: Some(Secret::new("short")),
+            ..Settings::default()
+        };
+        assert!(short.validate().is_err());
+        assert!(Settings::default().validate().is_ok());
+    }
+}

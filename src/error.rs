@@ -1,0 +1,285 @@
+//! The one place where errors become HTTP responses: RFC 9457 `application/problem+json` with a
+//! `detail` a person can act on, plus `errors` for validation issues. Unexpected errors answer
+//! an opaque 500 that carries a request id, and are logged once, here, with their cause.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::batch::BatchError;
+use crate::domain::issue::Issue;
+use crate::domain::publish::PushError;
+use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `urn:twinhub:problem:model-not-found`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong in this case and how to fix it.
+    pub detail: String,
+    /// Each validation problem, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Issue>,
+    /// Models that depend on the one a request concerns (for refused deletes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<String>,
+    /// Quote this when reporting an unexpected error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An error on its way to becoming a problem response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<Issue>,
+    dependents: Vec<String>,
+    /// Set for unexpected errors: logged, never shown.
+    cause: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            dependents: Vec::new(),
+            cause: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<Issue>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn bad_request(slug: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, slug, "Bad request", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn model_not_found(dtmi: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "model-not-found",
+            "Model not found",
+            format!(
+                "no model {dtmi} is stored; DTMIs are case-sensitive, and GET /api/v1/models?q=… searches"
+            ),
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!(
+                "the request body is larger than the limit of {limit} bytes; split the push into smaller batches"
+            ),
+        )
+    }
+
+    pub fn unsupported_media_type(found: Option<&str>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!(
+                "send the body as JSON with Content-Type: application/json (got {})",
+                found.map_or("no Content-Type".to_owned(), |f| format!("{f:?}"))
+            ),
+        )
+    }
+
+    /// An error that is not the client's fault; its cause is logged and not disclosed.
+    pub fn unexpected(cause: impl fmt::Display) -> Self {
+        let mut error = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "an unexpected error occurred; nothing was changed. Quote the requestId when reporting it",
+        );
+        error.cause = Some(cause.to_string());
+        error
+    }
+
+    fn problem(&self, request_id: Option<String>) -> Problem {
+        Problem {
+            problem_type: format!("urn:twinhub:problem:{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+            dependents: self.dependents.clone(),
+            request_id,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id = self.cause.as_ref().map(|cause| {
+            let id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(request_id = %id, error = %cause, "request failed unexpectedly");
+            id
+        });
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"twinhub\""),
+            ));
+        }
+        response.body(serde_json::to_string(&self.problem(request_id)).unwrap_or_default())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(dtmi) => Self::model_not_found(&dtmi),
+            StoreError::Conflict(detail) => {
+                Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            StoreError::HasDependents { dtmi, dependents } => {
+                let mut api = Self::new(
+                    StatusCode::CONFLICT,
+                    "model-has-dependents",
+                    "Model has dependents",
+                    format!(
+                        "{dtmi} cannot be deleted while {} model(s) depend on it ({}); delete those first",
+                        dependents.len(),
+                        dependents.join(", ")
+                    ),
+                );
+                api.dependents = dependents;
+                api
+            }
+            StoreError::InvalidTransition { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "invalid-state-transition",
+                "Invalid state transition",
+                error.to_string(),
+            ),
+            StoreError::Database(_) | StoreError::Migration(_) | StoreError::Corrupt(_) => {
+                Self::unexpected(error)
+            }
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(error: PushError) -> Self {
+        let summary = |issues: &[Issue]| match issues {
+            [only] => only.message.clone(),
+            [first, ..] => format!(
+                "{} (and {} more, listed in errors)",
+                first.message,
+                issues.len() - 1
+            ),
+            [] => String::new(),
+        };
+        match error {
+            PushError::Batch(BatchError::TooManyModels { .. }) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-many-models",
+                "Too many models in one push",
+                error.to_string(),
+            ),
+            PushError::Batch(BatchError::InvalidJson { line, column, .. }) => {
+                let detail = error.to_string();
+                Self::bad_request("invalid-json", detail.clone()).with_errors(vec![
+                    Issue::repository("invalidJson", detail).position(line, column),
+                ])
+            }
+            PushError::Batch(batch) => Self::bad_request("unreadable-body", batch.to_string()),
+            PushError::Invalid(issues) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-model",
+                "Invalid model",
+                format!(
+                    "{}; nothing was stored. {}",
+                    error_count(&issues),
+                    summary(&issues)
+                ),
+            )
+            .with_errors(issues),
+            PushError::UnknownDependencies(issues) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-dependency",
+                "Unknown dependency",
+                format!("{}; nothing was stored", summary(&issues)),
+            )
+            .with_errors(issues),
+            PushError::Conflict(issues) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict with stored models",
+                format!("{}; nothing was stored", summary(&issues)),
+            )
+            .with_errors(issues),
+            PushError::Cycle(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dependency-cycle",
+                "Dependency cycle",
+                error.to_string(),
+            ),
+            PushError::Store(store) => store.into(),
+            PushError::Internal(_) => Self::unexpected(error),
+        }
+    }
+}
+
+fn error_count(issues: &[Issue]) -> String {
+    match issues.len() {
+        1 => "the model breaks 1 rule".to_owned(),
+        n => format!("the push breaks {n} rules"),
+    }
+}

@@ -1,0 +1,668 @@
+//! `/api/v1/models…`: push, search, read, lifecycle and delete of model versions. Each handler
+//! parses its input, makes one authorization call when it writes, calls the domain or the
+//! store, and answers; no SQL and no repository rules live here.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::model::{ModelRecord, ModelState, SearchQuery};
+use crate::domain::publish;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// A stored model version, without its content.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSummary {
+    /// The model's DTMI, in its original casing.
+    dtmi: String,
+    /// DTDL major version (2, 3 or 4).
+    dtdl_version: u8,
+    /// The model's displayName as written: a string or a language map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    display_name: Option<serde_json::Value>,
+    /// The model's description as written: a string or a language map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    description: Option<serde_json::Value>,
+    state: ModelState,
+    /// SHA-256 of the stored bytes, hex.
+    sha256: String,
+    size_bytes: i64,
+    pushed_by: String,
+    pushed_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_changed_at: Option<DateTime<Utc>>,
+    links: ModelLinks,
+}
+
+/// Where to find a model.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelLinks {
+    #[serde(rename = "self")]
+    self_link: String,
+    /// The byte-exact model file in the DMR tree.
+    dmr: String,
+    /// The model and its dependency closure in the DMR tree.
+    expanded: String,
+}
+
+impl From<ModelRecord> for ModelSummary {
+    fn from(record: ModelRecord) -> Self {
+        let (dmr, expanded) = match dtdl::Dtmi::parse(&record.dtmi) {
+            Ok(dtmi) => (
+                format!("/{}", dtmi.to_dmr_path()),
+                format!("/{}", dtmi.to_dmr_expanded_path()),
+            ),
+            Err(_) => (String::new(), String::new()),
+        };
+        Self {
+            links: ModelLinks {
+                self_link: format!("/api/v1/models/{}", encode_dtmi(&record.dtmi)),
+                dmr,
+                expanded,
+            },
+            dtmi: record.dtmi,
+            dtdl_version: record.dtdl_version,
+            display_name: record.display_name,
+            description: record.description,
+            state: record.state,
+            sha256: record.sha256,
+            size_bytes: record.size_bytes,
+            pushed_by: record.pushed_by,
+            pushed_at: record.pushed_at,
+            state_changed_at: record.state_changed_at,
+        }
+    }
+}
+
+/// A model version with its content.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelDetail {
+    #[serde(flatten)]
+    summary: ModelSummary,
+    /// The stored DTDL document (byte-exact at the `dmr` link).
+    #[schema(value_type = Object)]
+    content: serde_json::Value,
+    /// With `expand=true`: the model and its whole dependency closure, root first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    expanded: Option<Vec<serde_json::Value>>,
+}
+
+/// What a push did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushResponse {
+    /// Models stored by this push, dependencies first.
+    created: Vec<ModelSummary>,
+    /// DTMIs that were already stored with identical content.
+    unchanged: Vec<String>,
+}
+
+/// A page of models.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPage {
+    items: Vec<ModelSummary>,
+    page: u64,
+    per_page: u64,
+    /// Models matching the query in all.
+    total: u64,
+    links: PageLinks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PageLinks {
+    #[serde(rename = "self")]
+    self_link: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prev: Option<String>,
+}
+
+/// A list of models (dependencies, dependents, versions).
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    items: Vec<ModelSummary>,
+}
+
+/// Search filters and paging. Values arrive as text so that nonsense gets a precise error.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Case-insensitive text found in the DTMI, displayName or description.
+    q: Option<String>,
+    /// DTMI namespace, e.g. `com:example` or `dtmi:com:example` (whole segments).
+    namespace: Option<String>,
+    /// `published`, `deprecated` or `decommissioned`.
+    state: Option<String>,
+    /// Only the models this DTMI depends on, directly or not.
+    #[serde(rename = "dependenciesFor")]
+    #[param(rename = "dependenciesFor")]
+    dependencies_for: Option<String>,
+    /// Page number, from 1.
+    page: Option<String>,
+    /// Models per page, 1 to 500 (default 50).
+    per_page: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetailParams {
+    /// `true` adds the dependency closure as `expanded`.
+    expand: Option<String>,
+}
+
+/// The lifecycle change requested by `PATCH`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    /// `deprecated` or `decommissioned` (states only move forward).
+    state: ModelState,
+}
+
+const MAX_PER_PAGE: u64 = 500;
+const MAX_PAGE: u64 = 1_000_000;
+
+/// Push one interface or an array of them, all or nothing.
+#[utoipa::path(
+    tag = "models",
+    request_body(content = Object, description = "One DTDL Interface object or an array of them; every referenced DTMI must be in the array or already stored", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Models were stored", body = PushResponse),
+        (status = 200, description = "Every model was already stored with identical content", body = PushResponse),
+        (status = 400, description = "The body is not JSON, not UTF-8, or not an object or array", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with stored models (changed content, case collision, deleted DTMI, decommissioned dependency)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch over the limits", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; `errors` lists each issue with its location", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/models")]
+pub async fn push_models(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = state.auth.require_admin(&request)?;
+    require_json(&request)?;
+    let body = read_body(&request, payload, state.settings.max_body_bytes).await?;
+    let outcome = publish::push(state.store.clone(), &body, &principal.name, &state.policy).await?;
+    if !outcome.created.is_empty() {
+        state
+            .resolution
+            .apply(&crate::domain::model::Change::ModelsAdded);
+        tracing::info!(models.created = outcome.created.len(), models.unchanged = outcome.unchanged.len(), principal = %principal.name, "models pushed");
+    }
+    let lowers: Vec<String> = outcome.created.iter().map(|d| d.to_lowercase()).collect();
+    let mut records = state.store.records(&lowers).await?;
+    let position = |dtmi: &str| outcome.created.iter().position(|c| c == dtmi);
+    records.sort_by_key(|r| position(&r.dtmi));
+    let status = if outcome.created.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::CREATED
+    };
+    Ok(HttpResponse::build(status).json(PushResponse {
+        created: records.into_iter().map(ModelSummary::from).collect(),
+        unchanged: outcome.unchanged,
+    }))
+}
+
+/// Search models.
+#[utoipa::path(
+    tag = "models",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "One page of matching models, ordered by DTMI", body = ModelPage),
+        (status = 400, description = "A filter or paging value is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models")]
+pub async fn list_models(
+    request: HttpRequest,
+    params: web::Query<SearchParams>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelPage>, ApiError> {
+    let params = params.into_inner();
+    let page = parse_bounded("page", params.page.as_deref(), 1, 1, MAX_PAGE)?;
+    let per_page = parse_bounded("per_page", params.per_page.as_deref(), 50, 1, MAX_PER_PAGE)?;
+    let state_filter = params
+        .state
+        .as_deref()
+        .map(|s| {
+            s.parse::<ModelState>()
+                .map_err(|e| ApiError::bad_request("invalid-parameter", format!("state: {e}")))
+        })
+        .transpose()?;
+    let namespace_prefix = params
+        .namespace
+        .as_deref()
+        .map(namespace_prefix)
+        .transpose()?;
+    let dependencies_of = match params.dependencies_for.as_deref() {
+        Some(dtmi) => {
+            let record = find_record(&state, dtmi).await?;
+            Some(record.id)
+        }
+        None => None,
+    };
+    let query = SearchQuery {
+        text: params
+            .q
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_owned()),
+        namespace_prefix,
+        state: state_filter,
+        dependencies_of,
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let found = state.store.search(&query).await?;
+    let link = |p: u64| page_link(&request, p, per_page);
+    let links = PageLinks {
+        self_link: link(page),
+        next: (page * per_page < found.total).then(|| link(page + 1)),
+        prev: (page > 1).then(|| link(page - 1)),
+    };
+    Ok(web::Json(ModelPage {
+        items: found.items.into_iter().map(ModelSummary::from).collect(),
+        page,
+        per_page,
+        total: found.total,
+        links,
+    }))
+}
+
+/// One model version with its content.
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "The model's DTMI (case-sensitive), e.g. `dtmi:com:example:Thermostat;1`"), DetailParams),
+    responses(
+        (status = 200, description = "The model", body = ModelDetail),
+        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models/{dtmi}")]
+pub async fn get_model(
+    path: web::Path<String>,
+    params: web::Query<DetailParams>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelDetail>, ApiError> {
+    let dtmi = parse_dtmi(&path)?;
+    let expand = match params.expand.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid-parameter",
+                format!("expand must be true or false, not {other:?}"),
+            ));
+        }
+    };
+    let model = state
+        .store
+        .find(&dtmi.as_str().to_lowercase())
+        .await?
+        .filter(|m| m.record.dtmi == dtmi.as_str())
+        .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))?;
+    let content = parse_stored(&model.record.dtmi, &model.content)?;
+    let expanded = if expand {
+        let closure = state.store.closure(model.record.id).await?;
+        Some(
+            closure
+                .iter()
+                .map(|m| parse_stored(&m.record.dtmi, &m.content))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    } else {
+        None
+    };
+    Ok(web::Json(ModelDetail {
+        summary: model.record.into(),
+        content,
+        expanded,
+    }))
+}
+
+/// The models this model references directly.
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "The model's DTMI")),
+    responses(
+        (status = 200, description = "Direct dependencies, ordered by DTMI", body = ModelList),
+        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models/{dtmi}/dependencies")]
+pub async fn get_dependencies(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelList>, ApiError> {
+    let record = find_record(&state, &path).await?;
+    let items = state.store.dependencies(record.id).await?;
+    Ok(web::Json(ModelList {
+        items: items.into_iter().map(ModelSummary::from).collect(),
+    }))
+}
+
+/// The models that reference this model directly.
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "The model's DTMI")),
+    responses(
+        (status = 200, description = "Direct dependents, ordered by DTMI", body = ModelList),
+        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models/{dtmi}/dependents")]
+pub async fn get_dependents(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelList>, ApiError> {
+    let record = find_record(&state, &path).await?;
+    let items = state.store.dependents(record.id).await?;
+    Ok(web::Json(ModelList {
+        items: items.into_iter().map(ModelSummary::from).collect(),
+    }))
+}
+
+/// Every stored version of the DTMI (its version part is ignored).
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "A DTMI with or without version, e.g. `dtmi:com:example:Thermostat`")),
+    responses(
+        (status = 200, description = "Versions, oldest first", body = ModelList),
+        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models/{dtmi}/versions")]
+pub async fn get_versions(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelList>, ApiError> {
+    let dtmi = parse_dtmi(&path)?;
+    let items = state
+        .store
+        .versions(&dtmi.versionless().to_lowercase())
+        .await?;
+    Ok(web::Json(ModelList {
+        items: items.into_iter().map(ModelSummary::from).collect(),
+    }))
+}
+
+/// Move a model forward in its lifecycle.
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "The model's DTMI")),
+    request_body(content = StateChange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The model in its new state", body = ModelSummary),
+        (status = 400, description = "Body is not a valid state change", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The transition goes backwards or stays put", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/models/{dtmi}")]
+pub async fn patch_model(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ModelSummary>, ApiError> {
+    let principal = state.auth.require_admin(&request)?;
+    let dtmi = parse_dtmi(&path)?;
+    require_json(&request)?;
+    let body = read_body(&request, payload, 64 * 1024).await?;
+    let change: StateChange = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-body",
+            format!("the body must be {{\"state\": \"deprecated\"}} or {{\"state\": \"decommissioned\"}}: {e}"),
+        )
+    })?;
+    let record = state
+        .store
+        .set_state(dtmi.as_str(), change.state, &principal.name)
+        .await?;
+    state
+        .resolution
+        .apply(&crate::domain::model::Change::StateChanged {
+            dtmi_lower: dtmi.as_str().to_lowercase(),
+        });
+    tracing::info!(model.dtmi = %dtmi, model.state = %change.state, principal = %principal.name, "model state changed");
+    Ok(web::Json(record.into()))
+}
+
+/// Delete a model version; refused while other models depend on it. A tombstone keeps the DTMI
+/// from returning with different content.
+#[utoipa::path(
+    tag = "models",
+    params(("dtmi" = String, Path, description = "The model's DTMI")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Other models depend on it; `dependents` lists them", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/models/{dtmi}")]
+pub async fn delete_model(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = state.auth.require_admin(&request)?;
+    let dtmi = parse_dtmi(&path)?;
+    state.store.delete(dtmi.as_str(), &principal.name).await?;
+    state
+        .resolution
+        .apply(&crate::domain::model::Change::Deleted {
+            dtmi_lower: dtmi.as_str().to_lowercase(),
+        });
+    tracing::info!(model.dtmi = %dtmi, principal = %principal.name, "model deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn parse_dtmi(text: &str) -> Result<dtdl::Dtmi, ApiError> {
+    dtdl::Dtmi::parse(text).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-dtmi",
+            format!(
+                "{text:?} is not a valid DTMI: {e}; DTMIs look like dtmi:com:example:Thermostat;1"
+            ),
+        )
+    })
+}
+
+async fn find_record(state: &AppState, text: &str) -> Result<ModelRecord, ApiError> {
+    let dtmi = parse_dtmi(text)?;
+    state
+        .store
+        .records(&[dtmi.as_str().to_lowercase()])
+        .await?
+        .into_iter()
+        .find(|r| r.dtmi == dtmi.as_str())
+        .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))
+}
+
+fn parse_stored(dtmi: &str, content: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(content)
+        .map_err(|e| ApiError::unexpected(format!("stored model {dtmi} is not JSON: {e}")))
+}
+
+fn parse_bounded(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("{name} must be a whole number from {min} to {max}, not {text:?}"),
+        )),
+    }
+}
+
+/// `com:example`, `dtmi:com:example` or `dtmi:com:example:` → `dtmi:com:example:`.
+fn namespace_prefix(namespace: &str) -> Result<String, ApiError> {
+    let trimmed = namespace.trim().trim_end_matches(':');
+    let bare = trimmed.strip_prefix("dtmi:").unwrap_or(trimmed);
+    let valid = !bare.is_empty()
+        && bare.split(':').all(|segment| {
+            segment
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if !valid {
+        return Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("namespace {namespace:?} is not a DTMI namespace; write it like com:example"),
+        ));
+    }
+    Ok(format!("dtmi:{}:", bare.to_lowercase()))
+}
+
+fn page_link(request: &HttpRequest, page: u64, per_page: u64) -> String {
+    let mut pairs: Vec<(String, String)> = url_pairs(request.query_string())
+        .into_iter()
+        .filter(|(k, _)| k != "page" && k != "per_page")
+        .collect();
+    pairs.push(("page".to_owned(), page.to_string()));
+    pairs.push(("per_page".to_owned(), per_page.to_string()));
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    format!("{}?{}", request.path(), query.join("&"))
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn encode_component(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn encode_dtmi(dtmi: &str) -> String {
+    // `:` is fine in a path segment; `;` and `#` are escaped so that any client keeps them.
+    dtmi.replace(';', "%3B").replace('#', "%23")
+}
+
+fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|ct| {
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(content_type))
+    }
+}
+
+/// Reads the body, refusing it as soon as it passes `limit` bytes.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "unreadable-body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_are_normalised_to_whole_segment_prefixes() {
+        assert_eq!(
+            namespace_prefix("com:Example").ok().as_deref(),
+            Some("dtmi:com:example:")
+        );
+        assert_eq!(
+            namespace_prefix("dtmi:com:example:").ok().as_deref(),
+            Some("dtmi:com:example:")
+        );
+        assert!(namespace_prefix("com/example").is_err());
+        assert!(namespace_prefix("").is_err());
+        assert!(namespace_prefix("com:9x").is_err());
+    }
+
+    #[test]
+    fn paging_values_outside_their_range_are_refused() {
+        assert_eq!(parse_bounded("page", None, 1, 1, 10).ok(), Some(1));
+        assert_eq!(parse_bounded("page", Some("3"), 1, 1, 10).ok(), Some(3));
+        for bad in ["0", "-1", "abc", "11", "1e3", "99999999999999999999999"] {
+            assert!(parse_bounded("page", Some(bad), 1, 1, 10).is_err(), "{bad}");
+        }
+    }
+}

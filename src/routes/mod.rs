@@ -1,0 +1,18 @@
+//! HTTP adapters, one file per resource: extract, call the domain or store, respond. No SQL and
+//! no repository rules live here.
+
+pub mod api;
+pub mod dmr;
+pub mod health;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every documented route (API and operations) through utoipa, so the OpenAPI
+/// document is complete by construction.
+pub fn configure_documented(config: &mut ServiceConfig) {
+    config
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(utoipa_actix_web::scope("/api/v1").configure(api::configure));
+}

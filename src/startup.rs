@@ -1,0 +1,194 @@
+//! Wiring: open the store, build the caches and parser policy, bind the listener and run the
+//! HTTP server until SIGINT/SIGTERM. Tests use [`Application::build`] with port 0.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{self, Compress, Condition};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::StreamExt;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::Authenticator;
+use crate::config::{Settings, redact_url};
+use crate::domain::publish::PushPolicy;
+use crate::domain::resolution::{DmrSettings, Resolution};
+use crate::error::ApiError;
+use crate::store::{ModelStore, StoreError};
+use crate::telemetry::metrics::{self, Metrics};
+use crate::{openapi, routes};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<dyn ModelStore>,
+    pub resolution: Arc<Resolution>,
+    pub auth: Authenticator,
+    pub policy: PushPolicy,
+    pub settings: Arc<Settings>,
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database {url}: {source}")]
+    Database { url: String, source: StoreError },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Opens and migrates the database and binds the listener; serving starts with
+    /// [`run_until_stopped`](Self::run_until_stopped).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store =
+            crate::store::connect(&settings.database_url, settings.database_max_connections)
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: redact_url(&settings.database_url),
+                    source,
+                })?;
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind,
+            source,
+        })?;
+        let address = listener.local_addr()?;
+        let resolution = Arc::new(Resolution::new(
+            store.clone(),
+            DmrSettings {
+                repository_name: settings.repository_name.clone(),
+                index_page_size: settings.index_page_size,
+                cache_max_bytes: settings.cache_max_bytes,
+            },
+        ));
+        follow_changes(store.clone(), resolution.clone()).await;
+        let state = web::Data::new(AppState {
+            policy: PushPolicy {
+                max_models: settings.max_batch_models,
+                parsing: dtdl::ParsingOptions {
+                    max_dtdl_version: settings.max_dtdl_version,
+                    ..dtdl::ParsingOptions::default()
+                },
+            },
+            auth: Authenticator::new(settings.admin_token.clone()),
+            settings: Arc::new(settings),
+            store,
+            resolution,
+        });
+        let metrics = web::Data::new(Metrics::default());
+        let server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("invalid-parameter", e.to_string()).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request("invalid-path", e.to_string()).into()
+                }))
+                .wrap(Condition::new(true, Compress::default()))
+                .wrap(cors())
+                .wrap(middleware::from_fn(metrics::record))
+                .wrap(TracingLogger::default())
+                .into_utoipa_app()
+                .openapi(openapi::base())
+                .configure(routes::configure_documented)
+                .split_for_parts();
+            app.configure(routes::dmr::configure)
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+                .route("/", web::get().to(root))
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %address, "listening on http://{address}");
+        Ok(Self { address, server })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        self.server.await?;
+        tracing::info!("twinhub stopped");
+        Ok(())
+    }
+}
+
+fn cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .allowed_methods(["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers(["ETag", "Deprecation", "Twinhub-Model-State", "Link"])
+        .max_age(86_400)
+}
+
+async fn root() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/api/docs/"))
+        .finish()
+}
+
+async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "nothing is served at {}; see /api/docs/ for the API and /dtmi/… for models",
+        request.path()
+    )))
+}
+
+/// Keeps the resolution cache in step with writes made by other instances. A lost listener
+/// connection drops the whole cache, since notifications may have been missed meanwhile.
+async fn follow_changes(store: Arc<dyn ModelStore>, resolution: Arc<Resolution>) {
+    let first = store.changes().await;
+    let mut changes = match first {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot listen for changes from other instances; retrying in the background");
+            resolution.clear();
+            return spawn_follow(store, resolution, None);
+        }
+    };
+    tokio::spawn(async move {
+        while let Some(change) = changes.next().await {
+            match change {
+                Some(change) => resolution.apply(&change),
+                None => resolution.clear(),
+            }
+        }
+        tracing::warn!("change notifications ended; resubscribing");
+        resolution.clear();
+        spawn_follow(store, resolution, Some(Duration::from_secs(1)));
+    });
+}
+
+fn spawn_follow(store: Arc<dyn ModelStore>, resolution: Arc<Resolution>, delay: Option<Duration>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay.unwrap_or(Duration::from_secs(1))).await;
+        Box::pin(follow_changes(store, resolution)).await;
+    });
+}

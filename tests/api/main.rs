@@ -1,0 +1,13 @@
+//! Integration tests: the real application over HTTP on a random port with a fresh database.
+//! One binary; this file only declares the modules.
+
+mod bad_input;
+mod dmr;
+mod fixtures;
+mod helpers;
+mod lifecycle;
+mod models;
+mod openapi;
+mod operations;
+mod sample;
+mod scale_out;
