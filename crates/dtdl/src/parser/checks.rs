@@ -475,122 +475,116 @@ impl Session<'_> {
         }
     }
 
-    fn neighbours<'a>(
-        &'a self,
-        el: &'a El,
-        control: &'a DescendantControl,
-    ) -> Vec<(&'a str, &'a str, bool)> {
-        let mut out = Vec::new();
-        for p in &el.props {
-            if p.kind != PropKind::Core {
-                continue;
-            }
-            if control.narrow && !control.properties.iter().any(|c| c == &p.name) {
-                continue;
-            }
-            for v in &p.values {
-                if let Val::Ref { target, inline, .. } = v {
-                    out.push((p.name.as_str(), target.as_str(), *inline));
-                }
-            }
-        }
-        out
-    }
-
     fn walk_control(&self, root: &El, control: &DescendantControl, found: &mut Vec<Found>) {
+        /// Depth-first traversal steps; `Exit` takes an element off the current path.
+        enum Frame<'a> {
+            Enter(&'a El, u64),
+            Exit(&'a str),
+        }
         let mm = Metamodel::get();
         let max_depth = Metamodel::limit(&control.max_depth, root.limits);
         let max_count = Metamodel::limit(&control.max_count, root.limits);
-        // Iterative DFS: (element id, depth, path).
         let mut best: FxHashMap<&str, u64> = FxHashMap::default();
         let mut counted: FxHashSet<&str> = FxHashSet::default();
-        let mut stack: Vec<(&str, u64, Vec<&str>)> = vec![(
-            root.id.as_str(),
-            if control.narrow { 0 } else { 1 },
-            vec![root.id.as_str()],
-        )];
+        let mut on_path: FxHashSet<&str> = FxHashSet::default();
+        let mut stack = vec![Frame::Enter(root, if control.narrow { 0 } else { 1 })];
         let mut reported = false;
-        while let Some((id, depth, path)) = stack.pop() {
-            let Some(node) = self.lookup(id) else {
-                continue;
+        while let Some(frame) = stack.pop() {
+            let (node, depth) = match frame {
+                Frame::Exit(id) => {
+                    on_path.remove(id);
+                    continue;
+                }
+                Frame::Enter(node, depth) => (node, depth),
             };
-            for (prop, target, inline) in self.neighbours(node, control) {
-                let Some(child) = self.lookup(target) else {
+            on_path.insert(node.id.as_str());
+            stack.push(Frame::Exit(node.id.as_str()));
+            for p in &node.props {
+                if p.kind != PropKind::Core
+                    || (control.narrow && !control.properties.iter().any(|c| c == &p.name))
+                {
                     continue;
-                };
-                if path.contains(&target) {
-                    if !control.allow_self && !reported {
-                        let vid = if control.narrow {
-                            "recursiveStructureNarrow"
-                        } else {
-                            "recursiveStructureWide"
-                        };
-                        found.push((
-                            root.source,
-                            root.pointer.clone(),
-                            ParsingError::new(vid)
-                                .primary(root.id.clone())
-                                .property(prop),
-                        ));
-                        reported = true;
+                }
+                let prop = p.name.as_str();
+                for v in &p.values {
+                    let Val::Ref { target, inline, .. } = v else {
+                        continue;
+                    };
+                    let Some(child) = self.lookup(target) else {
+                        continue;
+                    };
+                    if on_path.contains(target.as_str()) {
+                        if !control.allow_self && !reported {
+                            let vid = if control.narrow {
+                                "recursiveStructureNarrow"
+                            } else {
+                                "recursiveStructureWide"
+                            };
+                            found.push((
+                                root.source,
+                                root.pointer.clone(),
+                                ParsingError::new(vid)
+                                    .primary(root.id.clone())
+                                    .property(prop),
+                            ));
+                            reported = true;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                if let Some(ex) = &control.exclude_type
-                    && mm.is_subclass(&child.class, ex)
-                    && !reported
-                {
-                    found.push((
-                        root.source,
-                        root.pointer.clone(),
-                        ParsingError::new("excludedType")
-                            .primary(root.id.clone())
-                            .property(prop)
-                            .secondary(child.id.clone())
-                            .type_name(ex.clone()),
-                    ));
-                    reported = true;
-                }
-                // Nesting depth counts inline definitions; a referenced schema is measured
-                // on its own (but is still followed, to find recursion).
-                let counts = mm.is_subclass(&child.class, &control.defining_class);
-                let child_depth = if control.narrow {
-                    depth + 1
-                } else if !inline {
-                    u64::from(counts)
-                } else {
-                    depth + u64::from(counts)
-                };
-                if let Some(max) = max_depth
-                    && child_depth > max
-                {
-                    if !reported {
-                        let vid = if control.narrow {
-                            "excessiveDepthNarrow"
-                        } else {
-                            "excessiveDepthWide"
-                        };
+                    if let Some(ex) = &control.exclude_type
+                        && !reported
+                        && mm.is_subclass(child.class, ex)
+                    {
                         found.push((
                             root.source,
                             root.pointer.clone(),
-                            ParsingError::new(vid)
+                            ParsingError::new("excludedType")
                                 .primary(root.id.clone())
                                 .property(prop)
                                 .secondary(child.id.clone())
-                                .restriction(max.to_string()),
+                                .type_name(ex.clone()),
                         ));
                         reported = true;
                     }
-                    continue;
+                    // Nesting depth counts inline definitions; a referenced schema is
+                    // measured on its own (but is still followed, to find recursion).
+                    let counts = u64::from(mm.is_subclass(child.class, &control.defining_class));
+                    let child_depth = if control.narrow {
+                        depth + 1
+                    } else if *inline {
+                        depth + counts
+                    } else {
+                        counts
+                    };
+                    if let Some(max) = max_depth
+                        && child_depth > max
+                    {
+                        if !reported {
+                            let vid = if control.narrow {
+                                "excessiveDepthNarrow"
+                            } else {
+                                "excessiveDepthWide"
+                            };
+                            found.push((
+                                root.source,
+                                root.pointer.clone(),
+                                ParsingError::new(vid)
+                                    .primary(root.id.clone())
+                                    .property(prop)
+                                    .secondary(child.id.clone())
+                                    .restriction(max.to_string()),
+                            ));
+                            reported = true;
+                        }
+                        continue;
+                    }
+                    counted.insert(target.as_str());
+                    if best.get(target.as_str()).is_some_and(|b| *b >= child_depth) {
+                        continue;
+                    }
+                    best.insert(target.as_str(), child_depth);
+                    stack.push(Frame::Enter(child, child_depth));
                 }
-                counted.insert(target);
-                if best.get(target).is_some_and(|b| *b >= child_depth) {
-                    continue;
-                }
-                best.insert(target, child_depth);
-                let mut p = path.clone();
-                p.push(target);
-                stack.push((target, child_depth, p));
             }
         }
         if let Some(max) = max_count

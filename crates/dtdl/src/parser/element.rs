@@ -106,20 +106,26 @@ impl Session<'_> {
         site: &Site<'_>,
     ) -> Option<String> {
         let mm = Metamodel::get();
-        let scope = match obj.get("@context") {
-            Some(ctx) => apply_context(
-                self,
-                source,
-                &format!("{ptr}/@context"),
-                ctx,
-                parent_scope,
-                site.top_level,
-            ),
+        // Most elements inherit their contexts unchanged; only a nested @context makes a new
+        // scope.
+        let owned_scope;
+        let scope: &Scope = match obj.get("@context") {
+            Some(ctx) => {
+                owned_scope = apply_context(
+                    self,
+                    source,
+                    &format!("{ptr}/@context"),
+                    ctx,
+                    parent_scope,
+                    site.top_level,
+                );
+                &owned_scope
+            }
             None if site.top_level => {
                 self.error(source, ptr, ParsingError::new("missingContext"));
                 return None;
             }
-            None => parent_scope.clone(),
+            None => parent_scope,
         };
         if scope.version == 0 {
             return None;
@@ -145,7 +151,7 @@ impl Session<'_> {
         };
 
         // @type.
-        let mut class: Option<String> = None;
+        let mut class: Option<&'static str> = None;
         let mut cotypes: Vec<String> = Vec::new();
         let mut undefined_types: Vec<String> = Vec::new();
         let mut type_errors = false;
@@ -161,7 +167,7 @@ impl Session<'_> {
                     source,
                     &format!("{ptr}/@type"),
                     t,
-                    &scope,
+                    scope,
                     &pid,
                     &mut class,
                     &mut cotypes,
@@ -177,7 +183,7 @@ impl Session<'_> {
                                 source,
                                 &p,
                                 t,
-                                &scope,
+                                scope,
                                 &pid,
                                 &mut class,
                                 &mut cotypes,
@@ -239,8 +245,8 @@ impl Session<'_> {
                         })
                         .collect();
                     match (optional.as_slice(), site.range.type_required) {
-                        ([one], _) => Some((*one).clone()),
-                        _ if !site.range.type_required && subs.len() == 1 => Some(subs[0].clone()),
+                        ([one], _) => Some(one.as_str()),
+                        _ if !site.range.type_required && subs.len() == 1 => Some(subs[0].as_str()),
                         _ => None,
                     }
                 });
@@ -376,7 +382,7 @@ impl Session<'_> {
                     );
                     return None;
                 }
-                if !tolerate && self.is_reserved_id(text, &scope) {
+                if !tolerate && self.is_reserved_id(text, scope) {
                     self.error(
                         source,
                         format!("{ptr}/@id"),
@@ -439,7 +445,7 @@ impl Session<'_> {
         self.index.insert(id.clone(), el_index);
         self.elements.push(El {
             id: id.clone(),
-            class: class.clone(),
+            class,
             version,
             cotypes,
             undefined_types,
@@ -520,7 +526,7 @@ impl Session<'_> {
                 Term::NotDtmiNorTerm => category = "notDtmiNorTerm",
             }
             let Some((kind, name)) = target else {
-                let ok = apocrypha_ok(version, &format!("{category}AsProperty"), &scope)
+                let ok = apocrypha_ok(version, &format!("{category}AsProperty"), scope)
                     && has_apocryphal_type;
                 if !ok {
                     let vid = match category {
@@ -564,10 +570,10 @@ impl Session<'_> {
                     let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
-                    self.core_property(source, &kp, &id, &class, &name, pf, pv, value, &scope, obj)
+                    self.core_property(source, &kp, &id, &class, &name, pf, pv, value, scope, obj)
                 }
                 PropKind::Supplemental => {
-                    self.supplemental_property(source, &kp, &id, &class, &name, value, &scope)
+                    self.supplemental_property(source, &kp, &id, &class, &name, value, scope)
                 }
                 PropKind::Undefined => Vec::new(),
             };
@@ -662,7 +668,7 @@ impl Session<'_> {
         text: &str,
         scope: &Scope,
         pid: &str,
-        class: &mut Option<String>,
+        class: &mut Option<&'static str>,
         cotypes: &mut Vec<String>,
         undefined: &mut Vec<String>,
     ) -> bool {
@@ -694,7 +700,7 @@ impl Session<'_> {
                             );
                             return false;
                         }
-                        _ => *class = Some(name.to_owned()),
+                        _ => *class = Some(name),
                     }
                     return true;
                 }
@@ -1214,7 +1220,7 @@ impl Session<'_> {
 }
 
 /// The extensible material class (e.g. `Unit`) an extension type derives from, if any.
-fn extended_class(supplemental: &str, version: u8) -> Option<String> {
+fn extended_class(supplemental: &str, version: u8) -> Option<&'static str> {
     let mm = Metamodel::get();
     let mut t = mm
         .facts
@@ -1230,7 +1236,7 @@ fn extended_class(supplemental: &str, version: u8) -> Option<String> {
                 .extensible_material_classes
                 .get(vkey(version))
                 .is_some_and(|l| l.iter().any(|x| x == c));
-            return (v == version && extensible).then(|| c.to_owned());
+            return (v == version && extensible).then_some(c);
         }
         t = mm.facts.supplemental_types.get(name)?.parent.as_deref();
     }

@@ -148,7 +148,7 @@ pub(crate) struct Prop {
 #[derive(Clone, Debug)]
 pub(crate) struct El {
     pub(crate) id: String,
-    pub(crate) class: String,
+    pub(crate) class: &'static str,
     pub(crate) version: u8,
     /// Supplemental (extension) type DTMIs.
     pub(crate) cotypes: Vec<String>,
