@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn orders_by_version_and_round_trips_through_serde() {
-        let mut v = vec![
+        let mut v = [
             d("dtmi:a:b;10"),
             d("dtmi:a:b;2"),
             d("dtmi:a:b;2.5"),

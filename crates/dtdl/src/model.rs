@@ -134,7 +134,7 @@ impl<'m> ElementRef<'m> {
 
     /// DTDL class name (`Interface`, `Telemetry`, `Object`, `Double`, ...).
     pub fn class(&self) -> &'m str {
-        &self.el.class
+        self.el.class
     }
 
     /// DTDL major version the element was written in.
@@ -168,6 +168,20 @@ impl<'m> ElementRef<'m> {
                             .map(|s| s.split(';').next().unwrap_or(s))
                             == Some(t)
                 })
+    }
+
+    /// Whether the element came from the submitted documents (not from the resolver or the
+    /// standard elements).
+    pub fn is_submitted(&self) -> bool {
+        self.model
+            .index
+            .get(&self.el.id)
+            .is_some_and(|i| self.model.submitted.get(*i).copied().unwrap_or(false))
+    }
+
+    /// Whether the element's identifier was written in the document (not generated).
+    pub fn has_explicit_id(&self) -> bool {
+        self.el.explicit_id
     }
 
     /// Whether this is one of the language's standard elements.
@@ -409,7 +423,7 @@ impl<'m> ElementRef<'m> {
 
     /// Whether the element is a schema (primitive or complex).
     pub fn is_schema(&self) -> bool {
-        crate::metamodel::Metamodel::get().is_subclass(&self.el.class, "Schema")
+        crate::metamodel::Metamodel::get().is_subclass(self.el.class, "Schema")
     }
 }
 

@@ -15,7 +15,7 @@ fn a_model_spanning_two_documents_records_external_references() {
     assert_eq!(docs.len(), 2);
     assert_eq!(
         docs[0].roots,
-        [Dtmi::parse("dtmi:com:example:Child;1").unwrap()]
+        [Dtmi::parse("dtmi:com:example:Child;1").expect("valid DTMI")]
     );
     assert_eq!(docs[0].dtdl_version, 3);
     assert_eq!(
@@ -35,7 +35,7 @@ fn an_unknown_reference_without_resolver_is_an_unresolved_failure() {
         Err(ParseFailure::Unresolved(e)) => {
             assert_eq!(
                 e.unresolved,
-                [Dtmi::parse("dtmi:com:example:Base;1").unwrap()]
+                [Dtmi::parse("dtmi:com:example:Base;1").expect("valid DTMI")]
             );
             assert_eq!(e.references.len(), 1);
             assert_eq!(e.references[0].1.document, DocumentRef::Input(0));
@@ -64,7 +64,7 @@ fn the_resolver_supplies_missing_definitions_in_one_batch() {
     assert!(
         model.documents()[0]
             .external_references
-            .contains(&Dtmi::parse("dtmi:com:example:Base;1").unwrap())
+            .contains(&Dtmi::parse("dtmi:com:example:Base;1").expect("valid DTMI"))
     );
 }
 

@@ -202,8 +202,11 @@ pub(crate) struct Metamodel {
     /// Per DTDL version (index) and class: the descendant controls rooted at that class.
     controls: [FxHashMap<String, Vec<usize>>; 5],
     /// Per DTDL version (index) and class: required properties (name, minimum count, literal).
-    required: [FxHashMap<String, Vec<(String, u64, bool)>>; 5],
+    required: [FxHashMap<String, RequiredProperties>; 5],
 }
+
+/// Required properties of a class: (name, minimum count, literal?).
+pub(crate) type RequiredProperties = Vec<(String, u64, bool)>;
 
 /// The key of a per-version table (`"2"`, `"3"`, `"4"`).
 pub(crate) fn vkey(version: u8) -> &'static str {
@@ -255,7 +258,7 @@ impl Metamodel {
             }
         }
         let mut controls: [FxHashMap<String, Vec<usize>>; 5] = Default::default();
-        let mut required: [FxHashMap<String, Vec<(String, u64, bool)>>; 5] = Default::default();
+        let mut required: [FxHashMap<String, RequiredProperties>; 5] = Default::default();
         for v in 2u8..=4 {
             let slot = usize::from(v);
             for (name, class) in &facts.material_classes {
@@ -270,7 +273,7 @@ impl Metamodel {
                             // Wide ComplexSchema controls are listed per concrete class and for
                             // the abstract class; the abstract one covers them all.
                             && (c.narrow || c.root_class == c.defining_class)
-                            && chain.iter().any(|a| *a == c.root_class)
+                            && chain.contains(&c.root_class)
                     })
                     .map(|(i, _)| i)
                     .collect();
@@ -435,7 +438,7 @@ mod tests {
         assert!(mm.class("Interface").is_some());
         assert_eq!(
             mm.classify("dtmi:dtdl:class:Telemetry;3"),
-            TermTarget::Class("Telemetry".into(), 3)
+            TermTarget::Class("Telemetry", 3)
         );
         assert_eq!(
             mm.classify("dtmi:dtdl:instance:Schema:double;2"),

@@ -34,7 +34,7 @@ impl Session<'_> {
 
     fn check_references(&self, el: &El, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
-        let Some(cf) = mm.class(&el.class) else {
+        let Some(cf) = mm.class(el.class) else {
             return;
         };
         let vkey = crate::metamodel::vkey(el.version);
@@ -60,7 +60,7 @@ impl Session<'_> {
                         let Some(t) = self.lookup(target) else {
                             continue;
                         };
-                        if !mm.is_subclass(&t.class, range) {
+                        if !mm.is_subclass(t.class, range) {
                             found.push((
                                 el.source,
                                 pointer.clone(),
@@ -73,7 +73,7 @@ impl Session<'_> {
                             continue;
                         }
                         if self.index.contains_key(target.as_str())
-                            && !mm.class(&t.class).is_some_and(|c| c.partition)
+                            && !mm.class(t.class).is_some_and(|c| c.partition)
                             && self.partition_of(t) != self.partition_of(el)
                         {
                             found.push((
@@ -133,7 +133,7 @@ impl Session<'_> {
         let mm = Metamodel::get();
         let mut cur = el;
         for _ in 0..64 {
-            if mm.class(&cur.class).is_some_and(|c| c.partition) {
+            if mm.class(cur.class).is_some_and(|c| c.partition) {
                 return Some(cur.id.as_str());
             }
             let (parent, _) = cur.parent.as_ref()?;
@@ -167,7 +167,7 @@ impl Session<'_> {
                 continue;
             };
             let ok = match mm.classify(type_id) {
-                TermTarget::Class(c, _) => mm.is_subclass(&t.class, c),
+                TermTarget::Class(c, _) => mm.is_subclass(t.class, c),
                 TermTarget::Supplemental => {
                     t.cotypes.iter().any(|ct| mm.supplemental_is(ct, type_id))
                 }
@@ -194,7 +194,7 @@ impl Session<'_> {
     /// `uniqueProperties`: e.g. content names, enum value names and values.
     fn check_unique_properties(&self, el: &El, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
-        let Some(cf) = mm.class(&el.class) else {
+        let Some(cf) = mm.class(el.class) else {
             return;
         };
         let vkey = crate::metamodel::vkey(el.version);
@@ -360,7 +360,7 @@ impl Session<'_> {
                             .iter()
                             .filter_map(|r| r.as_str())
                             .any(|r| match mm.classify(r) {
-                                TermTarget::Class(c, _) => mm.is_subclass(&te.class, c),
+                                TermTarget::Class(c, _) => mm.is_subclass(te.class, c),
                                 _ => te.cotypes.iter().any(|ct| mm.supplemental_is(ct, r)),
                             });
                     if !ok {
@@ -449,7 +449,7 @@ impl Session<'_> {
                 .iter()
                 .filter_map(|r| r.as_str())
                 .any(|r| match mm.classify(r) {
-                    TermTarget::Class(c, v) => v == s.version && mm.is_subclass(&s.class, c),
+                    TermTarget::Class(c, v) => v == s.version && mm.is_subclass(s.class, c),
                     _ => false,
                 })
         });
@@ -469,7 +469,7 @@ impl Session<'_> {
     fn check_descendant_controls(&self, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
         for el in &self.elements {
-            for &i in mm.controls_for(el.version, &el.class) {
+            for &i in mm.controls_for(el.version, el.class) {
                 self.walk_control(el, &mm.facts.descendant_controls[i], found);
             }
         }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::scope::{Scope, Term, apply_context};
+use super::scope::{Resolution, Scope, apply_context};
 use super::values;
 use super::{El, Prop, PropKind, Session, Val};
 use crate::dtmi::Dtmi;
@@ -19,8 +19,6 @@ pub(crate) struct Range {
     pub class: String,
     /// A supplemental type the element must carry instead (extension property ranges).
     pub supplemental: Option<String>,
-    /// DTDL versions the element may have (empty: same as parent).
-    pub versions: Vec<u8>,
     pub id_required: bool,
     pub type_required: bool,
 }
@@ -32,7 +30,6 @@ pub(crate) struct Site<'a> {
     pub property: Option<&'a str>,
     /// Value of the parent property's segment property (e.g. the child's `name`), for ids.
     pub segment: Option<&'a str>,
-    pub index: Option<usize>,
     pub range: Range,
     pub top_level: bool,
 }
@@ -270,20 +267,20 @@ impl Session<'_> {
                 }
             }
         };
-        if site.top_level && !mm.class(&class).is_some_and(|c| c.rootable) {
+        if site.top_level && !mm.class(class).is_some_and(|c| c.rootable) {
             self.error(
                 source,
                 format!("{ptr}/@type"),
                 ParsingError::new("typeNotRootable")
                     .primary(pid.clone())
-                    .value(class.clone())
-                    .type_name(class.clone()),
+                    .value(class)
+                    .type_name(class),
             );
             return None;
         }
         if !site.top_level
             && site.range.supplemental.is_none()
-            && !mm.is_subclass(&class, range_class)
+            && !mm.is_subclass(class, range_class)
         {
             self.error(
                 source,
@@ -313,7 +310,7 @@ impl Session<'_> {
                         .type_name(t.clone()),
                 );
                 type_errors = true;
-            } else if !st.cotypes.iter().any(|c| mm.is_subclass(&class, c))
+            } else if !st.cotypes.iter().any(|c| mm.is_subclass(class, c))
                 || !st.cotype_versions.contains(&version)
             {
                 self.error(
@@ -322,7 +319,7 @@ impl Session<'_> {
                     ParsingError::new("invalidCotype")
                         .primary(pid.clone())
                         .type_name(t.clone())
-                        .restriction(class.clone()),
+                        .restriction(class),
                 );
                 type_errors = true;
             }
@@ -377,7 +374,7 @@ impl Session<'_> {
                         format!("{ptr}/@id"),
                         ParsingError::new(name)
                             .value(text)
-                            .type_name(class.clone())
+                            .type_name(class)
                             .restriction(max.to_string()),
                     );
                     return None;
@@ -396,7 +393,7 @@ impl Session<'_> {
             }
             None => {
                 let required = site.range.id_required
-                    || mm.class(&class).is_some_and(|c| {
+                    || mm.class(class).is_some_and(|c| {
                         c.id_required_versions.contains(&version)
                             || c.id_required_when.get(vkey(version)).is_some_and(|w| {
                                 w.iter().any(|cp| {
@@ -461,7 +458,7 @@ impl Session<'_> {
 
         // Properties.
         let mut props: Vec<Prop> = Vec::new();
-        let class_facts = mm.class(&class);
+        let class_facts = mm.class(class);
         let vkey = vkey(version);
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
         let cotypes = self.elements[el_index].cotypes.clone();
@@ -497,15 +494,15 @@ impl Session<'_> {
             let mut target: Option<(PropKind, String)> = None;
             let mut category = "irrelevantDtmiOrTerm";
             match &term {
-                Term::Dtmi(d) => match mm.classify(d) {
-                    TermTarget::Property(name, v) if v == version => {
-                        if class_facts
-                            .and_then(|c| c.properties.get(name))
-                            .and_then(|p| p.versions.get(vkey))
-                            .is_some_and(|pv| pv.allowed)
-                        {
-                            target = Some((PropKind::Core, name.to_owned()));
-                        }
+                Resolution::Dtmi(d) => match mm.classify(d) {
+                    TermTarget::Property(name, v)
+                        if v == version
+                            && class_facts
+                                .and_then(|c| c.properties.get(name))
+                                .and_then(|p| p.versions.get(vkey))
+                                .is_some_and(|pv| pv.allowed) =>
+                    {
+                        target = Some((PropKind::Core, name.to_owned()));
                     }
                     TermTarget::SupplementalProperty => {
                         if let Some(owner) = mm.supplemental_property_owner.get(*d)
@@ -521,9 +518,9 @@ impl Session<'_> {
                     }
                     _ => {}
                 },
-                Term::Undefined => category = "undefinedTerm",
-                Term::InvalidDtmi => category = "invalidDtmi",
-                Term::NotDtmiNorTerm => category = "notDtmiNorTerm",
+                Resolution::Undefined => category = "undefinedTerm",
+                Resolution::InvalidDtmi => category = "invalidDtmi",
+                Resolution::NotDtmiNorTerm => category = "notDtmiNorTerm",
             }
             let Some((kind, name)) = target else {
                 let ok = apocrypha_ok(version, &format!("{category}AsProperty"), scope)
@@ -570,10 +567,10 @@ impl Session<'_> {
                     let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
-                    self.core_property(source, &kp, &id, &class, &name, pf, pv, value, scope, obj)
+                    self.core_property(source, &kp, &id, class, &name, pf, pv, value, scope, obj)
                 }
                 PropKind::Supplemental => {
-                    self.supplemental_property(source, &kp, &id, &class, &name, value, scope)
+                    self.supplemental_property(source, &kp, &id, class, &name, value, scope)
                 }
                 PropKind::Undefined => Vec::new(),
             };
@@ -586,7 +583,7 @@ impl Session<'_> {
         }
 
         // Required properties.
-        for (name, _min, literal) in mm.required_for(version, &class) {
+        for (name, _min, literal) in mm.required_for(version, class) {
             if !props
                 .iter()
                 .any(|p| p.kind == PropKind::Core && &p.name == name)
@@ -676,9 +673,9 @@ impl Session<'_> {
         let version = scope.version;
         let term = scope.resolve(text);
         let category = match &term {
-            Term::Dtmi(d) => match mm.classify(d) {
+            Resolution::Dtmi(d) => match mm.classify(d) {
                 TermTarget::Class(name, v) if v == version => {
-                    let concrete = mm.class(&name).is_some_and(|c| !c.is_abstract);
+                    let concrete = mm.class(name).is_some_and(|c| !c.is_abstract);
                     if !concrete {
                         self.error(
                             source,
@@ -716,9 +713,9 @@ impl Session<'_> {
                 }
                 _ => "irrelevantDtmiOrTerm",
             },
-            Term::Undefined => "undefinedTerm",
-            Term::InvalidDtmi => "invalidDtmi",
-            Term::NotDtmiNorTerm => "notDtmiNorTerm",
+            Resolution::Undefined => "undefinedTerm",
+            Resolution::InvalidDtmi => "invalidDtmi",
+            Resolution::NotDtmiNorTerm => "notDtmiNorTerm",
         };
         if apocrypha_ok(version, &format!("{category}AsCotype"), scope) {
             undefined.push(text.to_owned());
@@ -794,11 +791,9 @@ impl Session<'_> {
                             parent_class: Some(class),
                             property: Some(name),
                             segment,
-                            index: Some(i),
                             range: Range {
                                 class: range_class.clone(),
                                 supplemental: None,
-                                versions: pv.versions.clone(),
                                 id_required: pv.id_required,
                                 type_required: pv.type_required,
                             },
@@ -988,10 +983,10 @@ impl Session<'_> {
         scope: &Scope,
     ) -> Option<String> {
         match scope.resolve(text) {
-            Term::Dtmi(d) => {
+            Resolution::Dtmi(d) => {
                 let mm = Metamodel::get();
                 let is_std = mm.standard_ids.contains_key(d);
-                if !is_std && !self.building_standard && !is_valid_reference(&d, scope.version) {
+                if !is_std && !self.building_standard && !is_valid_reference(d, scope.version) {
                     self.error(
                         source,
                         ptr,
@@ -1154,11 +1149,9 @@ impl Session<'_> {
                                 parent_class: Some(class),
                                 property: Some(name),
                                 segment,
-                                index: Some(i),
                                 range: Range {
                                     class: range_class,
                                     supplemental: None,
-                                    versions: Vec::new(),
                                     id_required: sp.id_required,
                                     type_required: sp.type_required,
                                 },

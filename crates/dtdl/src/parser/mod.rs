@@ -331,7 +331,6 @@ impl<'o> Session<'o> {
                 parent_class: None,
                 property: None,
                 segment: None,
-                index: None,
                 range: Range {
                     class: "Interface".into(),
                     type_required: true,

@@ -24,7 +24,7 @@ pub(crate) struct Scope {
 
 /// How a term or DTMI written in a document resolves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Term<'a> {
+pub(crate) enum Resolution<'a> {
     /// A syntactically valid DTMI (written directly or through a term).
     Dtmi(&'a str),
     /// A bare term no context in force defines.
@@ -37,28 +37,28 @@ pub(crate) enum Term<'a> {
 
 impl Scope {
     /// Resolves a term (or full DTMI) through the contexts in force.
-    pub fn resolve<'a>(&self, text: &'a str) -> Term<'a> {
+    pub fn resolve<'a>(&self, text: &'a str) -> Resolution<'a> {
         let mm = Metamodel::get();
         if text.contains(':') {
             if Dtmi::is_valid(text) {
-                return Term::Dtmi(text);
+                return Resolution::Dtmi(text);
             }
             return if text.starts_with("dtmi:") {
-                Term::InvalidDtmi
+                Resolution::InvalidDtmi
             } else {
-                Term::NotDtmiNorTerm
+                Resolution::NotDtmiNorTerm
             };
         }
         for ctx in self.extensions.iter().rev() {
             if let Some(d) = mm.facts.contexts.get(*ctx).and_then(|m| m.get(text)) {
-                return Term::Dtmi(d.as_str());
+                return Resolution::Dtmi(d.as_str());
             }
         }
         let dtdl = dtdl_context_id(self.version);
         if let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text)) {
-            return Term::Dtmi(d.as_str());
+            return Resolution::Dtmi(d.as_str());
         }
-        Term::Undefined
+        Resolution::Undefined
     }
 
     /// Whether the extension context `ctx` (or the DTDL context of this version) is in force.
@@ -242,7 +242,7 @@ pub(crate) fn apply_context(
                     .affiliate_contexts_implicit_dtdl_versions
                     .contains_key(*e)
             });
-            if top_level && !scope.extensions.is_empty() && !(only_affiliates && !seen_dtdl) {
+            if top_level && !scope.extensions.is_empty() && (seen_dtdl || !only_affiliates) {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
                     source,
