@@ -12,6 +12,7 @@ mod metamodel;
 pub mod model;
 mod options;
 mod parser;
+mod payload;
 mod resolver;
 
 pub use dtmi::{Dtmi, DtmiError, dmr_expanded_path_to_lowercase_dtmi, dmr_path_to_lowercase_dtmi};
@@ -23,6 +24,7 @@ pub use options::{ParsingOptions, Quirks, UndefinedExtensions};
 pub use parser::parse;
 #[cfg(feature = "async")]
 pub use parser::parse_async;
+pub use payload::{PayloadError, PayloadErrorKind};
 #[cfg(feature = "async")]
 pub use resolver::AsyncResolver;
 pub use resolver::Resolver;

@@ -10,6 +10,8 @@ mod element;
 mod scope;
 mod values;
 
+pub(crate) use values::is_duration;
+
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 

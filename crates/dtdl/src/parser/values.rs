@@ -191,7 +191,7 @@ fn cap(s: &str) -> String {
 }
 
 /// ISO 8601 duration (`P1DT2H`, `PT0.5S`, `P2W`).
-fn is_duration(t: &str) -> bool {
+pub(crate) fn is_duration(t: &str) -> bool {
     let Some(rest) = t.strip_prefix('P') else {
         return false;
     };
