@@ -425,7 +425,7 @@ mod formats {
         let (Some(y), Some(m), Some(d)) = (digits(y, 4), digits(m, 2), digits(d, 2)) else {
             return false;
         };
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let days = match m {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -506,7 +506,7 @@ mod formats {
     /// Standard base64 with padding.
     pub(super) fn is_base64(s: &str) -> bool {
         let b = s.as_bytes();
-        if b.len() % 4 != 0 {
+        if !b.len().is_multiple_of(4) {
             return false;
         }
         let pad = b.iter().rev().take_while(|c| **c == b'=').count();
