@@ -100,3 +100,55 @@ fn scalars_and_deep_nesting_are_refused_cleanly() {
         Err(ParseFailure::Invalid(_))
     ));
 }
+
+#[cfg(feature = "async")]
+mod async_api {
+    use super::{BASE, CHILD};
+    use dtdl::{AsyncResolver, Dtmi, ParsingOptions, ResolverError, parse_async};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    struct Store;
+
+    impl AsyncResolver for Store {
+        fn resolve(
+            &mut self,
+            dtmis: &[Dtmi],
+        ) -> impl Future<Output = Result<Vec<String>, ResolverError>> + Send {
+            let found = dtmis
+                .iter()
+                .any(|d| d.as_str() == "dtmi:com:example:Base;1");
+            async move {
+                Ok(if found {
+                    vec![BASE.to_owned()]
+                } else {
+                    Vec::new()
+                })
+            }
+        }
+    }
+
+    /// Drives a future that never waits (the store above answers immediately).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn the_async_parser_resolves_through_an_async_store() {
+        let mut store = Store;
+        let model = block_on(parse_async(
+            &[CHILD],
+            Some(&mut store),
+            &ParsingOptions::default(),
+        ))
+        .expect("valid model");
+        assert_eq!(model.documents()[0].external_references.len(), 1);
+    }
+}

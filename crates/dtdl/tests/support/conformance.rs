@@ -301,13 +301,6 @@ pub fn run_case(case: &Value) -> Outcome {
             return Outcome::Skip(format!("requires context {ctx}"));
         }
     }
-    if case
-        .get("instances")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-    {
-        return Outcome::Skip("instances (instance validation not wired into the runner)".into());
-    }
     let expect = case.get("expect");
     if expect.is_some_and(|e| e.get("elements").is_some() || e.get("elementCount").is_some()) {
         return Outcome::Skip(
@@ -378,6 +371,14 @@ pub fn run_case(case: &Value) -> Outcome {
             };
         }
     }
+    if let (Ok(model), Some(instances)) = (&result, case.get("instances").and_then(Value::as_array))
+    {
+        for (i, inst) in instances.iter().enumerate() {
+            if let Some(fail) = check_instance(model, i, inst) {
+                return fail;
+            }
+        }
+    }
     if let Some(expected) = expect.and_then(|e| e.get("unresolvedIdentifiers")) {
         let want: BTreeSet<String> = strings(Some(expected)).into_iter().collect();
         return match &result {
@@ -431,6 +432,48 @@ pub fn run_case(case: &Value) -> Outcome {
         }
     }
     Outcome::Pass
+}
+
+/// One `instances` check: validate `submit` against element `subject`.
+fn check_instance(model: &dtdl::Model, i: usize, inst: &Value) -> Option<Outcome> {
+    let subject = inst
+        .get("subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let submit = inst
+        .get("submit")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let conforms = inst
+        .get("conforms")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let throws = inst.get("throws").and_then(Value::as_bool).unwrap_or(false);
+    let Some(element) = model.element(subject) else {
+        return Some(Outcome::Fail {
+            expected: format!("instance {i}: element {subject}"),
+            got: "no such element".into(),
+            detail: String::new(),
+        });
+    };
+    let (got_throws, got_conforms) = match serde_json::from_str::<Value>(submit) {
+        Ok(value) => {
+            let errors = element.validate_payload(&value);
+            let not_schema = errors
+                .iter()
+                .any(|e| matches!(e.kind, dtdl::PayloadErrorKind::NotASchema { .. }));
+            (not_schema, !not_schema && errors.is_empty())
+        }
+        Err(_) => (!element.is_schema() && element.schema().is_none(), false),
+    };
+    if got_throws != throws || (!throws && got_conforms != conforms) {
+        return Some(Outcome::Fail {
+            expected: format!("instance {i}: conforms={conforms} throws={throws}"),
+            got: format!("conforms={got_conforms} throws={got_throws}"),
+            detail: format!("{subject} <- {submit}"),
+        });
+    }
+    None
 }
 
 fn run_dtmi_case(case: &Value, id_text: &str) -> Outcome {
