@@ -37,9 +37,13 @@ pub struct Problem {
     pub request_id: Option<String>,
 }
 
-/// An error on its way to becoming a problem response.
+/// An error on its way to becoming a problem response (boxed: errors travel through every
+/// handler's `Result`, which should stay small).
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Parts>);
+
+#[derive(Debug)]
+struct Parts {
     status: StatusCode,
     slug: &'static str,
     title: &'static str,
@@ -57,7 +61,7 @@ impl ApiError {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(Parts {
             status,
             slug,
             title,
@@ -65,11 +69,11 @@ impl ApiError {
             errors: Vec::new(),
             dependents: Vec::new(),
             cause: None,
-        }
+        }))
     }
 
     pub fn with_errors(mut self, errors: Vec<Issue>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
@@ -132,18 +136,19 @@ impl ApiError {
             "Internal server error",
             "an unexpected error occurred; nothing was changed. Quote the requestId when reporting it",
         );
-        error.cause = Some(cause.to_string());
+        error.0.cause = Some(cause.to_string());
         error
     }
 
     fn problem(&self, request_id: Option<String>) -> Problem {
+        let parts = &self.0;
         Problem {
-            problem_type: format!("urn:twinhub:problem:{}", self.slug),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            errors: self.errors.clone(),
-            dependents: self.dependents.clone(),
+            problem_type: format!("urn:twinhub:problem:{}", parts.slug),
+            title: parts.title.to_owned(),
+            status: parts.status.as_u16(),
+            detail: parts.detail.clone(),
+            errors: parts.errors.clone(),
+            dependents: parts.dependents.clone(),
             request_id,
         }
     }
@@ -151,27 +156,27 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.status, self.detail)
+        write!(f, "{}: {}", self.0.status, self.0.detail)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     fn error_response(&self) -> HttpResponse {
-        let request_id = self.cause.as_ref().map(|cause| {
+        let request_id = self.0.cause.as_ref().map(|cause| {
             let id = uuid::Uuid::new_v4().to_string();
             tracing::error!(request_id = %id, error = %cause, "request failed unexpectedly");
             id
         });
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.0.status);
         response.insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.0.status == StatusCode::UNAUTHORIZED {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"twinhub\""),
@@ -199,7 +204,7 @@ impl From<StoreError> for ApiError {
                         dependents.join(", ")
                     ),
                 );
-                api.dependents = dependents;
+                api.0.dependents = dependents;
                 api
             }
             StoreError::InvalidTransition { .. } => Self::new(

@@ -225,22 +225,21 @@ fn check_sub_ids(root: &dtdl::Dtmi, value: &Value, issues: &mut Vec<Issue>) {
             Value::Object(map) => {
                 for (key, child) in map {
                     let child_path = format!("{path}/{}", escape_pointer(key));
-                    if key == "@id" && !path.is_empty() {
-                        if let Some(Ok(id)) = child.as_str().map(dtdl::Dtmi::parse) {
-                            let labels = id.labels();
-                            if !labels.starts_with(&root_labels) {
-                                issues.push(
-                                    Issue::repository(
-                                        "idOutsideRoot",
-                                        format!(
-                                            "@id {id} is not under the model's DTMI {root}; nested ids must start with {}: so that the model owns them",
-                                            root.versionless()
-                                        ),
-                                    )
-                                    .at(child_path.clone()),
-                                );
-                            }
-                        }
+                    if key == "@id"
+                        && !path.is_empty()
+                        && let Some(Ok(id)) = child.as_str().map(dtdl::Dtmi::parse)
+                        && !id.labels().starts_with(&root_labels)
+                    {
+                        issues.push(
+                            Issue::repository(
+                                "idOutsideRoot",
+                                format!(
+                                    "@id {id} is not under the model's DTMI {root}; nested ids must start with {}: so that the model owns them",
+                                    root.versionless()
+                                ),
+                            )
+                            .at(child_path.clone()),
+                        );
                     }
                     if key != "@context" {
                         stack.push((child_path, child));

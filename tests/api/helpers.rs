@@ -25,7 +25,7 @@ macro_rules! on_both_backends {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn run($backend: $crate::helpers::Backend) $body
+            async fn run($backend: Backend) $body
 
             #[tokio::test]
             async fn sqlite() {
