@@ -1,4 +1,5 @@
-//! The `twinhub` command: `serve` runs the model repository, `openapi` prints its OpenAPI document.
+//! The `twinhub` command: `serve` runs the model repository, `push` imports model files into one,
+//! `openapi` prints the OpenAPI document.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,22 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document of the HTTP API as JSON.
     Openapi,
+    /// Push model files and folders to a repository as one all-or-nothing import.
+    Push(PushArgs),
+}
+
+/// Exit codes: 0 stored or already stored, 2 refused by the repository, 1 other failures.
+#[derive(Args)]
+struct PushArgs {
+    /// Base URL of the repository.
+    #[arg(long, env = "TWINHUB_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Admin token sent as `Authorization: Bearer …`.
+    #[arg(long, env = "TWINHUB_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Model files (an interface object or an array) and folders (searched for *.json).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
 }
 
 /// Every flag can also be set from the environment or a TOML file; flags win over the
@@ -107,6 +124,7 @@ fn main() -> ExitCode {
             println!("{}", twinhub::openapi::document_json());
             ExitCode::SUCCESS
         }
+        Command::Push(args) => push(args),
         Command::Serve(args) => {
             telemetry::init_logging();
             let settings = match args.into_settings() {
@@ -126,6 +144,11 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[tokio::main]
+async fn push(args: PushArgs) -> ExitCode {
+    twinhub::cli::push::run(&args.url, args.token.as_deref(), &args.paths).await
 }
 
 #[tokio::main]

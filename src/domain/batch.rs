@@ -1,134 +1,196 @@
-//! Turning a push body into the documents it carries: one interface object or an array of them,
-//! each kept as the exact text it was sent as, with its offset in the body so that error
-//! locations can be reported in the client's own line and column numbers.
+//! Turning pushed text into the model documents it carries. A push is one request body (one
+//! interface object or an array of them) or a set of files (each an object or an array, as
+//! `dmr-client import` accepts them). Every document keeps the exact text it was sent as and its
+//! offset in its source, so error locations come out in the client's own lines and columns.
+
+use std::fmt;
 
 use serde_json::value::RawValue;
 
 use super::issue::Issue;
 
+/// Where a batch's documents came from: the request body, or one imported file.
+#[derive(Clone, Debug)]
+pub struct Source<'a> {
+    /// The file's path for imports; `None` for the request body.
+    pub name: Option<&'a str>,
+    pub text: &'a str,
+    /// Whether the source is an array (pointers then start with the element index).
+    pub is_array: bool,
+}
+
 /// One model document of a push, as the exact text it was pushed as.
 #[derive(Clone, Debug)]
 pub struct BatchItem<'a> {
-    /// Position in the batch (0 for a single-object push).
+    /// Position in the batch, counting across all sources.
     pub index: usize,
+    /// Index of the source in [`Batch::sources`].
+    pub source: usize,
+    /// Position within its source (0 for a single object).
+    pub position: usize,
     /// The exact text of this document.
     pub text: &'a str,
-    /// Byte offset of `text` in the body.
+    /// Byte offset of `text` in its source.
     pub offset: usize,
     /// The parsed document.
     pub value: serde_json::Value,
 }
 
-/// A parsed push body.
-#[derive(Debug)]
+/// The documents of one push.
+#[derive(Debug, Default)]
 pub struct Batch<'a> {
-    pub body: &'a str,
-    /// Whether the body is an array (locations then start with the element index).
-    pub is_array: bool,
+    pub sources: Vec<Source<'a>>,
     pub items: Vec<BatchItem<'a>>,
 }
 
-/// Why a body could not be read as a batch.
+/// Names the source of a problem in messages: "the request body" or "file x.json".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin(pub Option<String>);
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("the request body"),
+            Some(name) => write!(f, "file {name}"),
+        }
+    }
+}
+
+/// Why pushed text could not be read as a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error(
         "the request body is not UTF-8 (invalid byte at offset {offset}); send the model as UTF-8 JSON"
     )]
     NotUtf8 { offset: usize },
-    #[error("the request body is empty; send one interface object or an array of them")]
-    Empty,
-    #[error("the request body is not valid JSON: {message} (line {line}, column {column})")]
+    #[error("{origin} is empty; send one interface object or an array of them")]
+    Empty { origin: Origin },
+    #[error("{origin} is not valid JSON: {message} (line {line}, column {column})")]
     InvalidJson {
+        origin: Origin,
         message: String,
         line: usize,
         column: usize,
     },
-    #[error("the request body is a JSON {found}; send one interface object or an array of them")]
-    NotObjectOrArray { found: &'static str },
-    #[error("the batch is empty; send at least one interface")]
-    EmptyArray,
+    #[error("{origin} is a JSON {found}; send one interface object or an array of them")]
+    NotObjectOrArray { origin: Origin, found: &'static str },
+    #[error("{origin} is an empty array; send at least one interface")]
+    EmptyArray { origin: Origin },
+    #[error("the push holds no files; send at least one")]
+    NoFiles,
     #[error(
-        "the batch holds {count} models, more than the limit of {max}; split it into smaller pushes"
+        "the push holds {count} models, more than the limit of {max}; split it into smaller pushes"
     )]
     TooManyModels { count: usize, max: usize },
 }
 
 impl<'a> Batch<'a> {
-    /// Splits `bytes` into its documents; a leading UTF-8 byte order mark is ignored.
+    /// Reads a request body; a leading UTF-8 byte order mark is ignored.
     pub fn parse(bytes: &'a [u8], max_models: usize) -> Result<Batch<'a>, BatchError> {
         let body = std::str::from_utf8(bytes).map_err(|e| BatchError::NotUtf8 {
             offset: e.valid_up_to(),
         })?;
-        let body = body.strip_prefix('\u{feff}').unwrap_or(body);
-        let trimmed = body.trim_start();
-        let is_array = match trimmed.chars().next() {
-            None => return Err(BatchError::Empty),
+        let mut batch = Batch::default();
+        batch.add_source(None, body, max_models)?;
+        Ok(batch)
+    }
+
+    /// Reads imported files, each an interface object or an array of them, as one batch.
+    pub fn from_files(
+        files: &'a [(String, String)],
+        max_models: usize,
+    ) -> Result<Batch<'a>, BatchError> {
+        if files.is_empty() {
+            return Err(BatchError::NoFiles);
+        }
+        let mut batch = Batch::default();
+        for (name, text) in files {
+            batch.add_source(Some(name), text, max_models)?;
+        }
+        Ok(batch)
+    }
+
+    fn add_source(
+        &mut self,
+        name: Option<&'a str>,
+        text: &'a str,
+        max_models: usize,
+    ) -> Result<(), BatchError> {
+        let origin = || Origin(name.map(str::to_owned));
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let source = self.sources.len();
+        let is_array = match text.trim_start().chars().next() {
+            None => return Err(BatchError::Empty { origin: origin() }),
             Some('[') => true,
             Some('{') => false,
             Some(_) => {
-                // Let serde_json say what is wrong with a non-JSON body, with its position.
-                let value: serde_json::Value = serde_json::from_str(body).map_err(json_error)?;
+                // Let serde_json say what is wrong with a non-JSON text, with its position.
+                let value: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| json_error(origin(), text, 0, e))?;
                 return Err(BatchError::NotObjectOrArray {
+                    origin: origin(),
                     found: json_kind(&value),
                 });
             }
         };
-        let items = if is_array {
-            let elements: Vec<&RawValue> = serde_json::from_str(body).map_err(json_error)?;
+        let documents: Vec<(&'a str, usize)> = if is_array {
+            let elements: Vec<&'a RawValue> =
+                serde_json::from_str(text).map_err(|e| json_error(origin(), text, 0, e))?;
             if elements.is_empty() {
-                return Err(BatchError::EmptyArray);
-            }
-            if elements.len() > max_models {
-                return Err(BatchError::TooManyModels {
-                    count: elements.len(),
-                    max: max_models,
-                });
+                return Err(BatchError::EmptyArray { origin: origin() });
             }
             elements
                 .into_iter()
-                .enumerate()
-                .map(|(index, raw)| {
-                    let offset = offset_in(body, raw.get());
-                    // Parsing each element fully also enforces the nesting limit, which the
-                    // raw split does not.
-                    let value = serde_json::from_str(raw.get())
-                        .map_err(|e| json_error_at(body, offset, e))?;
-                    Ok(BatchItem {
-                        index,
-                        text: raw.get(),
-                        offset,
-                        value,
-                    })
-                })
-                .collect::<Result<Vec<_>, BatchError>>()?
+                .map(|raw| (raw.get(), offset_in(text, raw.get())))
+                .collect()
         } else {
-            let value = serde_json::from_str(body).map_err(json_error)?;
-            vec![BatchItem {
-                index: 0,
-                text: body,
-                offset: 0,
-                value,
-            }]
+            vec![(text, 0)]
         };
-        Ok(Batch {
-            body,
+        let count = self.items.len() + documents.len();
+        if count > max_models {
+            return Err(BatchError::TooManyModels {
+                count,
+                max: max_models,
+            });
+        }
+        for (position, (document, offset)) in documents.into_iter().enumerate() {
+            // Parsing each document fully also enforces the nesting limit, which the raw split
+            // of an array does not.
+            let value = serde_json::from_str(document)
+                .map_err(|e| json_error(origin(), text, offset, e))?;
+            self.items.push(BatchItem {
+                index: self.items.len(),
+                source,
+                position,
+                text: document,
+                offset,
+                value,
+            });
+        }
+        self.sources.push(Source {
+            name,
+            text,
             is_array,
-            items,
-        })
+        });
+        Ok(())
     }
 
-    /// Rewrites an issue located inside item `index` to body coordinates: the pointer gains the
-    /// array index, and line/column become positions in the body.
+    /// Rewrites an issue located inside item `index` to source coordinates: the pointer gains
+    /// the array index, line/column become positions in the source, and imports name the file.
     pub fn locate(&self, index: usize, mut issue: Issue) -> Issue {
         let Some(item) = self.items.get(index) else {
             return issue;
         };
-        if self.is_array {
-            issue.pointer = issue.pointer.map(|p| format!("/{index}{p}"));
+        let Some(source) = self.sources.get(item.source) else {
+            return issue;
+        };
+        if source.is_array {
+            issue.pointer = issue.pointer.map(|p| format!("/{}{p}", item.position));
         }
         issue.document = Some(index);
+        issue.file = source.name.map(str::to_owned);
         if let (Some(line), Some(column)) = (issue.line, issue.column) {
-            let (line, column) = body_position(self.body, item.offset, line, column);
+            let (line, column) = source_position(source.text, item.offset, line, column);
             issue.line = Some(line);
             issue.column = Some(column);
         }
@@ -136,28 +198,28 @@ impl<'a> Batch<'a> {
     }
 }
 
-fn json_error(error: serde_json::Error) -> BatchError {
+/// A JSON error inside the document that starts at byte `offset` of `text`, in `text`'s
+/// coordinates.
+fn json_error(origin: Origin, text: &str, offset: usize, error: serde_json::Error) -> BatchError {
+    let (line, column) = source_position(text, offset, error.line(), error.column());
+    let message = error.to_string();
+    // serde_json appends " at line L column C"; the position has its own fields.
+    let message = match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    };
     BatchError::InvalidJson {
-        message: strip_position(&error.to_string()),
-        line: error.line(),
-        column: error.column(),
-    }
-}
-
-/// A JSON error inside the element that starts at `offset`, in body coordinates.
-fn json_error_at(body: &str, offset: usize, error: serde_json::Error) -> BatchError {
-    let (line, column) = body_position(body, offset, error.line(), error.column());
-    BatchError::InvalidJson {
-        message: strip_position(&error.to_string()),
+        origin,
+        message,
         line,
         column,
     }
 }
 
-/// Converts a 1-based line/column inside the text starting at byte `offset` of `body` into a
-/// line/column of `body`.
-fn body_position(body: &str, offset: usize, line: usize, column: usize) -> (usize, usize) {
-    let before = &body[..offset.min(body.len())];
+/// Converts a 1-based line/column inside the document starting at byte `offset` of `text` into
+/// a line/column of `text`.
+fn source_position(text: &str, offset: usize, line: usize, column: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
     let start_line = before.matches('\n').count() + 1;
     let start_column = before
         .rsplit_once('\n')
@@ -169,14 +231,6 @@ fn body_position(body: &str, offset: usize, line: usize, column: usize) -> (usiz
         (start_line, start_column + column.saturating_sub(1))
     } else {
         (start_line + line - 1, column)
-    }
-}
-
-/// serde_json appends " at line L column C"; we report the position in separate fields.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
     }
 }
 
@@ -204,7 +258,7 @@ mod tests {
     fn an_array_keeps_each_element_text_exactly() {
         let body = "[ {\"a\":1} ,\n  {\"b\" : [1, 2]}\n]";
         let batch = Batch::parse(body.as_bytes(), 10).expect("valid batch");
-        assert!(batch.is_array);
+        assert!(batch.sources[0].is_array);
         let texts: Vec<&str> = batch.items.iter().map(|i| i.text).collect();
         assert_eq!(texts, ["{\"a\":1}", "{\"b\" : [1, 2]}"]);
         assert_eq!(batch.items[1].offset, body.find("{\"b\"").expect("present"));
@@ -231,12 +285,18 @@ mod tests {
     fn bodies_that_are_not_models_are_refused_with_their_kind() {
         assert!(matches!(
             Batch::parse(b"42", 10),
-            Err(BatchError::NotObjectOrArray { found: "number" })
+            Err(BatchError::NotObjectOrArray {
+                found: "number",
+                ..
+            })
         ));
-        assert!(matches!(Batch::parse(b"  ", 10), Err(BatchError::Empty)));
+        assert!(matches!(
+            Batch::parse(b"  ", 10),
+            Err(BatchError::Empty { .. })
+        ));
         assert!(matches!(
             Batch::parse(b"[]", 10),
-            Err(BatchError::EmptyArray)
+            Err(BatchError::EmptyArray { .. })
         ));
         assert!(matches!(
             Batch::parse(&[0xff, 0xfe], 10),
@@ -278,5 +338,39 @@ mod tests {
             },
         );
         assert_eq!((first_line.line, first_line.column), (Some(2), Some(4)));
+    }
+
+    #[test]
+    fn imported_files_keep_their_bytes_and_name_themselves_in_issues() {
+        let files = vec![
+            ("a.json".to_owned(), "{\"a\": 1}\n".to_owned()),
+            (
+                "many.json".to_owned(),
+                "[\n  {\"b\": 1},\n  {\"c\": 2}\n]\n".to_owned(),
+            ),
+        ];
+        let batch = Batch::from_files(&files, 10).expect("valid files");
+        let texts: Vec<&str> = batch.items.iter().map(|i| i.text).collect();
+        assert_eq!(texts, ["{\"a\": 1}\n", "{\"b\": 1}", "{\"c\": 2}"]);
+        let issue = batch.locate(
+            2,
+            Issue {
+                pointer: Some("/c".to_owned()),
+                line: Some(1),
+                column: Some(2),
+                ..Issue::new("code", "message")
+            },
+        );
+        assert_eq!(issue.file.as_deref(), Some("many.json"));
+        assert_eq!(issue.pointer.as_deref(), Some("/1/c"));
+        assert_eq!((issue.line, issue.column), (Some(3), Some(4)));
+        let error =
+            Batch::from_files(&[("bad.json".to_owned(), "{".to_owned())], 10).expect_err("invalid");
+        assert!(
+            error
+                .to_string()
+                .starts_with("file bad.json is not valid JSON"),
+            "{error}"
+        );
     }
 }

@@ -14,16 +14,19 @@ pub struct Issue {
     /// The element the problem is about (its `@id`, or the identifier the parser generated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub element: Option<String>,
-    /// Index of the model in the pushed array (0 for a single object).
+    /// Index of the model in the push, counting across files (0 for a single object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<usize>,
-    /// RFC 6901 pointer into the request body.
+    /// For imports: the file the model came from; pointer, line and column are in that file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// RFC 6901 pointer into the request body (or the file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
-    /// 1-based line in the request body.
+    /// 1-based line in the request body (or the file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
-    /// 1-based column in the request body.
+    /// 1-based column in the request body (or the file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
 }
@@ -35,6 +38,7 @@ impl Issue {
             message: message.into(),
             element: None,
             document: None,
+            file: None,
             pointer: None,
             line: None,
             column: None,

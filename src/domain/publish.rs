@@ -61,14 +61,13 @@ struct Candidate<'a> {
     canonical_sha256: String,
 }
 
-/// Validates and stores the models of a push body.
+/// Validates and stores the models of a push.
 pub async fn push(
     store: Arc<dyn ModelStore>,
-    body: &[u8],
+    batch: Batch<'_>,
     pushed_by: &str,
     policy: &PushPolicy,
 ) -> Result<PushOutcome, PushError> {
-    let batch = Batch::parse(body, policy.max_models)?;
     let candidates = check_repository_rules(&batch)?;
     check_cycles(&candidates)?;
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod dmr;
 mod fixtures;
 mod helpers;
+mod imports;
 mod lifecycle;
 mod models;
 mod openapi;

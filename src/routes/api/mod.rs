@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(config: &mut ServiceConfig) {
     config
         .service(models::push_models)
+        .service(models::import_models)
         .service(models::list_models)
         .service(models::get_dependencies)
         .service(models::get_dependents)

@@ -9,8 +9,10 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Principal;
+use crate::domain::batch::Batch;
 use crate::domain::model::{ModelRecord, ModelState, SearchQuery};
-use crate::domain::publish;
+use crate::domain::publish::{self, PushError};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -198,12 +200,87 @@ pub async fn push_models(
     let principal = state.auth.require_admin(&request)?;
     require_json(&request)?;
     let body = read_body(&request, payload, state.settings.max_body_bytes).await?;
-    let outcome = publish::push(state.store.clone(), &body, &principal.name, &state.policy).await?;
+    let batch = Batch::parse(&body, state.policy.max_models).map_err(PushError::from)?;
+    store_batch(&state, &principal, batch).await
+}
+
+/// Files of an import: each an interface object or an array of them, as in a DMR folder.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    files: Vec<ImportFile>,
+}
+
+/// One imported file.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    /// The file's path, used in error locations (e.g. `dtmi/com/example/thermostat-1.json`).
+    path: String,
+    /// The file's exact text; a single model is stored as exactly this text.
+    content: String,
+}
+
+/// Import a set of files as one all-or-nothing push, keeping each single-model file's exact
+/// bytes (`twinhub push DIR` uses this).
+#[utoipa::path(
+    tag = "models",
+    request_body(content = ImportRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Models were stored", body = PushResponse),
+        (status = 200, description = "Every model was already stored with identical content", body = PushResponse),
+        (status = 400, description = "The body or a file is not JSON, or a file is not an object or array", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with stored models", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch over the limits", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; each issue names its file", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/imports")]
+pub async fn import_models(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = state.auth.require_admin(&request)?;
+    require_json(&request)?;
+    let body = read_body(&request, payload, state.settings.max_body_bytes).await?;
+    let import: ImportRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-body",
+            format!(
+                "the body must be {{\"files\": [{{\"path\": \"…\", \"content\": \"…\"}}]}}: {e}"
+            ),
+        )
+    })?;
+    let files: Vec<(String, String)> = import
+        .files
+        .into_iter()
+        .map(|f| (f.path, f.content))
+        .collect();
+    let batch = Batch::from_files(&files, state.policy.max_models).map_err(PushError::from)?;
+    store_batch(&state, &principal, batch).await
+}
+
+/// Runs the push pipeline and answers with what it stored.
+async fn store_batch(
+    state: &AppState,
+    principal: &Principal,
+    batch: Batch<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = publish::push(state.store.clone(), batch, &principal.name, &state.policy).await?;
     if !outcome.created.is_empty() {
         state
             .resolution
             .apply(&crate::domain::model::Change::ModelsAdded);
-        tracing::info!(models.created = outcome.created.len(), models.unchanged = outcome.unchanged.len(), principal = %principal.name, "models pushed");
+        tracing::info!(
+            models.created = outcome.created.len(),
+            models.unchanged = outcome.unchanged.len(),
+            principal = %principal.name,
+            "models pushed"
+        );
     }
     let lowers: Vec<String> = outcome.created.iter().map(|d| d.to_lowercase()).collect();
     let mut records = state.store.records(&lowers).await?;
