@@ -205,6 +205,18 @@ pub(crate) struct Metamodel {
     required: [FxHashMap<String, RequiredProperties>; 5],
 }
 
+/// Per DTDL version (index) and class: property key (term or DTMI) → allowed property.
+type PropertyTables = [FxHashMap<String, FxHashMap<String, CoreProperty>>; 5];
+
+/// A core property of a class in one DTDL version, ready for dispatch.
+#[derive(Debug)]
+pub(crate) struct CoreProperty {
+    /// The property name (`contents`, `schema`, ...), as the key of the class's table.
+    pub name: &'static str,
+    pub facts: &'static PropertyFacts,
+    pub version: &'static PropertyVersion,
+}
+
 /// Required properties of a class: (name, minimum count, literal?).
 pub(crate) type RequiredProperties = Vec<(String, u64, bool)>;
 
@@ -223,6 +235,13 @@ impl Metamodel {
     pub fn get() -> &'static Metamodel {
         static MM: OnceLock<Metamodel> = OnceLock::new();
         MM.get_or_init(Metamodel::load)
+    }
+
+    /// The per-class property dispatch tables. They borrow from the `'static` metamodel, so
+    /// they live in their own once-initialised table.
+    fn property_tables(&'static self) -> &'static PropertyTables {
+        static TABLES: OnceLock<PropertyTables> = OnceLock::new();
+        TABLES.get_or_init(|| self.index_properties())
     }
 
     fn load() -> Metamodel {
@@ -306,6 +325,51 @@ impl Metamodel {
             controls,
             required,
         }
+    }
+
+    /// Builds the per-class property dispatch tables; they borrow from the `'static`
+    /// metamodel, so they are filled in after it is in place.
+    fn index_properties(&'static self) -> PropertyTables {
+        let mut tables: PropertyTables = Default::default();
+        for v in 2u8..=4 {
+            let Some(ctx) = self.facts.contexts.get(crate::parser::dtdl_context_id(v)) else {
+                continue;
+            };
+            for (cname, class) in &self.facts.material_classes {
+                let mut table = FxHashMap::default();
+                for (pname, pf) in &class.properties {
+                    let Some(pv) = pf.versions.get(vkey(v)) else {
+                        continue;
+                    };
+                    if !pv.allowed {
+                        continue;
+                    }
+                    let dtmi = format!("dtmi:dtdl:property:{pname};{v}");
+                    for (term, target) in ctx {
+                        if *target == dtmi {
+                            table.insert(
+                                term.clone(),
+                                CoreProperty {
+                                    name: pname.as_str(),
+                                    facts: pf,
+                                    version: pv,
+                                },
+                            );
+                        }
+                    }
+                    table.insert(
+                        dtmi,
+                        CoreProperty {
+                            name: pname.as_str(),
+                            facts: pf,
+                            version: pv,
+                        },
+                    );
+                }
+                tables[usize::from(v)].insert(cname.clone(), table);
+            }
+        }
+        tables
     }
 
     /// Descendant controls (indexes into `facts.descendant_controls`) rooted at `class`.
@@ -405,7 +469,31 @@ impl Metamodel {
 
     /// The limit value for `spec`, falling back to the core limits.
     pub fn limit(values: &PerLimits, spec: &str) -> Option<u64> {
-        values.get(spec).or_else(|| values.get("")).copied()
+        // At most three entries: a scan beats hashing.
+        let mut core = None;
+        for (k, v) in values {
+            if k == spec {
+                return Some(*v);
+            }
+            if k.is_empty() {
+                core = Some(*v);
+            }
+        }
+        core
+    }
+
+    /// The core property a key (term of the DTDL context, or property DTMI) names on `class`
+    /// in `version`, when no extension context redefines the term.
+    pub fn core_property(
+        &'static self,
+        version: u8,
+        class: &str,
+        key: &str,
+    ) -> Option<&'static CoreProperty> {
+        self.property_tables()
+            .get(usize::from(version))?
+            .get(class)?
+            .get(key)
     }
 }
 

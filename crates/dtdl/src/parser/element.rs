@@ -490,10 +490,29 @@ impl Session<'_> {
                 continue;
             }
             self.current_version = version;
-            let term = scope.resolve(key);
-            let mut target: Option<(PropKind, String)> = None;
+            // Fast path: a core property named by a DTDL-context term or its DTMI, unless an
+            // extension context in force redefines the term.
+            let shadowed = !scope.extensions.is_empty()
+                && scope.extensions.iter().any(|c| {
+                    mm.facts
+                        .contexts
+                        .get(*c)
+                        .is_some_and(|m| m.contains_key(key.as_str()))
+                });
+            let fast = if shadowed {
+                None
+            } else {
+                mm.core_property(version, class, key)
+            };
+            let term = match fast {
+                Some(_) => Resolution::Undefined,
+                None => scope.resolve(key),
+            };
+            let mut target: Option<(PropKind, String)> =
+                fast.map(|cp| (PropKind::Core, cp.name.to_owned()));
             let mut category = "irrelevantDtmiOrTerm";
             match &term {
+                _ if target.is_some() => {}
                 Resolution::Dtmi(d) => match mm.classify(d) {
                     TermTarget::Property(name, v)
                         if v == version

@@ -10,6 +10,7 @@ mod element;
 mod scope;
 mod values;
 
+pub(crate) use scope::dtdl_context_id;
 pub(crate) use values::is_duration;
 
 use std::borrow::Cow;
