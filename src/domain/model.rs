@@ -103,6 +103,15 @@ pub struct NewModel {
     pub dependencies: Vec<String>,
 }
 
+/// Which direct neighbours of a model to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// The models it references.
+    Dependencies,
+    /// The models that reference it.
+    Dependents,
+}
+
 /// A deleted DTMI: it may come back only with the same content.
 #[derive(Clone, Debug)]
 pub struct Tombstone {

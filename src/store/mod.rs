@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use crate::domain::model::{
-    Change, IndexEntry, ModelRecord, ModelState, NewModel, Page, RepositoryStatus, SearchQuery,
-    StoredModel, Tombstone,
+    Change, IndexEntry, ModelRecord, ModelState, NewModel, Page, Relation, RepositoryStatus,
+    SearchQuery, StoredModel, Tombstone,
 };
 
 pub use postgres::PgStore;
@@ -79,11 +79,12 @@ pub trait ModelStore: Send + Sync {
     /// Deletes a model and leaves a tombstone; refused while other models depend on it.
     async fn delete(&self, dtmi: &str, actor: &str) -> Result<(), StoreError>;
 
-    /// Models that `model_id` references directly.
-    async fn dependencies(&self, model_id: i64) -> Result<Vec<ModelRecord>, StoreError>;
-
-    /// Models that reference `model_id` directly.
-    async fn dependents(&self, model_id: i64) -> Result<Vec<ModelRecord>, StoreError>;
+    /// Models that `model_id` references directly, or that reference it directly.
+    async fn related(
+        &self,
+        model_id: i64,
+        relation: Relation,
+    ) -> Result<Vec<ModelRecord>, StoreError>;
 
     /// The model and every model it depends on, transitively: root first, then breadth-first
     /// in DTMI order, each once.

@@ -413,28 +413,19 @@ macro_rules! impl_model_store {
                 Ok(())
             }
 
-            async fn dependencies(
+            async fn related(
                 &self,
                 model_id: i64,
+                relation: $crate::domain::model::Relation,
             ) -> Result<Vec<$crate::domain::model::ModelRecord>, $crate::store::StoreError> {
+                // Dependencies: the models this one points at; dependents: those pointing at it.
+                let (shown, given) = match relation {
+                    $crate::domain::model::Relation::Dependencies => ("dependency_id", "model_id"),
+                    $crate::domain::model::Relation::Dependents => ("model_id", "dependency_id"),
+                };
                 let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM model_dependencies d JOIN models m ON m.id = d.dependency_id \
-                     WHERE d.model_id = $1 ORDER BY m.dtmi",
-                    $crate::store::sql::RECORD_COLUMNS
-                )))
-                .bind(model_id)
-                .fetch_all(&self.pool)
-                .await?;
-                $crate::store::sql::records(rows)
-            }
-
-            async fn dependents(
-                &self,
-                model_id: i64,
-            ) -> Result<Vec<$crate::domain::model::ModelRecord>, $crate::store::StoreError> {
-                let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM model_dependencies d JOIN models m ON m.id = d.model_id \
-                     WHERE d.dependency_id = $1 ORDER BY m.dtmi",
+                    "SELECT {} FROM model_dependencies d JOIN models m ON m.id = d.{shown} \
+                     WHERE d.{given} = $1 ORDER BY m.dtmi",
                     $crate::store::sql::RECORD_COLUMNS
                 )))
                 .bind(model_id)

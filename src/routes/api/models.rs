@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::domain::batch::Batch;
-use crate::domain::model::{ModelRecord, ModelState, SearchQuery};
+use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
 use crate::domain::publish::{self, PushError};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -428,11 +428,7 @@ pub async fn get_dependencies(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    let record = find_record(&state, &path).await?;
-    let items = state.store.dependencies(record.id).await?;
-    Ok(web::Json(ModelList {
-        items: items.into_iter().map(ModelSummary::from).collect(),
-    }))
+    related(&state, &path, Relation::Dependencies).await
 }
 
 /// The models that reference this model directly.
@@ -449,8 +445,16 @@ pub async fn get_dependents(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    let record = find_record(&state, &path).await?;
-    let items = state.store.dependents(record.id).await?;
+    related(&state, &path, Relation::Dependents).await
+}
+
+async fn related(
+    state: &AppState,
+    dtmi: &str,
+    relation: Relation,
+) -> Result<web::Json<ModelList>, ApiError> {
+    let record = find_record(state, dtmi).await?;
+    let items = state.store.related(record.id, relation).await?;
     Ok(web::Json(ModelList {
         items: items.into_iter().map(ModelSummary::from).collect(),
     }))
