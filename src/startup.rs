@@ -111,7 +111,8 @@ impl Application {
                 .split_for_parts();
             app.configure(routes::dmr::configure)
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
-                .route("/", web::get().to(root))
+                .route("/", web::get().to(routes::pages::home::home))
+                .route("/static/site.css", web::get().to(routes::pages::site_css))
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(10)
@@ -145,12 +146,6 @@ fn cors() -> Cors {
         .allow_any_header()
         .expose_headers(["ETag", "Deprecation", "Twinhub-Model-State", "Link"])
         .max_age(86_400)
-}
-
-async fn root() -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", "/api/docs/"))
-        .finish()
 }
 
 async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod dmr;
 pub mod health;
+pub mod pages;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 

@@ -10,5 +10,6 @@ mod lifecycle;
 mod models;
 mod openapi;
 mod operations;
+mod pages;
 mod sample;
 mod scale_out;
