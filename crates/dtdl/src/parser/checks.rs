@@ -19,7 +19,9 @@ impl Session<'_> {
             self.check_references(el, &mut found);
             self.check_unique_properties(el, &mut found);
             self.check_supplemental_constraints(el, &mut found);
-            if el.class == "Interface" {
+            // Own content names are covered by `uniqueProperties`; inherited ones only
+            // matter when the Interface extends others.
+            if el.class == "Interface" && el.refs("extends").next().is_some() {
                 self.check_inherited_names(el, &mut found);
             }
             if el.class == "Enum" {
@@ -129,17 +131,8 @@ impl Session<'_> {
     }
 
     /// The partition (nearest enclosing Interface) an element belongs to.
-    fn partition_of<'a>(&'a self, el: &'a El) -> Option<&'a str> {
-        let mm = Metamodel::get();
-        let mut cur = el;
-        for _ in 0..64 {
-            if mm.class(cur.class).is_some_and(|c| c.partition) {
-                return Some(cur.id.as_str());
-            }
-            let (parent, _) = cur.parent.as_ref()?;
-            cur = self.lookup(parent)?;
-        }
-        None
+    fn partition_of(&self, el: &El) -> Option<usize> {
+        el.partition
     }
 
     fn check_supplemental_value(
@@ -210,7 +203,7 @@ impl Session<'_> {
                 continue;
             };
             for unique in &pv.unique_properties {
-                let mut seen: FxHashMap<String, &str> = FxHashMap::default();
+                let mut seen: FxHashMap<LiteralKey<'_>, &str> = FxHashMap::default();
                 for v in &p.values {
                     let Val::Ref {
                         target, pointer, ..
@@ -236,7 +229,7 @@ impl Session<'_> {
                                 ParsingError::new("nonUniquePropertyValue")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())
-                                    .value(key.clone())
+                                    .value(key.to_string())
                                     .type_name(unique.clone()),
                             ));
                         }
@@ -470,7 +463,21 @@ impl Session<'_> {
         let mm = Metamodel::get();
         for el in &self.elements {
             for &i in mm.controls_for(el.version, el.class) {
-                self.walk_control(el, &mm.facts.descendant_controls[i], found);
+                let control = &mm.facts.descendant_controls[i];
+                // Every path from a schema nested inline in another schema is part of a path
+                // from the outermost one, so wide controls start at outermost schemas only.
+                if !control.narrow && el.in_schema {
+                    continue;
+                }
+                // A narrow control over properties the element does not use has nothing to do.
+                if control.narrow
+                    && !el.props.iter().any(|p| {
+                        p.kind == PropKind::Core && control.properties.iter().any(|c| c == &p.name)
+                    })
+                {
+                    continue;
+                }
+                self.walk_control(el, control, found);
             }
         }
     }
@@ -484,6 +491,15 @@ impl Session<'_> {
         let mm = Metamodel::get();
         let max_depth = Metamodel::limit(&control.max_depth, root.limits);
         let max_count = Metamodel::limit(&control.max_count, root.limits);
+        // A pure count limit cannot be exceeded by a model with fewer elements than it
+        // allows (standard elements included, generously).
+        if max_depth.is_none()
+            && control.allow_self
+            && control.exclude_type.is_none()
+            && max_count.is_some_and(|m| (self.elements.len() + 1024) as u64 <= m)
+        {
+            return;
+        }
         let mut best: FxHashMap<&str, u64> = FxHashMap::default();
         let mut counted: FxHashSet<&str> = FxHashSet::default();
         let mut on_path: FxHashSet<&str> = FxHashSet::default();
@@ -602,14 +618,36 @@ impl Session<'_> {
     }
 }
 
-fn literal_key(v: &Val) -> String {
+/// A literal value as a hashable key (numbers by their bit pattern).
+#[derive(Hash, PartialEq, Eq)]
+enum LiteralKey<'a> {
+    Text(&'a str),
+    Integer(i64),
+    Number(u64),
+    Boolean(bool),
+    Other(String),
+}
+
+impl std::fmt::Display for LiteralKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LiteralKey::Text(s) => f.write_str(s),
+            LiteralKey::Integer(n) => write!(f, "{n}"),
+            LiteralKey::Number(bits) => write!(f, "{}", f64::from_bits(*bits)),
+            LiteralKey::Boolean(b) => write!(f, "{b}"),
+            LiteralKey::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+fn literal_key(v: &Val) -> LiteralKey<'_> {
     match v {
-        Val::Str(s) => format!("s:{s}"),
-        Val::Int(n) => format!("i:{n}"),
-        Val::Num(n) => format!("n:{n}"),
-        Val::Bool(b) => format!("b:{b}"),
-        Val::Ref { target, .. } => format!("r:{target}"),
-        Val::Lang(l) => format!("l:{l:?}"),
-        Val::Json(j) => format!("j:{j}"),
+        Val::Str(s) => LiteralKey::Text(s),
+        Val::Int(n) => LiteralKey::Integer(*n),
+        Val::Num(n) => LiteralKey::Number(n.to_bits()),
+        Val::Bool(b) => LiteralKey::Boolean(*b),
+        Val::Ref { target, .. } => LiteralKey::Text(target),
+        Val::Lang(l) => LiteralKey::Other(format!("{l:?}")),
+        Val::Json(j) => LiteralKey::Other(j.to_string()),
     }
 }

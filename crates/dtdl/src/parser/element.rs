@@ -49,6 +49,20 @@ fn apocrypha_ok(version: u8, key: &str, scope: &Scope) -> bool {
     }
 }
 
+/// Where an `@type` entry sits: the element pointer and, for arrays, the entry index. The
+/// pointer text is only built when an error is reported.
+#[derive(Clone, Copy)]
+pub(crate) struct TypeAt<'a>(&'a str, Option<usize>);
+
+impl TypeAt<'_> {
+    fn render(self) -> String {
+        match self.1 {
+            Some(i) => super::join_index(&super::join(self.0, "@type"), i),
+            None => super::join(self.0, "@type"),
+        }
+    }
+}
+
 /// Generates the identifier of an element without `@id` (see the format notes, §6.5).
 pub(crate) fn generated_id(parent: &str, property: &str, segment: Option<&str>) -> String {
     let (before_frag, frag) = match parent.split_once('#') {
@@ -162,7 +176,7 @@ impl Session<'_> {
             Some(Value::String(t)) => {
                 type_errors |= !self.classify_type(
                     source,
-                    &format!("{ptr}/@type"),
+                    TypeAt(ptr, None),
                     t,
                     scope,
                     &pid,
@@ -173,12 +187,11 @@ impl Session<'_> {
             }
             Some(Value::Array(items)) if !items.is_empty() => {
                 for (i, item) in items.iter().enumerate() {
-                    let p = format!("{ptr}/@type/{i}");
                     match item {
                         Value::String(t) => {
                             type_errors |= !self.classify_type(
                                 source,
-                                &p,
+                                TypeAt(ptr, Some(i)),
                                 t,
                                 scope,
                                 &pid,
@@ -190,7 +203,7 @@ impl Session<'_> {
                         _ => {
                             self.error(
                                 source,
-                                p,
+                                TypeAt(ptr, Some(i)).render(),
                                 ParsingError::new("typeNotDtmiNorTerm")
                                     .primary(pid.clone())
                                     .value(item.to_string()),
@@ -440,6 +453,18 @@ impl Session<'_> {
             return None;
         }
         self.index.insert(id.clone(), el_index);
+        let parent_el = site
+            .parent_id
+            .and_then(|p| self.index.get(p))
+            .and_then(|i| self.elements.get(*i));
+        let partition = if mm.class(class).is_some_and(|c| c.partition) {
+            Some(el_index)
+        } else {
+            parent_el.and_then(|parent| parent.partition)
+        };
+        let in_schema = parent_el.is_some_and(|parent| {
+            parent.in_schema || mm.is_subclass(parent.class, "ComplexSchema")
+        });
         self.elements.push(El {
             id: id.clone(),
             class,
@@ -454,6 +479,8 @@ impl Session<'_> {
             parent: site
                 .parent_id
                 .map(|p| (p.to_owned(), site.property.unwrap_or_default().to_owned())),
+            partition,
+            in_schema,
         });
 
         // Properties.
@@ -463,7 +490,7 @@ impl Session<'_> {
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
         let cotypes = self.elements[el_index].cotypes.clone();
         for (key, value) in obj {
-            let kp = format!("{ptr}/{}", super::escape(key));
+            let kp = super::join(ptr, key);
             if key.starts_with('@') {
                 match key.as_str() {
                     "@id" | "@type" | "@context" => {}
@@ -680,7 +707,7 @@ impl Session<'_> {
     fn classify_type(
         &mut self,
         source: usize,
-        ptr: &str,
+        at: TypeAt<'_>,
         text: &str,
         scope: &Scope,
         pid: &str,
@@ -698,7 +725,7 @@ impl Session<'_> {
                     if !concrete {
                         self.error(
                             source,
-                            ptr,
+                            at.render(),
                             ParsingError::new("cotypeNotConcreteMaterial")
                                 .primary(pid)
                                 .type_name(name),
@@ -709,7 +736,7 @@ impl Session<'_> {
                         Some(existing) if *existing != name => {
                             self.error(
                                 source,
-                                ptr,
+                                at.render(),
                                 ParsingError::new("multipleMaterialTypes")
                                     .primary(pid)
                                     .value(text),
@@ -746,7 +773,11 @@ impl Session<'_> {
             "notDtmiNorTerm" => "typeNotDtmiNorTerm",
             _ => "typeIrrelevantDtmiOrTerm",
         };
-        self.error(source, ptr, ParsingError::new(vid).primary(pid).value(text));
+        self.error(
+            source,
+            at.render(),
+            ParsingError::new(vid).primary(pid).value(text),
+        );
         false
     }
 

@@ -164,6 +164,10 @@ pub(crate) struct El {
     pub(crate) props: Vec<Prop>,
     /// (parent id, property) for elements defined inline.
     pub(crate) parent: Option<(String, String)>,
+    /// Index of the partition (nearest enclosing Interface, or itself) in `Session::elements`.
+    pub(crate) partition: Option<usize>,
+    /// Defined inline (at any depth) inside a complex schema.
+    pub(crate) in_schema: bool,
 }
 
 impl El {
@@ -539,6 +543,41 @@ fn top_level_version(o: &serde_json::Map<String, Value>) -> u8 {
         Some(other) => one(other).unwrap_or(0),
         None => 0,
     }
+}
+
+/// `base` + `/` + the escaped token `seg` (RFC 6901), without the formatting machinery.
+pub(crate) fn join(base: &str, seg: &str) -> String {
+    let mut s = String::with_capacity(base.len() + seg.len() + 1);
+    s.push_str(base);
+    s.push('/');
+    if seg.contains(['~', '/']) {
+        s.push_str(&escape(seg));
+    } else {
+        s.push_str(seg);
+    }
+    s
+}
+
+/// `base` + `/` + an array index.
+pub(crate) fn join_index(base: &str, i: usize) -> String {
+    let mut digits = [0u8; 20];
+    let mut n = i;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(base.len() + len + 1);
+    s.push_str(base);
+    s.push('/');
+    for d in digits[..len].iter().rev() {
+        s.push(char::from(*d));
+    }
+    s
 }
 
 /// Escapes a key as a JSON pointer token (RFC 6901).

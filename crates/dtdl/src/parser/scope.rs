@@ -109,7 +109,7 @@ pub(crate) fn apply_context(
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, v)| (format!("{ptr}/{i}"), v))
+            .map(|(i, v)| (super::join_index(ptr, i), v))
             .collect(),
         Value::Object(_) => {
             s.error(

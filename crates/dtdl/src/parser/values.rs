@@ -19,7 +19,7 @@ pub(crate) fn items<'v>(ptr: &str, value: &'v Value) -> Vec<(String, &'v Value)>
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, v)| (format!("{ptr}/{i}"), v))
+            .map(|(i, v)| (super::join_index(ptr, i), v))
             .collect(),
         other => vec![(ptr.to_owned(), other)],
     }
@@ -264,7 +264,7 @@ pub(crate) fn lang_string(
         Value::String(t) => out.push((default, t.clone())),
         Value::Object(map) => {
             for (lang, v) in map {
-                let p = format!("{ptr}/{}", super::escape(lang));
+                let p = super::join(ptr, lang);
                 if lang.starts_with('@') {
                     s.error(
                         source,
@@ -303,7 +303,7 @@ pub(crate) fn lang_string(
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let p = format!("{ptr}/{i}");
+                let p = super::join_index(ptr, i);
                 match item {
                     Value::String(t) => out.push((default.clone(), t.clone())),
                     Value::Object(o) => {
