@@ -3,7 +3,7 @@
 //! metamodel's (class, version) → property table. Literal values are checked in `values`;
 //! references and inline children are recorded for the whole-model checks in `checks`.
 
-use serde_json::{Map, Value};
+use super::json::{Json as Value, Obj};
 
 use super::scope::{Resolution, Scope, apply_context};
 use super::values;
@@ -112,7 +112,7 @@ impl Session<'_> {
         &mut self,
         source: usize,
         ptr: &str,
-        obj: &Map<String, Value>,
+        obj: &Obj<'_>,
         parent_scope: &Scope,
         site: &Site<'_>,
     ) -> Option<String> {
@@ -150,7 +150,7 @@ impl Session<'_> {
         // @id (read first so that errors below can name the element).
         let explicit_id = match obj.get("@id") {
             None => None,
-            Some(Value::String(t)) => Some(t.as_str()),
+            Some(Value::String(t)) => Some(t.as_ref()),
             Some(_) => {
                 self.error(
                     source,
@@ -355,14 +355,14 @@ impl Session<'_> {
                     .and_then(|v| v.get(vkey(version)))
                     .and_then(|v| v.get("maxLength"))
                     .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
-                    .and_then(Value::as_u64)
+                    .and_then(serde_json::Value::as_u64)
                     .or_else(|| {
                         mm.facts
                             .identifier_definition
                             .get(vkey(version))
                             .and_then(|v| v.get("maxLength"))
                             .and_then(|m| m.get(scope.limits).or_else(|| m.get("")))
-                            .and_then(Value::as_u64)
+                            .and_then(serde_json::Value::as_u64)
                     })
                     .unwrap_or(2048);
                 let tolerate = self.tolerates_solecisms(source);
@@ -492,7 +492,7 @@ impl Session<'_> {
         for (key, value) in obj {
             let kp = super::join(ptr, key);
             if key.starts_with('@') {
-                match key.as_str() {
+                match key {
                     "@id" | "@type" | "@context" => {}
                     "@graph" => {
                         self.error(
@@ -500,7 +500,7 @@ impl Session<'_> {
                             kp,
                             ParsingError::new("graphDisallowed")
                                 .primary(id.clone())
-                                .property(key.clone()),
+                                .property(key),
                         );
                     }
                     _ if restricts_keywords => {
@@ -509,7 +509,7 @@ impl Session<'_> {
                             kp,
                             ParsingError::new("keywordDisallowed")
                                 .primary(id.clone())
-                                .property(key.clone()),
+                                .property(key),
                         );
                     }
                     _ => {}
@@ -524,7 +524,7 @@ impl Session<'_> {
                     mm.facts
                         .contexts
                         .get(*c)
-                        .is_some_and(|m| m.contains_key(key.as_str()))
+                        .is_some_and(|m| m.contains_key(key))
                 });
             let fast = if shadowed {
                 None
@@ -581,15 +581,13 @@ impl Session<'_> {
                     self.error(
                         source,
                         kp,
-                        ParsingError::new(vid)
-                            .primary(id.clone())
-                            .property(key.clone()),
+                        ParsingError::new(vid).primary(id.clone()).property(key),
                     );
                 } else {
                     props.push(Prop {
-                        name: key.clone(),
+                        name: key.to_owned(),
                         kind: PropKind::Undefined,
-                        values: vec![Val::Json(value.clone())],
+                        values: vec![Val::Json(value.to_value())],
                         pointer: kp,
                     });
                 }
@@ -601,7 +599,7 @@ impl Session<'_> {
                     kp,
                     ParsingError::new("duplicatePropertyName")
                         .primary(id.clone())
-                        .property(key.clone()),
+                        .property(key),
                 );
                 continue;
             }
@@ -794,7 +792,7 @@ impl Session<'_> {
         pv: &PropertyVersion,
         value: &Value,
         scope: &Scope,
-        obj: &Map<String, Value>,
+        obj: &Obj<'_>,
     ) -> Vec<Val> {
         let range_class = pv.class.clone().or_else(|| pf.common.class.clone());
         let datatype = pf.common.datatype.as_deref();
@@ -818,7 +816,7 @@ impl Session<'_> {
                             && let Some(Value::String(t)) = child.get("@id")
                         {
                             out.push(Val::Ref {
-                                target: t.clone(),
+                                target: t.to_string(),
                                 pointer: p.clone(),
                                 inline: false,
                             });
@@ -893,7 +891,7 @@ impl Session<'_> {
             // A literal whose datatype depends on another property (EnumValue.enumValue).
             for (p, v) in values::items(ptr, value) {
                 match v {
-                    Value::String(t) => out.push(Val::Str(t.clone())),
+                    Value::String(t) => out.push(Val::Str(t.to_string())),
                     Value::Number(n) if n.is_i64() => {
                         out.push(Val::Int(n.as_i64().unwrap_or_default()))
                     }
@@ -962,7 +960,7 @@ impl Session<'_> {
                     );
                     return Vec::new();
                 }
-                out.push(Val::Str(t.clone()));
+                out.push(Val::Str(t.to_string()));
             }
         }
         let _ = obj;
@@ -1102,7 +1100,7 @@ impl Session<'_> {
             };
             match dt {
                 Some("IRI") => match v {
-                    Value::String(t) => out.push(Val::Str(t.clone())),
+                    Value::String(t) => out.push(Val::Str(t.to_string())),
                     _ => {
                         self.error(
                             source,

@@ -7,6 +7,7 @@
 
 mod checks;
 mod element;
+mod json;
 mod scope;
 mod values;
 
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 use crate::fxhash::FxHashMap;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use json::Json as Value;
 
 use crate::dtmi::Dtmi;
 use crate::error::{DocumentRef, ParseFailure, ParsingError, ResolutionError, SourceLocation};
@@ -135,7 +136,7 @@ pub(crate) enum Val {
     Num(f64),
     Bool(bool),
     Lang(Vec<(String, String)>),
-    Json(Value),
+    Json(serde_json::Value),
 }
 
 /// One property of a parsed element.
@@ -289,10 +290,13 @@ impl<'o> Session<'o> {
     fn add_document(&mut self, doc: DocumentRef, text: Cow<'o, str>) {
         let source = self.sources.len();
         let is_input = matches!(doc, DocumentRef::Input(_)) && !self.building_standard;
-        self.sources.push(SourceDoc { doc, text });
-        let text = &self.sources[source].text;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let parsed = serde_json::from_str::<Value>(text);
+        // The text is stored after the walk: the parsed tree borrows from it.
+        self.sources.push(SourceDoc {
+            doc,
+            text: Cow::Borrowed(""),
+        });
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let parsed = serde_json::from_str::<Value<'_>>(body);
         let (roots, version) = match parsed {
             Ok(value) => self.walk_document(source, &value),
             Err(e) => {
@@ -305,6 +309,7 @@ impl<'o> Session<'o> {
                 (Vec::new(), 0)
             }
         };
+        self.sources[source].text = text;
         if let DocumentRef::Resolved(_) = self.sources[source].doc
             && let Some(first) = roots.first().and_then(|r| Dtmi::parse(r).ok())
         {
@@ -531,7 +536,7 @@ impl<'o> Session<'o> {
 }
 
 /// The DTDL version named by a top-level `@context`, for documents that failed early.
-fn top_level_version(o: &serde_json::Map<String, Value>) -> u8 {
+fn top_level_version(o: &json::Obj<'_>) -> u8 {
     let one = |v: &Value| {
         v.as_str()
             .and_then(|s| s.strip_prefix("dtmi:dtdl:context;"))

@@ -2,7 +2,7 @@
 //! an element, and term → DTMI lookup through them. Contexts are identifiers only (DTDL does not
 //! allow local term definitions); a nested `@context` adds to the enclosing one.
 
-use serde_json::Value;
+use super::json::Json as Value;
 
 use super::Session;
 use crate::dtmi::Dtmi;
@@ -137,7 +137,7 @@ pub(crate) fn apply_context(
     let mut seen_dtdl = false;
     for (p, item) in items.iter() {
         let text = match item {
-            Value::String(t) => t.as_str(),
+            Value::String(t) => t.as_ref(),
             Value::Object(_) => {
                 s.error(
                     source,

@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use super::json::Json as Value;
 use regex::Regex;
-use serde_json::Value;
 
 use super::{Session, Val};
 use crate::error::ParsingError;
 use crate::metamodel::{Metamodel, PropertyVersion};
 
 /// Expands a property value into its items (an array gives each element; anything else one).
-pub(crate) fn items<'v>(ptr: &str, value: &'v Value) -> Vec<(String, &'v Value)> {
+pub(crate) fn items<'v, 'a>(ptr: &str, value: &'v Value<'a>) -> Vec<(String, &'v Value<'a>)> {
     match value {
         Value::Array(a) => a
             .iter()
@@ -76,7 +76,7 @@ pub(crate) fn literal(
     let raw = match value {
         Value::Object(o) => {
             for (k, _) in o {
-                let vid = match k.as_str() {
+                let vid = match k {
                     "@value" | "@type" => continue,
                     // DTDL v2 tolerates other keywords in value objects.
                     k if k != "@id"
@@ -140,10 +140,10 @@ pub(crate) fn literal(
         other => other,
     };
     let val = match (datatype, raw) {
-        ("string", Value::String(t)) => Some(Val::Str(t.clone())),
-        ("duration", Value::String(t)) if is_duration(t) => Some(Val::Str(t.clone())),
+        ("string", Value::String(t)) => Some(Val::Str(t.to_string())),
+        ("duration", Value::String(t)) if is_duration(t) => Some(Val::Str(t.to_string())),
         ("date" | "dateTime" | "time" | "anyURI" | "IRI", Value::String(t)) => {
-            Some(Val::Str(t.clone()))
+            Some(Val::Str(t.to_string()))
         }
         (
             "integer" | "int" | "long" | "nonNegativeInteger" | "positiveInteger",
@@ -261,7 +261,7 @@ pub(crate) fn lang_string(
     let mut out: Vec<(String, String)> = Vec::new();
     let too_long = |t: &str| max.is_some_and(|m| t.chars().count() as u64 > m);
     match value {
-        Value::String(t) => out.push((default, t.clone())),
+        Value::String(t) => out.push((default, t.to_string())),
         Value::Object(map) => {
             for (lang, v) in map {
                 let p = super::join(ptr, lang);
@@ -298,17 +298,17 @@ pub(crate) fn lang_string(
                     );
                     return None;
                 };
-                out.push((lang.clone(), t.clone()));
+                out.push((lang.to_owned(), t.to_string()));
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let p = super::join_index(ptr, i);
                 match item {
-                    Value::String(t) => out.push((default.clone(), t.clone())),
+                    Value::String(t) => out.push((default.clone(), t.to_string())),
                     Value::Object(o) => {
                         for k in o.keys() {
-                            let vid = match k.as_str() {
+                            let vid = match k {
                                 "@value" | "@language" => continue,
                                 k if k != "@id"
                                     && k != "@context"
@@ -357,7 +357,7 @@ pub(crate) fn lang_string(
                         };
                         let lang = match o.get("@language") {
                             None => default.clone(),
-                            Some(Value::String(l)) if is_language_tag(l) => l.clone(),
+                            Some(Value::String(l)) if is_language_tag(l) => l.to_string(),
                             Some(Value::String(l)) => {
                                 s.error(
                                     source,
@@ -365,7 +365,7 @@ pub(crate) fn lang_string(
                                     ParsingError::new("langStringElementInvalidCode")
                                         .primary(id)
                                         .property(prop)
-                                        .value(l.clone()),
+                                        .value(l.to_string()),
                                 );
                                 return None;
                             }
@@ -380,7 +380,7 @@ pub(crate) fn lang_string(
                                 return None;
                             }
                         };
-                        out.push((lang, t.clone()));
+                        out.push((lang, t.to_string()));
                     }
                     _ => {
                         s.error(
