@@ -484,7 +484,7 @@ impl Session<'_> {
         });
 
         // Properties.
-        let mut props: Vec<Prop> = Vec::new();
+        let mut props: Vec<Prop> = Vec::with_capacity(obj.len());
         let class_facts = mm.class(class);
         let vkey = vkey(version);
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
@@ -796,7 +796,10 @@ impl Session<'_> {
     ) -> Vec<Val> {
         let range_class = pv.class.clone().or_else(|| pf.common.class.clone());
         let datatype = pf.common.datatype.as_deref();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(match value {
+            Value::Array(a) => a.len(),
+            _ => 1,
+        });
         if let Some(range_class) = range_class.filter(|_| !pf.common.literal) {
             let items = values::items(ptr, value);
             let segment_prop = pf.common.dtmi_segment.as_deref();

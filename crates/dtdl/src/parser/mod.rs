@@ -507,18 +507,30 @@ impl<'o> Session<'o> {
                 external_references: BTreeSet::new(),
             })
             .collect();
-        for r in self.references() {
-            let DocumentRef::Input(i) = self.sources[r.source].doc else {
+        for el in &self.elements {
+            let DocumentRef::Input(i) = self.sources[el.source].doc else {
                 continue;
             };
-            let Some(target) = self.index.get(&r.target).map(|t| &self.elements[*t]) else {
-                continue;
-            };
-            if target.source != r.source
-                && let Some(d) = documents.get_mut(i)
-                && let Ok(dtmi) = Dtmi::parse(&r.target)
-            {
-                d.external_references.insert(dtmi);
+            for p in &el.props {
+                for v in &p.values {
+                    let Val::Ref {
+                        target,
+                        inline: false,
+                        ..
+                    } = v
+                    else {
+                        continue;
+                    };
+                    let Some(t) = self.index.get(target).map(|t| &self.elements[*t]) else {
+                        continue;
+                    };
+                    if t.source != el.source
+                        && let Some(d) = documents.get_mut(i)
+                        && let Ok(dtmi) = Dtmi::parse(target)
+                    {
+                        d.external_references.insert(dtmi);
+                    }
+                }
             }
         }
         let submitted = self
