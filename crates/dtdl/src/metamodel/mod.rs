@@ -213,8 +213,6 @@ type PropertyTables = [FxHashMap<String, FxHashMap<String, CoreProperty>>; 5];
 pub(crate) struct CoreProperty {
     /// The property name (`contents`, `schema`, ...), as the key of the class's table.
     pub name: &'static str,
-    pub facts: &'static PropertyFacts,
-    pub version: &'static PropertyVersion,
 }
 
 /// Required properties of a class: (name, minimum count, literal?).
@@ -351,8 +349,6 @@ impl Metamodel {
                                 term.clone(),
                                 CoreProperty {
                                     name: pname.as_str(),
-                                    facts: pf,
-                                    version: pv,
                                 },
                             );
                         }
@@ -361,8 +357,6 @@ impl Metamodel {
                         dtmi,
                         CoreProperty {
                             name: pname.as_str(),
-                            facts: pf,
-                            version: pv,
                         },
                     );
                 }

@@ -107,22 +107,8 @@ impl<'a> Json<'a> {
         }
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Json::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
     pub fn is_number(&self) -> bool {
         matches!(self, Json::Number(_))
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
-        match self {
-            Json::Object(o) => o.get(key),
-            _ => None,
-        }
     }
 
     /// An owned serde_json value (for undefined extension properties kept in the model).

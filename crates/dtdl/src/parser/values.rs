@@ -97,10 +97,7 @@ pub(crate) fn literal(
                 s.error(
                     source,
                     ptr,
-                    ParsingError::new(vid)
-                        .primary(id)
-                        .property(prop)
-                        .value(k.clone()),
+                    ParsingError::new(vid).primary(id).property(prop).value(k),
                 );
                 return None;
             }
@@ -272,7 +269,7 @@ pub(crate) fn lang_string(
                         ParsingError::new("langMapObjKeyword")
                             .primary(id)
                             .property(prop)
-                            .value(lang.clone()),
+                            .value(lang),
                     );
                     return None;
                 }
@@ -283,7 +280,7 @@ pub(crate) fn lang_string(
                         ParsingError::new("langStringInvalidCode")
                             .primary(id)
                             .property(prop)
-                            .value(lang.clone()),
+                            .value(lang),
                     );
                     return None;
                 }
@@ -328,10 +325,7 @@ pub(crate) fn lang_string(
                             s.error(
                                 source,
                                 p,
-                                ParsingError::new(vid)
-                                    .primary(id)
-                                    .property(prop)
-                                    .value(k.clone()),
+                                ParsingError::new(vid).primary(id).property(prop).value(k),
                             );
                             return None;
                         }
@@ -415,7 +409,7 @@ pub(crate) fn lang_string(
                 ParsingError::new("langStringElementCodeNotUnique")
                     .primary(id)
                     .property(prop)
-                    .value(lang.clone()),
+                    .value(lang),
             );
             return None;
         }
