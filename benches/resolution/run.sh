@@ -245,6 +245,7 @@ done
 
 # ---- resolution throughput ----
 say "resolution: wrk -t$threads -c$connections -d$duration --latency (warm-up 3s each; wrk shares the 2 cores)"
+load_before_wrk=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -a wrk_rows=()
 measure() { # NAME URL PATH
     wrk -t"$threads" -c"$connections" -d3s "$2$3" >/dev/null
@@ -271,6 +272,7 @@ rss_peak=$(rss_kib "$twinhub_pid" VmHWM)
 # ---- report ----
 say "results"
 echo "machine: $(nproc) cores; $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(date -u +%FT%TZ)"
+echo "load average before wrk: $load_before_wrk; after: $(cut -d' ' -f1-3 /proc/loadavg) (anything above ~2 means other work shared the cores)"
 echo
 echo "Resolution (wrk -t$threads -c$connections -d$duration, loopback; client and server share the cores)"
 printf '%-55s %-8s %10s %9s %9s %9s %9s %7s\n' path server 'req/s' avg p50 p99 max non2xx
