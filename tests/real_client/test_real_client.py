@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.iot.modelsrepository import (
     DEPENDENCY_MODE_DISABLED,
     DEPENDENCY_MODE_ENABLED,
@@ -189,3 +190,20 @@ def test_resolve_try_from_expanded(dtmi, repository, expanded_client, server):
         f"missing {sorted(referenced - returned)}, models it does not depend on {sorted(returned - referenced)}"
     )
     assert_same_as_files(result, dtmi)
+
+
+@pytest.mark.parametrize(
+    "mode", [DEPENDENCY_MODE_DISABLED, DEPENDENCY_MODE_ENABLED, DEPENDENCY_MODE_TRY_FROM_EXPANDED]
+)
+def test_an_unknown_dtmi_is_not_found_in_every_mode(mode, repository, server):
+    with make_client(server.base_url, mode) as client:
+        with pytest.raises(ResourceNotFoundError):
+            client.get_models("dtmi:com:example:twinhubNeverPushedThis;1", dependency_resolution=mode)
+
+
+def test_several_dtmis_in_one_call_resolve_together(repository, enabled_client):
+    roots = [dtmi for dtmi in DTMIS if crash_reason(dtmi) is None][:25]
+    expected = set().union(*(sample.client_walk(dtmi, SAMPLE)[0] for dtmi in roots))
+    result = enabled_client.get_models(roots, dependency_resolution=DEPENDENCY_MODE_ENABLED)
+    assert set(result) == expected
+    assert_same_as_files(result, f"{len(roots)} DTMIs at once")
