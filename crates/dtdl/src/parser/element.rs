@@ -125,11 +125,11 @@ impl Session<'_> {
                 owned_scope = apply_context(
                     self,
                     source,
-                    &format!("{ptr}/@context"),
+                    &super::join(ptr, "@context"),
                     ctx,
                     parent_scope,
                     site.top_level,
-                );
+                )?;
                 &owned_scope
             }
             None if site.top_level => {

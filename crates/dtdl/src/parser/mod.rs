@@ -357,7 +357,7 @@ impl<'o> Session<'o> {
                 site.top_level = false;
                 let scope = o
                     .get("@context")
-                    .map(|c| {
+                    .and_then(|c| {
                         scope::apply_context(self, source, "/@context", c, &Scope::default(), true)
                     })
                     .unwrap_or_default();

@@ -102,7 +102,8 @@ pub(crate) fn apply_context(
     value: &Value,
     parent: &Scope,
     top_level: bool,
-) -> Scope {
+) -> Option<Scope> {
+    let errors_before = s.errors.len();
     let mut scope = parent.clone();
     let items: Vec<(String, &Value)> = match value {
         Value::String(_) => vec![(ptr.to_owned(), value)],
@@ -117,7 +118,7 @@ pub(crate) fn apply_context(
                 ptr,
                 ParsingError::new("disallowedLocalContext").restriction("local term definitions"),
             );
-            return scope;
+            return None;
         }
         other => {
             s.error(
@@ -125,12 +126,12 @@ pub(crate) fn apply_context(
                 ptr,
                 ParsingError::new("invalidContextSpecifier").value(other.to_string()),
             );
-            return scope;
+            return None;
         }
     };
     if top_level && items.is_empty() {
         s.error(source, ptr, ParsingError::new("emptyContext"));
-        return scope;
+        return None;
     }
     // What the previous entry was, for ordering rules around `#limitless`.
     let mut after_limitless = false;
@@ -145,7 +146,7 @@ pub(crate) fn apply_context(
                     ParsingError::new("disallowedLocalContext")
                         .restriction("local term definitions"),
                 );
-                return scope;
+                return None;
             }
             other => {
                 s.error(
@@ -153,7 +154,7 @@ pub(crate) fn apply_context(
                     p.clone(),
                     ParsingError::new("invalidContextSpecifier").value(other.to_string()),
                 );
-                return scope;
+                return None;
             }
         };
         let was_after_limitless = after_limitless;
@@ -164,7 +165,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("nonDtmiContextSpecifier").value(text),
             );
-            return scope;
+            return None;
         };
         let Some(major) = dtmi.major_version() else {
             s.error(
@@ -172,7 +173,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("missingContextVersion").value(text),
             );
-            return scope;
+            return None;
         };
         let base = dtmi
             .without_fragment()
@@ -186,7 +187,7 @@ pub(crate) fn apply_context(
                     p.clone(),
                     ParsingError::new("unrecognizedContextVersion").value(text),
                 );
-                return scope;
+                return None;
             };
             if !(2..=4).contains(&v) || dtmi.minor_version().is_some() {
                 s.error(
@@ -196,7 +197,7 @@ pub(crate) fn apply_context(
                         .value(text)
                         .restriction("2, 3 or 4"),
                 );
-                return scope;
+                return None;
             }
             if v > s.options.max_dtdl_version {
                 s.error(
@@ -206,7 +207,7 @@ pub(crate) fn apply_context(
                         .value(text)
                         .restriction(s.options.max_dtdl_version.to_string()),
                 );
-                return scope;
+                return None;
             }
             match dtmi.fragment() {
                 None => {
@@ -225,7 +226,7 @@ pub(crate) fn apply_context(
                         p.clone(),
                         ParsingError::new("misplacedLimitContext").value(text),
                     );
-                    return scope;
+                    return None;
                 }
                 Some(_) => {
                     s.error(
@@ -233,7 +234,7 @@ pub(crate) fn apply_context(
                         p.clone(),
                         ParsingError::new("invalidContextFragment").value(text),
                     );
-                    return scope;
+                    return None;
                 }
             }
             let only_affiliates = scope.extensions.iter().all(|e| {
@@ -249,7 +250,7 @@ pub(crate) fn apply_context(
                     p.clone(),
                     ParsingError::new("dtdlContextFollowsAffiliate").value(text),
                 );
-                return scope;
+                return None;
             }
             scope.version = v;
             seen_dtdl = true;
@@ -265,7 +266,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("missingDtdlContext").value(text),
             );
-            return scope;
+            return None;
         }
         if dtmi.fragment().is_some() {
             s.error(
@@ -273,7 +274,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("disallowedContextFragment").value(text),
             );
-            return scope;
+            return None;
         }
         if let Some(spec) = limit_spec(dtmi.as_str()) {
             if !was_after_limitless {
@@ -282,7 +283,7 @@ pub(crate) fn apply_context(
                     p.clone(),
                     ParsingError::new("misplacedLimitContext").value(text),
                 );
-                return scope;
+                return None;
             }
             if !s.options.accepts_limit_context(&dtmi) {
                 s.error(
@@ -292,7 +293,7 @@ pub(crate) fn apply_context(
                         .value(text)
                         .restriction("acceptable limit contexts"),
                 );
-                return scope;
+                return None;
             }
             scope.limits = spec;
             continue;
@@ -305,7 +306,7 @@ pub(crate) fn apply_context(
                     .value(text)
                     .restriction("a limits context"),
             );
-            return scope;
+            return None;
         }
         if let Some(ctx) = known_context(dtmi.as_str()) {
             if !scope.extensions.contains(&ctx) {
@@ -326,7 +327,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("unresolvableContextVersion").value(text),
             );
-            return scope;
+            return None;
         }
         if s.options.allows_undefined_extensions(version) {
             scope.undefined_extension = true;
@@ -336,7 +337,7 @@ pub(crate) fn apply_context(
                 p.clone(),
                 ParsingError::new("unresolvableContextSpecifier").value(text),
             );
-            return scope;
+            return None;
         }
     }
     if after_limitless {
@@ -351,5 +352,6 @@ pub(crate) fn apply_context(
     if top_level && scope.version == 0 {
         s.error(source, ptr, ParsingError::new("missingDtdlContext"));
     }
-    scope
+    // An element whose contexts are wrong is not read further: its terms are unknowable.
+    (s.errors.len() == errors_before).then_some(scope)
 }
