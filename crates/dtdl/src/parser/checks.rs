@@ -54,7 +54,9 @@ impl Session<'_> {
                     };
                     for v in &p.values {
                         let Val::Ref {
-                            target, pointer, ..
+                            target,
+                            pointer,
+                            inline,
                         } = v
                         else {
                             continue;
@@ -93,11 +95,15 @@ impl Session<'_> {
                             found.push((
                                 el.source,
                                 pointer.clone(),
-                                ParsingError::new("disallowedVersionReference")
-                                    .primary(el.id.clone())
-                                    .property(p.name.clone())
-                                    .secondary(t.id.clone())
-                                    .restriction(format!("{:?}", pv.versions)),
+                                ParsingError::new(if *inline {
+                                    "disallowedVersionDefinition"
+                                } else {
+                                    "disallowedVersionReference"
+                                })
+                                .primary(el.id.clone())
+                                .property(p.name.clone())
+                                .secondary(t.id.clone())
+                                .restriction(format!("{:?}", pv.versions)),
                             ));
                             continue;
                         }
@@ -105,7 +111,7 @@ impl Session<'_> {
                             found.push((
                                 el.source,
                                 pointer.clone(),
-                                ParsingError::new("notRequiredValue")
+                                ParsingError::new("incorrectPropertyValue")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())
                                     .secondary(t.id.clone())

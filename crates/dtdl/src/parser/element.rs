@@ -214,13 +214,19 @@ impl Session<'_> {
                 }
             }
             Some(other) => {
-                self.error(
-                    source,
-                    format!("{ptr}/@type"),
-                    ParsingError::new("typeNotDtmiNorTerm")
+                // A @type that is neither a string nor an array gives the element no type: the
+                // enclosing property then holds a value of the wrong type.
+                let e = match site.parent_id {
+                    Some(parent) => ParsingError::new("badType")
+                        .primary(parent)
+                        .secondary(pid.clone())
+                        .property(site.property.unwrap_or_default())
+                        .type_name(site.range.class.as_str()),
+                    None => ParsingError::new("typeNotDtmiNorTerm")
                         .primary(pid.clone())
                         .value(other.to_string()),
-                );
+                };
+                self.error(source, super::join(ptr, "@type"), e);
                 return None;
             }
         }
@@ -263,18 +269,18 @@ impl Session<'_> {
                 match inferred {
                     Some(c) => c,
                     None => {
-                        let name = if obj.contains_key("@type") {
-                            "noTypeThatAllows"
-                        } else {
-                            "missingTypeInfo"
-                        };
-                        self.error(
-                            source,
-                            ptr,
-                            ParsingError::new(name)
+                        // Without a type the value cannot be the element the property needs.
+                        let e = match site.parent_id {
+                            Some(parent) => ParsingError::new("badType")
+                                .primary(parent)
+                                .secondary(pid.clone())
+                                .property(site.property.unwrap_or_default())
+                                .type_name(range_class),
+                            None => ParsingError::new("missingTypeInfo")
                                 .primary(pid.clone())
                                 .type_name(range_class),
-                        );
+                        };
+                        self.error(source, ptr, e);
                         return None;
                     }
                 }
@@ -494,22 +500,31 @@ impl Session<'_> {
             if key.starts_with('@') {
                 match key {
                     "@id" | "@type" | "@context" => {}
+                    // Misplaced keywords make the object an invalid value of the enclosing
+                    // property, so they are reported on the parent where there is one.
                     "@graph" => {
+                        let (owner, prop) = site
+                            .parent_id
+                            .map_or((id.as_str(), key), |p| (p, site.property.unwrap_or(key)));
                         self.error(
                             source,
                             kp,
                             ParsingError::new("graphDisallowed")
-                                .primary(id.clone())
-                                .property(key),
+                                .primary(owner)
+                                .property(prop),
                         );
                     }
                     _ if restricts_keywords => {
+                        let (owner, prop) = site
+                            .parent_id
+                            .map_or((id.as_str(), key), |p| (p, site.property.unwrap_or(key)));
                         self.error(
                             source,
                             kp,
                             ParsingError::new("keywordDisallowed")
-                                .primary(id.clone())
-                                .property(key),
+                                .primary(owner)
+                                .property(prop)
+                                .value(key),
                         );
                     }
                     _ => {}
@@ -825,9 +840,31 @@ impl Session<'_> {
                             });
                             continue;
                         }
-                        let segment = segment_prop
-                            .and_then(|sp| child.get(sp))
-                            .and_then(Value::as_str);
+                        // The segment property (usually `name`) names the child in its
+                        // generated identifier, so it must be a string (or a number).
+                        let number_seg;
+                        let segment =
+                            match segment_prop.and_then(|sp| child.get(sp)).map(segment_value) {
+                                None => None,
+                                Some(Some(Value::String(s))) => Some(s.as_ref()),
+                                Some(Some(Value::Number(n))) => {
+                                    number_seg =
+                                        n.as_f64().map(|f| f.to_string()).unwrap_or_default();
+                                    Some(number_seg.as_str())
+                                }
+                                Some(other) => {
+                                    let other = other.map(ToString::to_string).unwrap_or_default();
+                                    self.error(
+                                        source,
+                                        p.clone(),
+                                        ParsingError::new("dtmiSegPropertyNotStringOrNumber")
+                                            .primary(id)
+                                            .property(segment_prop.unwrap_or_default())
+                                            .value(other),
+                                    );
+                                    return Vec::new();
+                                }
+                            };
                         let index_seg;
                         let segment = match segment {
                             Some(s) => Some(s),
@@ -940,10 +977,15 @@ impl Session<'_> {
                     .as_deref()
                     .is_none_or(|pat| values::matches(pat, t));
                 if !pattern_ok || Dtmi::parse(t).is_err() {
+                    let vid = if Dtmi::is_valid(t) {
+                        "identifierInvalid"
+                    } else {
+                        "identifierNotDtmi"
+                    };
                     self.error(
                         source,
                         p,
-                        ParsingError::new("identifierInvalid")
+                        ParsingError::new(vid)
                             .primary(id)
                             .property(name)
                             .value(t.clone()),
@@ -1260,6 +1302,17 @@ impl Session<'_> {
             return Vec::new();
         }
         out
+    }
+}
+
+/// The scalar inside a segment property value: the value itself, the only item of an array,
+/// or the `@value` of a value object.
+fn segment_value<'v, 'a>(v: &'v Value<'a>) -> Option<&'v Value<'a>> {
+    match v {
+        Value::String(_) | Value::Number(_) => Some(v),
+        Value::Array(items) if items.len() == 1 => segment_value(&items[0]),
+        Value::Object(o) => o.get("@value").and_then(segment_value),
+        _ => None,
     }
 }
 

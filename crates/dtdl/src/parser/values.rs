@@ -263,10 +263,16 @@ pub(crate) fn lang_string(
             for (lang, v) in map {
                 let p = super::join(ptr, lang);
                 if lang.starts_with('@') {
+                    // `@value`/`@language` suggest a value object written where a language map is.
+                    let vid = if lang == "@value" || lang == "@language" {
+                        "langTagValueInLangMap"
+                    } else {
+                        "langMapObjKeyword"
+                    };
                     s.error(
                         source,
                         p,
-                        ParsingError::new("langMapObjKeyword")
+                        ParsingError::new(vid)
                             .primary(id)
                             .property(prop)
                             .value(lang),
@@ -393,7 +399,7 @@ pub(crate) fn lang_string(
             s.error(
                 source,
                 ptr,
-                ParsingError::new("langStringValueNotString")
+                ParsingError::new("langStringElementNotStringOrObject")
                     .primary(id)
                     .property(prop)
                     .value(value.to_string()),
