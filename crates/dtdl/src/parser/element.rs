@@ -240,13 +240,18 @@ impl Session<'_> {
         let class = match class {
             Some(c) => c,
             None if obj.contains_key("@type") => {
-                self.error(
-                    source,
-                    format!("{ptr}/@type"),
-                    ParsingError::new("noTypeThatAllows")
+                // Only co-types and no class: the value is not an element of the needed type.
+                let e = match site.parent_id {
+                    Some(parent) => ParsingError::new("badType")
+                        .primary(parent)
+                        .secondary(pid.clone())
+                        .property(site.property.unwrap_or_default())
+                        .type_name(range_class),
+                    None => ParsingError::new("noTypeThatAllows")
                         .primary(pid.clone())
                         .type_name(range_class),
-                );
+                };
+                self.error(source, super::join(ptr, "@type"), e);
                 return None;
             }
             None => {
