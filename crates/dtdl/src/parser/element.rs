@@ -170,7 +170,7 @@ impl Session<'_> {
             site.parent_id
                 .map(|p| generated_id(p, site.property.unwrap_or_default(), site.segment))
         });
-        let pid = display_id.clone().unwrap_or_default();
+        let pid: &str = display_id.as_deref().unwrap_or_default();
         match obj.get("@type") {
             None => {}
             Some(Value::String(t)) => {
@@ -179,7 +179,7 @@ impl Session<'_> {
                     TypeAt(ptr, None),
                     t,
                     scope,
-                    &pid,
+                    pid,
                     &mut class,
                     &mut cotypes,
                     &mut undefined_types,
@@ -194,7 +194,7 @@ impl Session<'_> {
                                 TypeAt(ptr, Some(i)),
                                 t,
                                 scope,
-                                &pid,
+                                pid,
                                 &mut class,
                                 &mut cotypes,
                                 &mut undefined_types,
@@ -205,7 +205,7 @@ impl Session<'_> {
                                 source,
                                 TypeAt(ptr, Some(i)).render(),
                                 ParsingError::new("typeNotDtmiNorTerm")
-                                    .primary(pid.clone())
+                                    .primary(pid)
                                     .value(item.to_string()),
                             );
                             type_errors = true;
@@ -219,11 +219,11 @@ impl Session<'_> {
                 let e = match site.parent_id {
                     Some(parent) => ParsingError::new("badType")
                         .primary(parent)
-                        .secondary(pid.clone())
+                        .secondary(pid)
                         .property(site.property.unwrap_or_default())
                         .type_name(site.range.class.as_str()),
                     None => ParsingError::new("typeNotDtmiNorTerm")
-                        .primary(pid.clone())
+                        .primary(pid)
                         .value(other.to_string()),
                 };
                 self.error(source, super::join(ptr, "@type"), e);
@@ -244,11 +244,11 @@ impl Session<'_> {
                 let e = match site.parent_id {
                     Some(parent) => ParsingError::new("badType")
                         .primary(parent)
-                        .secondary(pid.clone())
+                        .secondary(pid)
                         .property(site.property.unwrap_or_default())
                         .type_name(range_class),
                     None => ParsingError::new("noTypeThatAllows")
-                        .primary(pid.clone())
+                        .primary(pid)
                         .type_name(range_class),
                 };
                 self.error(source, super::join(ptr, "@type"), e);
@@ -278,11 +278,11 @@ impl Session<'_> {
                         let e = match site.parent_id {
                             Some(parent) => ParsingError::new("badType")
                                 .primary(parent)
-                                .secondary(pid.clone())
+                                .secondary(pid)
                                 .property(site.property.unwrap_or_default())
                                 .type_name(range_class),
                             None => ParsingError::new("missingTypeInfo")
-                                .primary(pid.clone())
+                                .primary(pid)
                                 .type_name(range_class),
                         };
                         self.error(source, ptr, e);
@@ -296,7 +296,7 @@ impl Session<'_> {
                 source,
                 format!("{ptr}/@type"),
                 ParsingError::new("typeNotRootable")
-                    .primary(pid.clone())
+                    .primary(pid)
                     .value(class)
                     .type_name(class),
             );
@@ -311,7 +311,7 @@ impl Session<'_> {
                 format!("{ptr}/@type"),
                 ParsingError::new("badType")
                     .primary(site.parent_id.unwrap_or_default())
-                    .secondary(pid.clone())
+                    .secondary(pid)
                     .property(site.property.unwrap_or_default())
                     .type_name(range_class),
             );
@@ -330,7 +330,7 @@ impl Session<'_> {
                     source,
                     format!("{ptr}/@type"),
                     ParsingError::new("abstractSupplementalType")
-                        .primary(pid.clone())
+                        .primary(pid)
                         .type_name(t.clone()),
                 );
                 type_errors = true;
@@ -341,7 +341,7 @@ impl Session<'_> {
                     source,
                     format!("{ptr}/@type"),
                     ParsingError::new("invalidCotype")
-                        .primary(pid.clone())
+                        .primary(pid)
                         .type_name(t.clone())
                         .restriction(class),
                 );
@@ -353,7 +353,7 @@ impl Session<'_> {
         }
 
         // Identifier.
-        let id = match explicit_id {
+        match explicit_id {
             Some(text) => {
                 let max = mm
                     .facts
@@ -413,7 +413,6 @@ impl Session<'_> {
                     );
                     return None;
                 }
-                text.to_owned()
             }
             None => {
                 let required = site.range.id_required
@@ -439,9 +438,10 @@ impl Session<'_> {
                     self.error(source, ptr, e);
                     return None;
                 }
-                display_id.clone()?
             }
-        };
+        }
+        // The explicit or generated identifier, validated above.
+        let id: String = display_id?;
 
         let el_index = self.elements.len();
         if self.index.contains_key(&id) {
