@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         }
         Err(dtdl::ParseFailure::Invalid(errors)) => {
             for e in errors {
-                println!("{}: {e}", e.validation_id);
+                match &e.location {
+                    Some(loc) => println!("{}: {e}\n    at {loc}", e.validation_id),
+                    None => println!("{}: {e}", e.validation_id),
+                }
             }
             ExitCode::FAILURE
         }

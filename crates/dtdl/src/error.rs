@@ -142,159 +142,331 @@ impl fmt::Display for ParsingError {
         let ty = Opt(&self.type_name, "the required type");
         let lim = Opt(&self.restriction, "the limit");
         let other = Opt(&self.secondary_id, "another element");
-        match self.name() {
-            "notJsonObject" | "notJsonObjectOrArray" => write!(
+        let name = self.name();
+        match name {
+            // Documents and contexts.
+            "notJsonObject" => write!(
                 f,
                 "the document is not a JSON object or an array of objects; wrap each DTDL element in a JSON object"
             ),
+            "invalidJson" => write!(
+                f,
+                "the document is not well-formed JSON ({val}); fix the syntax"
+            ),
             "missingContext" => write!(
                 f,
-                "{el} has no @context; add \"@context\": \"dtmi:dtdl:context;3\" (or the DTDL version you target) to every top-level element"
+                "a top-level element has no @context; add \"@context\": \"dtmi:dtdl:context;3\" (or the DTDL version you target)"
             ),
-            "missingDtdlContext"
-            | "unresolvableContextSpecifier"
-            | "unresolvableContextVersion" => write!(
+            "emptyContext" => write!(
                 f,
-                "@context value {val} is not a context this parser knows; use a DTDL context such as dtmi:dtdl:context;3 and only the defined extension contexts, or enable undefined extensions"
+                "@context is empty; name a DTDL context such as dtmi:dtdl:context;3"
+            ),
+            "missingDtdlContext" => write!(
+                f,
+                "@context does not start with a DTDL context ({val} comes first); put dtmi:dtdl:context;N before any extension context"
+            ),
+            "dtdlContextFollowsAffiliate" => write!(
+                f,
+                "the DTDL context {val} follows an extension context; list the DTDL context first"
             ),
             "disallowedContextVersion" => write!(
                 f,
-                "@context names DTDL version {val}, which is above the maximum version {lim} this parser is configured to accept; author the model in an accepted version or raise the limit"
+                "@context {val} names a DTDL version above the accepted maximum {lim}; author the model in an accepted version"
             ),
-            "disallowedLocalContext" | "localContextNotObject" => write!(
+            "unrecognizedContextVersion" => write!(
                 f,
-                "@context contains a local definition; DTDL allows only context identifiers (strings), so remove the inline definitions"
+                "@context {val} names a DTDL version that does not exist; use dtmi:dtdl:context;2, ;3 or ;4"
             ),
-            "dtdlContextNotFirst" | "dtdlContextFollowsAffiliate" => write!(
+            "unresolvableContextSpecifier" => write!(
                 f,
-                "in @context the DTDL context must come before any extension context; move {val} after it"
+                "@context {val} is not a context this parser knows, and undefined extensions are not allowed; remove it or allow undefined extensions"
             ),
-            "invalidId" | "idNotDtmi" | "idTooLong" => write!(
+            "unresolvableContextVersion" => write!(
                 f,
-                "{el} has @id {val} that is not a valid identifier for this DTDL version (a DTMI like dtmi:com:example:Thing;1, within {lim} characters); correct the @id"
+                "@context {val} names a version of a known extension that does not exist; use a published version"
             ),
-            "idReserved" | "reservedId" => write!(
+            "missingContextVersion" => write!(f, "@context {val} has no version; add one, e.g. ;1"),
+            "nonDtmiContextSpecifier" | "invalidContextSpecifier" => write!(
                 f,
-                "@id {val} uses a prefix reserved for the language itself; choose an identifier in your own namespace"
+                "@context entry {val} is not a context DTMI; each entry must be a string such as dtmi:dtdl:context;3"
+            ),
+            "disallowedLocalContext" => write!(
+                f,
+                "@context contains a local term definition, which DTDL does not allow; use only context identifiers"
+            ),
+            "invalidContextFragment" | "disallowedContextFragment" => write!(
+                f,
+                "@context {val} has a fragment that is not allowed there; only dtmi:dtdl:context;4#limitless and #limits exist"
+            ),
+            "misplacedLimitContext" => write!(
+                f,
+                "limits context {val} must directly follow dtmi:dtdl:context;4#limitless; reorder the @context"
+            ),
+            "missingLimitContext" => write!(
+                f,
+                "dtmi:dtdl:context;4#limitless must be followed by a limits context (dtmi:dtdl:context;4#limits or an accepted limit extension); add one"
+            ),
+            "disallowedLimitContext" => write!(
+                f,
+                "limit extension {val} is not among the acceptable limit contexts; use the core limits or configure the parser to accept it"
+            ),
+            // Identifiers.
+            "idNotString" => write!(
+                f,
+                "an @id is not a string; write the identifier as a DTMI string"
+            ),
+            "invalidId" => write!(
+                f,
+                "@id {val} is not a valid identifier for this DTDL version ({lim}); use a DTMI like dtmi:com:example:Thing;1 without fragment or system segments"
+            ),
+            "idTooLong" | "idTooLongForType" => write!(
+                f,
+                "@id {val} is longer than the {lim} characters allowed; shorten it"
+            ),
+            "reservedId" => write!(
+                f,
+                "@id {val} uses a prefix reserved for the language (dtmi:dtdl:, dtmi:standard:, ...); choose an identifier in your own namespace"
             ),
             "duplicateDefinition" => write!(
                 f,
-                "identifier {el} is defined more than once; give each element a distinct @id or drop the duplicate"
+                "{el} is defined more than once; give each element a distinct @id or remove the duplicate"
             ),
-            "missingType" | "typeNotAllowed" => write!(
+            "missingRequiredId" | "missingTopLevelId" => {
+                write!(f, "the element in {prop} of {el} needs an @id; add one")
+            }
+            "idRefBadDtmiOrTerm" => write!(
                 f,
-                "{el} has no @type; add the element's class (for example \"@type\": \"Telemetry\")"
+                "{el} property {prop} refers to {val}, which is not a valid identifier for DTDL {lim}; correct the reference"
             ),
+            "badDtmiOrTerm" => write!(
+                f,
+                "{el} property {prop} has value {val}, which is neither a defined term nor a DTMI; use a term such as \"double\" or a DTMI"
+            ),
+            "identifierNotString" => write!(
+                f,
+                "{el} property {prop} must be an identifier string; write a DTMI"
+            ),
+            "identifierNotDtmi" | "identifierInvalid" => write!(
+                f,
+                "{el} property {prop} value {val} is not a valid DTMI; write a DTMI such as dtmi:com:example:Thing;1"
+            ),
+            "identifierTooLong" => write!(
+                f,
+                "{el} property {prop} value {val} is too long; shorten it"
+            ),
+            // Types.
+            "typeUndefinedTerm" => write!(
+                f,
+                "{el} has @type {val}, which no context in force defines; use a DTDL class term or add the extension context that defines it"
+            ),
+            "typeInvalidDtmi" => write!(
+                f,
+                "{el} has @type {val}, which looks like a DTMI but is not valid; correct it"
+            ),
+            "typeNotDtmiNorTerm" => write!(
+                f,
+                "{el} has @type {val}, which is neither a term nor a DTMI; use a class term such as \"Telemetry\""
+            ),
+            "typeIrrelevantDtmiOrTerm" => write!(
+                f,
+                "{el} has @type {val}, which is not a class or co-type usable here; remove it or use a fitting co-type"
+            ),
+            "typeNotRootable" => write!(
+                f,
+                "a top-level element has @type {val}; only an Interface may be top-level, so wrap it in an Interface"
+            ),
+            "multipleMaterialTypes" => write!(
+                f,
+                "{el} has more than one class in @type ({val}); keep exactly one class"
+            ),
+            "cotypeNotConcreteMaterial" => write!(
+                f,
+                "{el} has abstract class {ty} in @type; use a concrete class"
+            ),
+            "abstractSupplementalType" => write!(
+                f,
+                "{el} has abstract co-type {ty}; use one of its concrete co-types"
+            ),
+            "invalidCotype" => write!(
+                f,
+                "{el} has co-type {ty}, which cannot be combined with {lim} in this DTDL version; remove it or change the class"
+            ),
+            "missingCocotype" => write!(
+                f,
+                "{el} has co-type {ty}, which requires co-type {lim} as well; add it"
+            ),
+            "disallowedCocotype" => write!(
+                f,
+                "{el} has co-type {ty}, which cannot be combined with {lim}; remove one of them"
+            ),
+            "noTypeThatAllows" | "missingTypeInfo" => {
+                write!(f, "{el} has no class in @type; add a class such as {ty}")
+            }
             "badType" => write!(
                 f,
-                "{el} property {prop} refers to {other}, which is not of type {ty}; point it at an element of that type"
+                "{el} property {prop} holds {other}, which is not a {ty}; give it an element of that class"
             ),
-            "typeUndefinedTerm"
-            | "typeNotDtmiOrTerm"
-            | "typeInvalidDtmi"
-            | "typeIrrelevantDtmiOrTerm" => write!(
-                f,
-                "{el} has @type {val} that is not defined by its contexts; use a class term of the DTDL version or a defined extension co-type"
-            ),
-            "invalidCotype" | "noTypeThatAllows" => write!(
-                f,
-                "{el} combines @type {val} with a class it cannot co-type; remove that co-type or change the element's class"
-            ),
+            // Properties.
             "propertyUndefinedTerm"
-            | "propertyNotDtmiOrTerm"
+            | "propertyNotDtmiNorTerm"
             | "propertyInvalidDtmi"
             | "propertyIrrelevantDtmiOrTerm" => write!(
                 f,
-                "{el} has property {prop} that its type does not define; remove it or add the co-type that defines it"
+                "{el} has property {prop}, which its class and co-types do not define; remove it, fix its name, or add the co-type (and extension context) that defines it"
             ),
-            "objectCountBelowMin"
-            | "missingRequiredProperty"
-            | "valueCountBelowMin"
-            | "stringCountBelowMin" => write!(
+            "duplicatePropertyName" => write!(
                 f,
-                "{el} is missing required property {prop} (at least {lim} value(s)); add it"
+                "{el} gives property {prop} twice (as a term and as a DTMI); keep one"
             ),
-            "objectCountAboveMax"
-            | "valueCountAboveMax"
-            | "stringCountAboveMax"
-            | "integerCountAboveMax"
-            | "booleanCountAboveMax" => write!(
+            "keywordDisallowed" => write!(
                 f,
-                "{el} property {prop} has more values than the allowed {lim}; remove the extra values"
+                "{el} property {prop} uses JSON-LD keyword {val}, which DTDL does not allow there; remove it"
             ),
-            "stringTooLong" | "valueTooLong" => write!(
+            "graphDisallowed" => write!(
                 f,
-                "{el} property {prop} value {val} is longer than {lim} characters; shorten it"
+                "{el} property {prop} uses @graph, which DTDL does not allow; remove it"
             ),
-            "stringPatternMismatch" | "valuePatternMismatch" => write!(
+            "missingLiteralProperty" | "missingObjectProperty" => {
+                write!(f, "{el} lacks required property {prop}; add it")
+            }
+            "missingSupplementalLiteralProperty" => write!(
                 f,
-                "{el} property {prop} value {val} does not have the required form ({lim}); rewrite it accordingly"
+                "{el} lacks property {prop}, required by its co-type {ty}; add it"
             ),
-            "duplicateName" | "nonUniquePropertyValue" | "duplicateContentName" => write!(
+            "objectCountBelowMin" | "literalCountBelowMin" => write!(
                 f,
-                "{el} property {prop} contains value {val} more than once; names must be unique among siblings, so rename one of them"
+                "{el} property {prop} has fewer values than the {lim} required; add values"
             ),
-            "excessiveDepth"
-            | "recursiveStructureNarrow"
-            | "recursiveStructureWide"
-            | "excludedType" => write!(
+            "objectCountAboveMax" | "objectMultipleValues" | "literalMultipleValues" => write!(
                 f,
-                "{el} nests {other} in a way the language forbids ({lim}); flatten the structure or remove the nested element"
+                "{el} property {prop} has more values than the {lim} allowed; remove some"
             ),
-            "extendsCycle" | "interfaceExtendsItself" => write!(
+            "refNotStringOrObject" => write!(
                 f,
-                "{el} extends itself through its 'extends' chain; remove the cycle"
+                "{el} property {prop} has value {val}; write a DTMI (or term) string or an inline element object"
             ),
-            "limitExceeded" | "documentTooLarge" => write!(
+            "dtmiSegPropertyNotStringOrNumber" => write!(
                 f,
-                "{el} exceeds the limit {lim} on {prop}; reduce the model below that limit"
+                "an element in {el} property {prop} has a {prop} value {val} that is not a string; write the name as a string"
             ),
-            "notDtmiValue" | "refNotDtmi" | "refInvalidDtmi" => write!(
+            "nonUniquePropertyValue" => write!(
                 f,
-                "{el} property {prop} value {val} must be a DTMI or an element; write a valid DTMI reference or an inline element"
+                "{el} property {prop} contains two elements with the same {ty} {val}; rename one"
             ),
-            "valueNotString" | "valueNotBoolean" | "valueNotInteger" | "valueNotNumber"
-            | "valueNotLangString" | "valueNotDateTime" | "valueNotDuration" | "literalType" => {
+            "nonUniqueImportedPropertyValue" => write!(
+                f,
+                "{el} has a content named {val} that is also defined in extended Interface {other}; rename one of them"
+            ),
+            "stringTooLong" | "langStringValueTooLong" => write!(
+                f,
+                "{el} property {prop} value {val} is longer than the {lim} characters allowed; shorten it"
+            ),
+            "stringInvalid" => write!(
+                f,
+                "{el} property {prop} value {val} does not have the required form ({lim}); rewrite it"
+            ),
+            "valueBelowMin" => write!(
+                f,
+                "{el} property {prop} value {val} is below the minimum {lim}; raise it"
+            ),
+            "valueAboveMax" => write!(
+                f,
+                "{el} property {prop} value {val} is above the maximum {lim}; lower it"
+            ),
+            "incorrectPropertyValue" => write!(
+                f,
+                "{el} property {prop} refers to {other}, which is not one of the allowed values ({lim}); use one of them"
+            ),
+            "literalNotValid" => write!(
+                f,
+                "{el} property {prop} value {val} must be an integer or a string; change it"
+            ),
+            "nonConformantDatatype" => write!(
+                f,
+                "{el} has {prop} of a different kind than its Enum's valueSchema {ty}; make all enum values match the valueSchema"
+            ),
+            // Whole-model rules.
+            "crossPartitionReference" => write!(
+                f,
+                "{el} property {prop} refers to {other}, which is defined inside another Interface; only Interfaces and elements of the same Interface can be referenced, so define it here or reference its Interface"
+            ),
+            "disallowedVersionReference" | "disallowedVersionDefinition" => write!(
+                f,
+                "{el} property {prop} uses {other}, written in a DTDL version not allowed there (allowed: {lim}); use a compatible version"
+            ),
+            "excludedType" => write!(
+                f,
+                "{el} contains {other} of class {ty} through property {prop}, which the language forbids there; remove or restructure it"
+            ),
+            "excessiveDepthWide" | "excessiveDepthNarrow" => write!(
+                f,
+                "{el} nests {other} through {prop} deeper than the {lim} levels allowed; flatten the structure"
+            ),
+            "recursiveStructureWide" | "recursiveStructureNarrow" => write!(
+                f,
+                "{el} contains itself through property {prop}; remove the cycle"
+            ),
+            "excessiveCount" => write!(
+                f,
+                "{el} has {val} descendants, more than the {lim} allowed; split the model"
+            ),
+            "notRequiredType" => write!(
+                f,
+                "{el} property {prop} holds {other}, which does not have the class its co-type {ty} requires; change the value or the co-type"
+            ),
+            "notSiblingRequiredType" => write!(
+                f,
+                "{el} property {prop} names {val}, which is not a sibling of the kind its co-type {ty} requires; name an existing sibling Property or Telemetry"
+            ),
+            _ if name.starts_with("langString")
+                || name.starts_with("langMap")
+                || name == "langTagValueInLangMap" =>
+            {
                 write!(
                     f,
-                    "{el} property {prop} has value {val} of the wrong kind (expected {ty}); write a value of that kind"
+                    "{el} property {prop} is not a valid localizable string ({name}, {val}); write a string, a map from language codes to strings, or an array of {{\"@value\", \"@language\"}} objects with distinct valid codes"
                 )
             }
-            "valueOutOfRange" | "integerBelowMin" | "integerAboveMax" => write!(
+            _ if name.starts_with("valueObject") => write!(
                 f,
-                "{el} property {prop} value {val} is outside the allowed range {lim}; choose a value inside it"
+                "{el} property {prop} has a value object with {val}, which is not allowed; a value object may only hold @value and @type"
             ),
-            "valueNotInEnumeration" | "valueNotAllowed" => write!(
+            _ if name.ends_with("ObjectNoValue") => write!(
                 f,
-                "{el} property {prop} value {val} is not one of the allowed values ({lim}); use one of them"
+                "{el} property {prop} has a value object without @value; add @value"
             ),
+            _ if name.contains("TypeNot") => write!(
+                f,
+                "{el} property {prop} has a value object whose @type does not match the property's datatype; fix or remove @type"
+            ),
+            _ if name.contains("NotString")
+                || name.contains("NotInteger")
+                || name.contains("NotBoolean")
+                || name.contains("NotNumeric")
+                || name.contains("NotDuration") =>
+            {
+                write!(
+                    f,
+                    "{el} property {prop} has value {val} of the wrong kind ({name}); write a value of the property's datatype"
+                )
+            }
             _ => {
-                write!(f, "{} problem with {el}", self.name())?;
+                write!(f, "{el} breaks the DTDL rule {name}")?;
                 if self.property.is_some() {
-                    write!(f, ", property {prop}")?;
+                    write!(f, " in property {prop}")?;
                 }
                 if self.value.is_some() {
-                    write!(f, ", value {val}")?;
+                    write!(f, " with value {val}")?;
                 }
                 if self.secondary_id.is_some() {
-                    write!(f, ", involving {other}")?;
-                }
-                if self.type_name.is_some() {
-                    write!(f, ", type {ty}")?;
+                    write!(f, " involving {other}")?;
                 }
                 if self.restriction.is_some() {
-                    write!(f, " (restriction {lim})")?;
+                    write!(f, " (limit {lim})")?;
                 }
-                write!(
-                    f,
-                    "; correct the element so it follows the DTDL rule named by this error's validation ID"
-                )
+                write!(f, "; see the DTDL specification for the rule")
             }
-        }?;
-        if let Some(loc) = &self.location {
-            write!(f, " [{loc}]")?;
         }
-        Ok(())
     }
 }
 

@@ -455,7 +455,8 @@ impl Session<'_> {
                 // Two siblings with the same name generate the same identifier.
                 let mut e = ParsingError::new("nonUniquePropertyValue")
                     .property(site.property.unwrap_or_default())
-                    .value(site.segment.unwrap_or_default());
+                    .value(site.segment.unwrap_or_default())
+                    .type_name("name");
                 if let Some(p) = site.parent_id {
                     e = e.primary(p);
                 }
@@ -820,6 +821,8 @@ impl Session<'_> {
             Value::Array(a) => a.len(),
             _ => 1,
         });
+        // Every item is checked, so that one bad value does not hide errors in the others.
+        let mut failed = false;
         if let Some(range_class) = range_class.filter(|_| !pf.common.literal) {
             let items = values::items(ptr, value);
             let segment_prop = pf.common.dtmi_segment.as_deref();
@@ -831,7 +834,10 @@ impl Session<'_> {
                             pointer: p.clone(),
                             inline: false,
                         }),
-                        None => return Vec::new(),
+                        None => {
+                            failed = true;
+                            continue;
+                        }
                     },
                     Value::Object(child) => {
                         if self.tolerates_solecisms(source)
@@ -867,7 +873,8 @@ impl Session<'_> {
                                             .property(segment_prop.unwrap_or_default())
                                             .value(other),
                                     );
-                                    return Vec::new();
+                                    failed = true;
+                                    continue;
                                 }
                             };
                         let index_seg;
@@ -898,7 +905,10 @@ impl Session<'_> {
                                 pointer: p.clone(),
                                 inline: true,
                             }),
-                            None => return Vec::new(),
+                            None => {
+                                failed = true;
+                                continue;
+                            }
                         }
                     }
                     _ => {
@@ -910,14 +920,15 @@ impl Session<'_> {
                                 .property(name)
                                 .value(v.to_string()),
                         );
-                        return Vec::new();
+                        failed = true;
+                        continue;
                     }
                 }
             }
         } else if datatype == Some("langString") {
             match values::lang_string(self, source, ptr, id, name, value, pv, scope.limits) {
                 Some(v) => out.push(v),
-                None => return Vec::new(),
+                None => failed = true,
             }
         } else if let Some(dt) = datatype {
             for (p, v) in values::items(ptr, value) {
@@ -925,11 +936,15 @@ impl Session<'_> {
                     Some(val) => {
                         if !values::constraints(self, source, &p, id, name, &val, pv, scope.limits)
                         {
-                            return Vec::new();
+                            failed = true;
+                            continue;
                         }
                         out.push(val);
                     }
-                    None => return Vec::new(),
+                    None => {
+                        failed = true;
+                        continue;
+                    }
                 }
             }
         } else if pf.common.literal {
@@ -948,7 +963,10 @@ impl Session<'_> {
                         };
                         match values::literal(self, source, &p, id, name, v, datatype) {
                             Some(val) => out.push(val),
-                            None => return Vec::new(),
+                            None => {
+                                failed = true;
+                                continue;
+                            }
                         }
                     }
                     _ => {
@@ -960,7 +978,8 @@ impl Session<'_> {
                                 .property(name)
                                 .value(v.to_string()),
                         );
-                        return Vec::new();
+                        failed = true;
+                        continue;
                     }
                 }
             }
@@ -975,7 +994,8 @@ impl Session<'_> {
                             .primary(id)
                             .property(name),
                     );
-                    return Vec::new();
+                    failed = true;
+                    continue;
                 };
                 let pattern_ok = pv
                     .pattern
@@ -995,7 +1015,8 @@ impl Session<'_> {
                             .property(name)
                             .value(t.clone()),
                     );
-                    return Vec::new();
+                    failed = true;
+                    continue;
                 }
                 if let Some(max) = Metamodel::limit(&pv.max_length, scope.limits)
                     && t.chars().count() as u64 > max
@@ -1008,10 +1029,14 @@ impl Session<'_> {
                             .property(name)
                             .value(t.clone()),
                     );
-                    return Vec::new();
+                    failed = true;
+                    continue;
                 }
                 out.push(Val::Str(t.to_string()));
             }
+        }
+        if failed {
+            return Vec::new();
         }
         let _ = obj;
         let count = out

@@ -461,14 +461,18 @@ impl<'o> Session<'o> {
         pending.sort_by(|a, b| (a.source, &a.pointer).cmp(&(b.source, &b.pointer)));
         pending
             .dedup_by(|a, b| a.source == b.source && a.pointer == b.pointer && a.error == b.error);
-        pending
+        let mut located: Vec<(usize, ParsingError)> = pending
             .into_iter()
             .map(|p| {
                 let mut e = p.error;
                 e.location = Some(self.location(p.source, &p.pointer));
-                e
+                (p.source, e)
             })
-            .collect()
+            .collect();
+        // Document order: by document, then position in it (stable for equal positions).
+        located
+            .sort_by_key(|(source, e)| (*source, e.location.as_ref().map(|l| (l.line, l.column))));
+        located.into_iter().map(|(_, e)| e).collect()
     }
 
     fn finish(mut self) -> Result<Model, ParseFailure> {
