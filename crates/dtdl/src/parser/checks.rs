@@ -36,17 +36,10 @@ impl Session<'_> {
 
     fn check_references(&self, el: &El, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
-        let Some(cf) = mm.class(el.class) else {
-            return;
-        };
-        let vkey = crate::metamodel::vkey(el.version);
         for p in &el.props {
             match p.kind {
                 PropKind::Core => {
-                    let Some(pf) = cf.properties.get(&p.name) else {
-                        continue;
-                    };
-                    let Some(pv) = pf.versions.get(vkey) else {
+                    let Some((pf, pv)) = p.facts else {
                         continue;
                     };
                     let Some(range) = pv.class.as_deref().or(pf.common.class.as_deref()) else {
@@ -192,22 +185,13 @@ impl Session<'_> {
 
     /// `uniqueProperties`: e.g. content names, enum value names and values.
     fn check_unique_properties(&self, el: &El, found: &mut Vec<Found>) {
-        let mm = Metamodel::get();
-        let Some(cf) = mm.class(el.class) else {
-            return;
-        };
-        let vkey = crate::metamodel::vkey(el.version);
         for p in &el.props {
-            if p.kind != PropKind::Core {
-                continue;
-            }
-            let Some(pv) = cf
-                .properties
-                .get(&p.name)
-                .and_then(|pf| pf.versions.get(vkey))
-            else {
+            let Some((_, pv)) = p.facts else {
                 continue;
             };
+            if pv.unique_properties.is_empty() {
+                continue;
+            }
             for unique in &pv.unique_properties {
                 let mut seen: FxHashMap<LiteralKey<'_>, &str> = FxHashMap::default();
                 for v in &p.values {

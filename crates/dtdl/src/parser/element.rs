@@ -610,6 +610,7 @@ impl Session<'_> {
                         kind: PropKind::Undefined,
                         values: vec![Val::Json(value.to_value())],
                         pointer: kp,
+                        facts: None,
                     });
                 }
                 continue;
@@ -624,6 +625,7 @@ impl Session<'_> {
                 );
                 continue;
             }
+            let mut facts = None;
             let values = match kind {
                 PropKind::Core => {
                     let Some(pf) = class_facts.and_then(|c| c.properties.get(&name)) else {
@@ -632,6 +634,7 @@ impl Session<'_> {
                     let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
+                    facts = Some((pf, pv));
                     self.core_property(source, &kp, &id, class, &name, pf, pv, value, scope, obj)
                 }
                 PropKind::Supplemental => {
@@ -644,6 +647,7 @@ impl Session<'_> {
                 kind,
                 values,
                 pointer: kp,
+                facts,
             });
         }
 

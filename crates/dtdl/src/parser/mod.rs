@@ -25,6 +25,7 @@ use json::Json as Value;
 use crate::dtmi::Dtmi;
 use crate::error::{DocumentRef, ParseFailure, ParsingError, ResolutionError, SourceLocation};
 use crate::location::locate;
+use crate::metamodel::{PropertyFacts, PropertyVersion};
 use crate::model::{DocumentInfo, Model};
 use crate::options::ParsingOptions;
 use crate::resolver::Resolver;
@@ -146,6 +147,8 @@ pub(crate) struct Prop {
     pub(crate) kind: PropKind,
     pub(crate) values: Vec<Val>,
     pub(crate) pointer: String,
+    /// The metamodel definition of a core property (kept so checks need no lookups).
+    pub(crate) facts: Option<(&'static PropertyFacts, &'static PropertyVersion)>,
 }
 
 /// A parsed element, before conversion to the public object model.
