@@ -50,6 +50,7 @@ impl Session<'_> {
                             target,
                             pointer,
                             inline,
+                            ..
                         } = v
                         else {
                             continue;

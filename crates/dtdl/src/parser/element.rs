@@ -833,10 +833,11 @@ impl Session<'_> {
             for (i, (p, v)) in items.iter().enumerate() {
                 match v {
                     Value::String(t) => match self.reference(source, p, id, name, t, scope) {
-                        Some(target) => out.push(Val::Ref {
+                        Some((target, standard)) => out.push(Val::Ref {
                             target,
                             pointer: p.clone(),
                             inline: false,
+                            standard,
                         }),
                         None => {
                             failed = true;
@@ -852,6 +853,7 @@ impl Session<'_> {
                                 target: t.to_string(),
                                 pointer: p.clone(),
                                 inline: false,
+                                standard: false,
                             });
                             continue;
                         }
@@ -908,6 +910,7 @@ impl Session<'_> {
                                 target: cid,
                                 pointer: p.clone(),
                                 inline: true,
+                                standard: false,
                             }),
                             None => {
                                 failed = true;
@@ -1108,7 +1111,7 @@ impl Session<'_> {
         name: &str,
         text: &str,
         scope: &Scope,
-    ) -> Option<String> {
+    ) -> Option<(String, bool)> {
         match scope.resolve(text) {
             Resolution::Dtmi(d) => {
                 let mm = Metamodel::get();
@@ -1125,7 +1128,7 @@ impl Session<'_> {
                     );
                     return None;
                 }
-                Some(d.to_owned())
+                Some((d.to_owned(), is_std))
             }
             _ => {
                 self.error(
@@ -1252,10 +1255,11 @@ impl Session<'_> {
                     };
                     match v {
                         Value::String(t) => match self.reference(source, p, id, name, t, scope) {
-                            Some(target) => out.push(Val::Ref {
+                            Some((target, standard)) => out.push(Val::Ref {
                                 target,
                                 pointer: p.clone(),
                                 inline: false,
+                                standard,
                             }),
                             None => return Vec::new(),
                         },
@@ -1289,6 +1293,7 @@ impl Session<'_> {
                                     target: cid,
                                     pointer: p.clone(),
                                     inline: true,
+                                    standard: false,
                                 }),
                                 None => return Vec::new(),
                             }

@@ -127,10 +127,12 @@ pub(crate) enum PropKind {
 /// One property value as parsed.
 #[derive(Clone, Debug)]
 pub(crate) enum Val {
+    /// `standard`: the target is one of the language's standard elements.
     Ref {
         target: String,
         pointer: String,
         inline: bool,
+        standard: bool,
     },
     Str(String),
     Int(i64),
@@ -407,6 +409,7 @@ impl<'o> Session<'o> {
                         target,
                         pointer,
                         inline: false,
+                        ..
                     } = v
                     {
                         out.push(Reference {
@@ -432,6 +435,7 @@ impl<'o> Session<'o> {
                     if let Val::Ref {
                         target,
                         inline: false,
+                        standard: false,
                         ..
                     } = v
                         && self.lookup(target).is_none()
