@@ -43,6 +43,8 @@ pub fn parse(
     mut resolver: Option<&mut dyn Resolver>,
     options: &ParsingOptions,
 ) -> Result<Model, ParseFailure> {
+    // Load the language's standard elements up front (once per process).
+    standard_base();
     let mut session = Session::new(options);
     for (i, text) in documents.iter().enumerate() {
         session.add_document(DocumentRef::Input(i), Cow::Borrowed(text));
