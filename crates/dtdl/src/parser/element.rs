@@ -1172,6 +1172,8 @@ impl Session<'_> {
         let name = sp.property_name.as_str();
         let mut out = Vec::new();
         let items = values::items(ptr, value);
+        // Every item is checked, so that one bad value does not hide errors in the others.
+        let mut failed = false;
         for (i, (p, v)) in items.iter().enumerate() {
             let dt = match sp.type_id.as_deref() {
                 Some(t) if t.starts_with("http://www.w3.org/2001/XMLSchema#") => {
@@ -1191,7 +1193,8 @@ impl Session<'_> {
                                 .primary(id)
                                 .property(name),
                         );
-                        return Vec::new();
+                        failed = true;
+                        continue;
                     }
                 },
                 Some(dt) => match values::literal(self, source, p, id, name, v, dt) {
@@ -1209,7 +1212,8 @@ impl Session<'_> {
                                         .value(t.clone())
                                         .restriction(pat.clone()),
                                 );
-                                return Vec::new();
+                                failed = true;
+                                continue;
                             }
                             if let Some(max) = sp.max_length
                                 && t.chars().count() as u64 > max
@@ -1223,7 +1227,8 @@ impl Session<'_> {
                                         .value(t.clone())
                                         .restriction(max.to_string()),
                                 );
-                                return Vec::new();
+                                failed = true;
+                                continue;
                             }
                         }
                         if let Some(min) = sp.min_inclusive {
@@ -1242,12 +1247,16 @@ impl Session<'_> {
                                         .value(v.to_string())
                                         .restriction(min.to_string()),
                                 );
-                                return Vec::new();
+                                failed = true;
+                                continue;
                             }
                         }
                         out.push(val);
                     }
-                    None => return Vec::new(),
+                    None => {
+                        failed = true;
+                        continue;
+                    }
                 },
                 None => {
                     let Some(type_id) = sp.type_id.clone() else {
@@ -1261,7 +1270,10 @@ impl Session<'_> {
                                 inline: false,
                                 standard,
                             }),
-                            None => return Vec::new(),
+                            None => {
+                                failed = true;
+                                continue;
+                            }
                         },
                         Value::Object(child) => {
                             let range_class = match mm.classify(&type_id) {
@@ -1295,7 +1307,10 @@ impl Session<'_> {
                                     inline: true,
                                     standard: false,
                                 }),
-                                None => return Vec::new(),
+                                None => {
+                                    failed = true;
+                                    continue;
+                                }
                             }
                         }
                         _ => {
@@ -1306,11 +1321,15 @@ impl Session<'_> {
                                     .primary(id)
                                     .property(name),
                             );
-                            return Vec::new();
+                            failed = true;
+                            continue;
                         }
                     }
                 }
             }
+        }
+        if failed {
+            return Vec::new();
         }
         let count = out.len() as u64;
         let max = sp.max_count.or(if sp.plural { None } else { Some(1) });
