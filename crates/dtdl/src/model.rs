@@ -192,7 +192,7 @@ impl<'m> ElementRef<'m> {
     /// The element defining this one inline, and the property holding it.
     pub fn parent(&self) -> Option<(ElementRef<'m>, &'m str)> {
         let (pid, prop) = self.el.parent.as_ref()?;
-        Some((self.model.element(pid)?, prop.as_str()))
+        Some((self.model.element(pid)?, *prop))
     }
 
     /// The values of a property (core properties by term, extension properties by DTMI or
@@ -218,7 +218,7 @@ impl<'m> ElementRef<'m> {
             .iter()
             .map(|p| {
                 (
-                    p.name.as_str(),
+                    p.name.as_ref(),
                     p.values.iter().map(|v| value(model, v)).collect(),
                 )
             })

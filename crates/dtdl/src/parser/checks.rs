@@ -512,7 +512,7 @@ impl Session<'_> {
                 {
                     continue;
                 }
-                let prop = p.name.as_str();
+                let prop: &str = &p.name;
                 for v in &p.values {
                     let Val::Ref { target, inline, .. } = v else {
                         continue;

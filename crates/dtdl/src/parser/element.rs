@@ -3,6 +3,8 @@
 //! metamodel's (class, version) → property table. Literal values are checked in `values`;
 //! references and inline children are recorded for the whole-model checks in `checks`.
 
+use std::borrow::Cow;
+
 use super::json::{Json as Value, Obj};
 
 use super::scope::{Resolution, Scope, apply_context};
@@ -27,7 +29,7 @@ pub(crate) struct Range {
 pub(crate) struct Site<'a> {
     pub parent_id: Option<&'a str>,
     pub parent_class: Option<&'a str>,
-    pub property: Option<&'a str>,
+    pub property: Option<&'static str>,
     /// Value of the parent property's segment property (e.g. the child's `name`), for ids.
     pub segment: Option<&'a str>,
     pub range: Range,
@@ -490,7 +492,7 @@ impl Session<'_> {
             props: Vec::new(),
             parent: site
                 .parent_id
-                .map(|p| (p.to_owned(), site.property.unwrap_or_default().to_owned())),
+                .map(|p| (p.to_owned(), site.property.unwrap_or_default())),
             partition,
             in_schema,
         });
@@ -556,8 +558,8 @@ impl Session<'_> {
                 Some(_) => Resolution::Undefined,
                 None => scope.resolve(key),
             };
-            let mut target: Option<(PropKind, String)> =
-                fast.map(|cp| (PropKind::Core, cp.name.to_owned()));
+            let mut target: Option<(PropKind, Cow<'static, str>)> =
+                fast.map(|cp| (PropKind::Core, Cow::Borrowed(cp.name)));
             let mut category = "irrelevantDtmiOrTerm";
             match &term {
                 _ if target.is_some() => {}
@@ -569,18 +571,16 @@ impl Session<'_> {
                                 .and_then(|p| p.versions.get(vkey))
                                 .is_some_and(|pv| pv.allowed) =>
                     {
-                        target = Some((PropKind::Core, name.to_owned()));
+                        target = Some((PropKind::Core, Cow::Borrowed(name)));
                     }
                     TermTarget::SupplementalProperty => {
-                        if let Some(owner) = mm.supplemental_property_owner.get(*d)
+                        // The property DTMI as a `'static` key of the metamodel.
+                        if let Some((pid, owner)) = mm.supplemental_property_owner.get_key_value(*d)
                             && cotypes.iter().any(|t| {
                                 t == owner || mm.supplemental_is(t, owner) || has_property(t, d)
                             })
                         {
-                            target = Some((PropKind::Supplemental, (*d).to_owned()));
-                        } else if let Some(t) = cotypes.iter().find(|t| has_property(t, d)) {
-                            let _ = t;
-                            target = Some((PropKind::Supplemental, (*d).to_owned()));
+                            target = Some((PropKind::Supplemental, Cow::Borrowed(pid.as_str())));
                         }
                     }
                     _ => {}
@@ -606,7 +606,7 @@ impl Session<'_> {
                     );
                 } else {
                     props.push(Prop {
-                        name: key.to_owned(),
+                        name: Cow::Owned(key.to_owned()),
                         kind: PropKind::Undefined,
                         values: vec![Val::Json(value.to_value())],
                         pointer: kp,
@@ -628,14 +628,29 @@ impl Session<'_> {
             let mut facts = None;
             let values = match kind {
                 PropKind::Core => {
-                    let Some(pf) = class_facts.and_then(|c| c.properties.get(&name)) else {
+                    let Some(pf) = class_facts.and_then(|c| c.properties.get(name.as_ref())) else {
                         continue;
                     };
                     let Some(pv) = pf.versions.get(vkey) else {
                         continue;
                     };
                     facts = Some((pf, pv));
-                    self.core_property(source, &kp, &id, class, &name, pf, pv, value, scope, obj)
+                    // Core property names are metamodel keys.
+                    let Cow::Borrowed(static_name) = name else {
+                        continue;
+                    };
+                    self.core_property(
+                        source,
+                        &kp,
+                        &id,
+                        class,
+                        static_name,
+                        pf,
+                        pv,
+                        value,
+                        scope,
+                        obj,
+                    )
                 }
                 PropKind::Supplemental => {
                     self.supplemental_property(source, &kp, &id, class, &name, value, scope)
@@ -812,7 +827,7 @@ impl Session<'_> {
         ptr: &str,
         id: &str,
         class: &str,
-        name: &str,
+        name: &'static str,
         pf: &PropertyFacts,
         pv: &PropertyVersion,
         value: &Value,

@@ -147,7 +147,9 @@ pub(crate) enum Val {
 /// One property of a parsed element.
 #[derive(Clone, Debug)]
 pub(crate) struct Prop {
-    pub(crate) name: String,
+    /// Core properties by name, extension properties by DTMI (both `'static` metamodel
+    /// keys), undefined properties as written.
+    pub(crate) name: Cow<'static, str>,
     pub(crate) kind: PropKind,
     pub(crate) values: Vec<Val>,
     pub(crate) pointer: String,
@@ -171,7 +173,7 @@ pub(crate) struct El {
     pub(crate) limits: &'static str,
     pub(crate) props: Vec<Prop>,
     /// (parent id, property) for elements defined inline.
-    pub(crate) parent: Option<(String, String)>,
+    pub(crate) parent: Option<(String, &'static str)>,
     /// Index of the partition (nearest enclosing Interface, or itself) in `Session::elements`.
     pub(crate) partition: Option<usize>,
     /// Defined inline (at any depth) inside a complex schema.
