@@ -61,7 +61,7 @@ impl Session<'_> {
                         if !mm.is_subclass(t.class, range) {
                             found.push((
                                 el.source,
-                                pointer.clone(),
+                                p.value_pointer(*pointer),
                                 ParsingError::new("badType")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())
@@ -76,7 +76,7 @@ impl Session<'_> {
                         {
                             found.push((
                                 el.source,
-                                pointer.clone(),
+                                p.value_pointer(*pointer),
                                 ParsingError::new("crossPartitionReference")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())
@@ -88,7 +88,7 @@ impl Session<'_> {
                         if !pv.versions.is_empty() && !pv.versions.contains(&t.version) {
                             found.push((
                                 el.source,
-                                pointer.clone(),
+                                p.value_pointer(*pointer),
                                 ParsingError::new(if *inline {
                                     "disallowedVersionDefinition"
                                 } else {
@@ -104,7 +104,7 @@ impl Session<'_> {
                         if !pv.value_uris.is_empty() && !pv.value_uris.iter().any(|u| u == target) {
                             found.push((
                                 el.source,
-                                pointer.clone(),
+                                p.value_pointer(*pointer),
                                 ParsingError::new("incorrectPropertyValue")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())
@@ -173,7 +173,7 @@ impl Session<'_> {
             if !ok || !child_ok {
                 found.push((
                     el.source,
-                    pointer.clone(),
+                    p.value_pointer(*pointer),
                     ParsingError::new("badType")
                         .primary(el.id.clone())
                         .property(sp.property_name.clone())
@@ -216,7 +216,7 @@ impl Session<'_> {
                         if *first != child.id {
                             found.push((
                                 el.source,
-                                pointer.clone(),
+                                p.value_pointer(*pointer),
                                 ParsingError::new("nonUniquePropertyValue")
                                     .primary(el.id.clone())
                                     .property(p.name.clone())

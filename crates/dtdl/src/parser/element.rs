@@ -850,7 +850,7 @@ impl Session<'_> {
                     Value::String(t) => match self.reference(source, p, id, name, t, scope) {
                         Some((target, standard)) => out.push(Val::Ref {
                             target,
-                            pointer: p.clone(),
+                            pointer: item_index(value, i),
                             inline: false,
                             standard,
                         }),
@@ -866,7 +866,7 @@ impl Session<'_> {
                         {
                             out.push(Val::Ref {
                                 target: t.to_string(),
-                                pointer: p.clone(),
+                                pointer: item_index(value, i),
                                 inline: false,
                                 standard: false,
                             });
@@ -923,7 +923,7 @@ impl Session<'_> {
                         match self.walk_element(source, p, child, scope, &site) {
                             Some(cid) => out.push(Val::Ref {
                                 target: cid,
-                                pointer: p.clone(),
+                                pointer: item_index(value, i),
                                 inline: true,
                                 standard: false,
                             }),
@@ -1281,7 +1281,7 @@ impl Session<'_> {
                         Value::String(t) => match self.reference(source, p, id, name, t, scope) {
                             Some((target, standard)) => out.push(Val::Ref {
                                 target,
-                                pointer: p.clone(),
+                                pointer: item_index(value, i),
                                 inline: false,
                                 standard,
                             }),
@@ -1318,7 +1318,7 @@ impl Session<'_> {
                             match self.walk_element(source, p, child, scope, &site) {
                                 Some(cid) => out.push(Val::Ref {
                                     target: cid,
-                                    pointer: p.clone(),
+                                    pointer: item_index(value, i),
                                     inline: true,
                                     standard: false,
                                 }),
@@ -1376,6 +1376,11 @@ impl Session<'_> {
         }
         out
     }
+}
+
+/// The position of item `i` of a property value: its array index, or none for a single value.
+fn item_index(value: &Value<'_>, i: usize) -> Option<u32> {
+    matches!(value, Value::Array(_)).then(|| u32::try_from(i).unwrap_or(u32::MAX))
 }
 
 /// The scalar inside a segment property value: the value itself, the only item of an array,

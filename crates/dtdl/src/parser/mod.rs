@@ -132,7 +132,9 @@ pub(crate) enum Val {
     /// `standard`: the target is one of the language's standard elements.
     Ref {
         target: String,
-        pointer: String,
+        /// Index within the property's array value (none for a single value); the JSON
+        /// pointer is derived from the property's pointer when an error needs it.
+        pointer: Option<u32>,
         inline: bool,
         standard: bool,
     },
@@ -178,6 +180,16 @@ pub(crate) struct El {
     pub(crate) partition: Option<usize>,
     /// Defined inline (at any depth) inside a complex schema.
     pub(crate) in_schema: bool,
+}
+
+impl Prop {
+    /// The JSON pointer of one value of this property.
+    pub(crate) fn value_pointer(&self, index: Option<u32>) -> String {
+        match index {
+            Some(i) => join_index(&self.pointer, i as usize),
+            None => self.pointer.clone(),
+        }
+    }
 }
 
 impl El {
@@ -419,7 +431,7 @@ impl<'o> Session<'o> {
                         out.push(Reference {
                             target: target.clone(),
                             source: el.source,
-                            pointer: pointer.clone(),
+                            pointer: p.value_pointer(*pointer),
                         });
                     }
                 }
