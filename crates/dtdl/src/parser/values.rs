@@ -3,6 +3,7 @@
 //! of strings and `{"@value", "@language"}` objects), and the value constraints of the
 //! metamodel (length, pattern, range, fixed and enumerated values).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -14,14 +15,18 @@ use crate::error::ParsingError;
 use crate::metamodel::{Metamodel, PropertyVersion};
 
 /// Expands a property value into its items (an array gives each element; anything else one).
-pub(crate) fn items<'v, 'a>(ptr: &str, value: &'v Value<'a>) -> Vec<(String, &'v Value<'a>)> {
+/// A single value keeps the property's pointer (no allocation, the common case).
+pub(crate) fn items<'p, 'v, 'a>(
+    ptr: &'p str,
+    value: &'v Value<'a>,
+) -> Vec<(Cow<'p, str>, &'v Value<'a>)> {
     match value {
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, v)| (super::join_index(ptr, i), v))
+            .map(|(i, v)| (Cow::Owned(super::join_index(ptr, i)), v))
             .collect(),
-        other => vec![(ptr.to_owned(), other)],
+        other => vec![(Cow::Borrowed(ptr), other)],
     }
 }
 
