@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::{self, Compress, Condition};
+use actix_web::middleware;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
-use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -101,10 +100,8 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
                     ApiError::bad_request("invalid-path", e.to_string()).into()
                 }))
-                .wrap(Condition::new(true, Compress::default()))
                 .wrap(cors())
                 .wrap(middleware::from_fn(metrics::record))
-                .wrap(TracingLogger::default())
                 .into_utoipa_app()
                 .openapi(openapi::base())
                 .configure(routes::configure_documented)

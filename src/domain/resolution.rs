@@ -22,6 +22,8 @@ pub struct DmrFile {
     pub body: Bytes,
     /// Hex SHA-256 of `body`; the strong entity tag.
     pub sha256: String,
+    /// The quoted entity tags of the identity, gzip and brotli representations, ready to send.
+    pub etags: [Bytes; 3],
     /// Model files and expanded files never change; listings do.
     pub immutable: bool,
     /// Set when the model is deprecated or decommissioned: when it happened.
@@ -38,8 +40,14 @@ impl DmrFile {
     }
 
     fn with_hash(body: Vec<u8>, sha256: String, immutable: bool) -> Self {
+        let etags = [
+            Bytes::from(format!("\"{sha256}\"")),
+            Bytes::from(format!("\"{sha256}-gzip\"")),
+            Bytes::from(format!("\"{sha256}-br\"")),
+        ];
         Self {
             body: Bytes::from(body),
+            etags,
             sha256,
             immutable,
             deprecated_since: None,
@@ -95,18 +103,12 @@ impl DmrFile {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Kind {
-    Model,
-    Expanded,
-}
-
 #[derive(Clone)]
 struct FileWeighter;
 
-impl quick_cache::Weighter<(Kind, String), Arc<DmrFile>> for FileWeighter {
-    fn weight(&self, key: &(Kind, String), value: &Arc<DmrFile>) -> u64 {
-        value.weight() + key.1.len() as u64
+impl quick_cache::Weighter<String, Arc<DmrFile>> for FileWeighter {
+    fn weight(&self, key: &String, value: &Arc<DmrFile>) -> u64 {
+        value.weight() + key.len() as u64
     }
 }
 
@@ -129,7 +131,8 @@ pub struct DmrSettings {
 pub struct Resolution {
     store: Arc<dyn ModelStore>,
     settings: DmrSettings,
-    files: quick_cache::sync::Cache<(Kind, String), Arc<DmrFile>, FileWeighter>,
+    /// Model and expanded files keyed by their lowercase DMR path, so a hit costs one lookup.
+    files: quick_cache::sync::Cache<String, Arc<DmrFile>, FileWeighter>,
     listings: RwLock<Listings>,
     generation: AtomicU64,
 }
@@ -152,37 +155,32 @@ impl Resolution {
         }
     }
 
-    /// The model file for a lowercase DTMI, byte-exact as pushed.
-    pub async fn model(&self, dtmi_lower: &str) -> Result<Option<Arc<DmrFile>>, StoreError> {
-        let key = (Kind::Model, dtmi_lower.to_owned());
-        if let Some(file) = self.files.get(&key) {
+    /// The file at a lowercase DMR path such as `dtmi/com/example/thermostat-1.json` (the model
+    /// byte-exact as pushed) or `…-1.expanded.json` (a JSON array of the model and its whole
+    /// dependency closure). `None` when no model is stored there or the path is not the
+    /// canonical path of a DTMI.
+    pub async fn file(&self, path_lower: &str) -> Result<Option<Arc<DmrFile>>, StoreError> {
+        if let Some(file) = self.files.get(path_lower) {
             return Ok(Some(file));
         }
-        let generation = self.generation.load(Ordering::Acquire);
-        let Some(model) = self.store.find(dtmi_lower).await? else {
+        let Some((dtmi_lower, expanded)) = model_path(path_lower) else {
             return Ok(None);
         };
-        let sha256 = model.record.sha256.clone();
-        let file = Arc::new(DmrFile::for_model(&model, model.content.clone(), sha256));
-        self.remember(key, &file, generation);
-        Ok(Some(file))
-    }
-
-    /// The expanded file: a JSON array of the model and its whole dependency closure.
-    pub async fn expanded(&self, dtmi_lower: &str) -> Result<Option<Arc<DmrFile>>, StoreError> {
-        let key = (Kind::Expanded, dtmi_lower.to_owned());
-        if let Some(file) = self.files.get(&key) {
-            return Ok(Some(file));
-        }
         let generation = self.generation.load(Ordering::Acquire);
-        let Some(root) = self.store.find(dtmi_lower).await? else {
+        let Some(model) = self.store.find(&dtmi_lower).await? else {
             return Ok(None);
         };
-        let closure = self.store.closure(root.record.id).await?;
-        let body = expanded_body(&closure);
-        let sha256 = hex::encode(Sha256::digest(&body));
-        let file = Arc::new(DmrFile::for_model(&root, body, sha256));
-        self.remember(key, &file, generation);
+        let file = if expanded {
+            let closure = self.store.closure(model.record.id).await?;
+            let body = expanded_body(&closure);
+            let sha256 = hex::encode(Sha256::digest(&body));
+            DmrFile::for_model(&model, body, sha256)
+        } else {
+            let sha256 = model.record.sha256.clone();
+            DmrFile::for_model(&model, model.content.clone(), sha256)
+        };
+        let file = Arc::new(file);
+        self.remember(path_lower.to_owned(), &file, generation);
         Ok(Some(file))
     }
 
@@ -256,8 +254,13 @@ impl Resolution {
         match change {
             Change::ModelsAdded => {}
             Change::StateChanged { dtmi_lower } | Change::Deleted { dtmi_lower } => {
-                self.files.remove(&(Kind::Model, dtmi_lower.clone()));
-                self.files.remove(&(Kind::Expanded, dtmi_lower.clone()));
+                match dtdl::Dtmi::parse(dtmi_lower) {
+                    Ok(dtmi) => {
+                        self.files.remove(dtmi.to_dmr_path().as_str());
+                        self.files.remove(dtmi.to_dmr_expanded_path().as_str());
+                    }
+                    Err(_) => self.files.clear(),
+                }
             }
         }
         self.clear_listings();
@@ -276,7 +279,7 @@ impl Resolution {
         }
     }
 
-    fn remember(&self, key: (Kind, String), file: &Arc<DmrFile>, generation: u64) {
+    fn remember(&self, key: String, file: &Arc<DmrFile>, generation: u64) {
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
@@ -298,6 +301,22 @@ impl Resolution {
             write(&mut listings);
         }
     }
+}
+
+/// The lowercase DTMI a lowercase path names, and whether it asks for the expanded file, if the
+/// path is exactly that DTMI's canonical DMR path (anything else is not a model path).
+fn model_path(path_lower: &str) -> Option<(String, bool)> {
+    let (dtmi, expanded) = match dtdl::dmr_expanded_path_to_lowercase_dtmi(path_lower) {
+        Some(dtmi) => (dtmi, true),
+        None => (dtdl::dmr_path_to_lowercase_dtmi(path_lower)?, false),
+    };
+    let parsed = dtdl::Dtmi::parse(&dtmi).ok()?;
+    let canonical = if expanded {
+        parsed.to_dmr_expanded_path()
+    } else {
+        parsed.to_dmr_path()
+    };
+    (parsed.fragment().is_none() && canonical == path_lower).then_some((dtmi, expanded))
 }
 
 fn index_name(number: usize) -> String {
@@ -325,4 +344,34 @@ fn expanded_body(closure: &[StoredModel]) -> Vec<u8> {
     }
     body.extend_from_slice(b"\n]\n");
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_model_paths_name_a_model() {
+        assert_eq!(
+            model_path("dtmi/com/example/thermostat-1.json"),
+            Some(("dtmi:com:example:thermostat;1".to_owned(), false))
+        );
+        assert_eq!(
+            model_path("dtmi/com/example/thermostat-1.expanded.json"),
+            Some(("dtmi:com:example:thermostat;1".to_owned(), true))
+        );
+        assert_eq!(
+            model_path("dtmi/com/example/model-1.2.json"),
+            Some(("dtmi:com:example:model;1.2".to_owned(), false))
+        );
+        for bad in [
+            "dtmi/com/example/thermostat;1.json",
+            "dtmi/com/example/thermostat-01.json",
+            "dtmi/com//thermostat-1.json",
+            "dtmi/../etc/passwd",
+            "dtmi/com/example/thermostat-1",
+        ] {
+            assert_eq!(model_path(bad), None, "{bad}");
+        }
+    }
 }

@@ -44,40 +44,12 @@ pub async fn model_file(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let full = format!("dtmi/{}", path.into_inner()).to_lowercase();
-    let file = if let Some(dtmi) = canonical(
-        &full,
-        dtdl::dmr_expanded_path_to_lowercase_dtmi,
-        dtdl::Dtmi::to_dmr_expanded_path,
-    ) {
-        state.resolution.expanded(&dtmi).await?
-    } else if let Some(dtmi) = canonical(
-        &full,
-        dtdl::dmr_path_to_lowercase_dtmi,
-        dtdl::Dtmi::to_dmr_path,
-    ) {
-        state.resolution.model(&dtmi).await?
-    } else {
-        return Err(ApiError::not_found(format!(
-            "/{full} is not a model path; model paths look like /dtmi/com/example/thermostat-1.json"
-        )));
-    };
-    match file {
+    match state.resolution.file(&full).await? {
         Some(file) => Ok(respond(&request, &file)),
         None => Err(ApiError::not_found(format!(
-            "no model is stored at /{full}"
+            "no model is stored at /{full}; model paths look like /dtmi/com/example/thermostat-1.json"
         ))),
     }
-}
-
-/// The lowercase DTMI a path names, if the path is exactly that DTMI's canonical DMR path.
-fn canonical(
-    path: &str,
-    to_dtmi: fn(&str) -> Option<String>,
-    to_path: fn(&dtdl::Dtmi) -> String,
-) -> Option<String> {
-    let dtmi = to_dtmi(path)?;
-    let parsed = dtdl::Dtmi::parse(&dtmi).ok()?;
-    (parsed.fragment().is_none() && to_path(&parsed) == path).then_some(dtmi)
 }
 
 /// Repository metadata: features, model count, revision.
@@ -160,7 +132,11 @@ fn respond(request: &HttpRequest, file: &DmrFile) -> HttpResponse {
         StatusCode::OK
     });
     response
-        .insert_header((header::ETAG, etag))
+        .insert_header((
+            header::ETAG,
+            HeaderValue::from_maybe_shared(etag.clone())
+                .unwrap_or(HeaderValue::from_static("\"\"")),
+        ))
         .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     if let Some(since) = file.deprecated_since {

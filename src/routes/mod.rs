@@ -15,5 +15,10 @@ pub fn configure_documented(config: &mut ServiceConfig) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
-        .service(utoipa_actix_web::scope("/api/v1").configure(api::configure));
+        // DMR files are compressed ahead of time (see `dmr.rs`); the API is compressed on the fly.
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .wrap(actix_web::middleware::Compress::default())
+                .configure(api::configure),
+        );
 }
