@@ -31,11 +31,14 @@ struct Series {
     statuses: RwLock<Vec<(u16, AtomicU64)>>,
 }
 
+/// The series of one route, by method; a handful of entries, scanned linearly.
+type MethodSeries = RwLock<Vec<(Method, Series)>>;
+
 /// Request counters and latency histograms. Recording takes read locks and atomic adds only;
 /// a write lock is needed just the first time a route, method or status is seen.
 #[derive(Default)]
 pub struct Metrics {
-    routes: RwLock<HashMap<String, RwLock<Vec<(Method, Series)>>>>,
+    routes: RwLock<HashMap<String, MethodSeries>>,
 }
 
 impl Metrics {
