@@ -406,6 +406,10 @@ impl fmt::Display for ParsingError {
                 f,
                 "{el} contains itself through property {prop}; remove the cycle"
             ),
+            "partitionTooLarge" => write!(
+                f,
+                "{el} is {val} bytes long, more than the {lim} bytes an Interface may take; split it into several Interfaces"
+            ),
             "excessiveCount" => write!(
                 f,
                 "{el} has {val} descendants, more than the {lim} allowed; split the model"

@@ -152,3 +152,26 @@ mod async_api {
         assert_eq!(model.documents()[0].external_references.len(), 1);
     }
 }
+
+#[test]
+fn an_interface_over_the_partition_limit_is_refused() {
+    let contents: Vec<String> = (0..2600)
+        .map(|i| {
+            format!(
+                r#"{{"@type":"Property","name":"p{i}","schema":"string","comment":"{}"}}"#,
+                "c".repeat(400)
+            )
+        })
+        .collect();
+    let big = format!(
+        r#"{{"@context":"dtmi:dtdl:context;3","@id":"dtmi:com:example:Big;1","@type":"Interface","contents":[{}]}}"#,
+        contents.join(",")
+    );
+    match parse(&[&big], None, &ParsingOptions::default()) {
+        Err(ParseFailure::Invalid(errors)) => assert_eq!(
+            errors[0].validation_id,
+            "dtmi:dtdl:parsingError:partitionTooLarge"
+        ),
+        other => panic!("expected a partition error, got {other:?}"),
+    }
+}

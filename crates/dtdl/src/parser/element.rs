@@ -741,7 +741,10 @@ impl Session<'_> {
     }
 
     /// Classifies one `@type` entry; returns false after recording an error.
-    #[expect(clippy::too_many_arguments, reason = "the element context (source, pointer, owner, property, limits) travels with each value")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
+    )]
     fn classify_type(
         &mut self,
         source: usize,
@@ -820,7 +823,10 @@ impl Session<'_> {
     }
 
     /// Checks and records the values of one core-language property.
-    #[expect(clippy::too_many_arguments, reason = "the element context (source, pointer, owner, property, limits) travels with each value")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
+    )]
     fn core_property(
         &mut self,
         source: usize,
@@ -1161,7 +1167,10 @@ impl Session<'_> {
     }
 
     /// Checks and records the values of one supplemental (extension) property.
-    #[expect(clippy::too_many_arguments, reason = "the element context (source, pointer, owner, property, limits) travels with each value")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
+    )]
     fn supplemental_property(
         &mut self,
         source: usize,

@@ -330,6 +330,10 @@ impl<'o> Session<'o> {
                 (Vec::new(), 0)
             }
         };
+        // Partition size limit (DTDL v3+): measured on the document of a single Interface.
+        if let [root] = roots.as_slice() {
+            self.check_partition_size(source, root, &text);
+        }
         self.sources[source].text = text;
         if let DocumentRef::Resolved(_) = self.sources[source].doc
             && let Some(first) = roots.first().and_then(|r| Dtmi::parse(r).ok())
@@ -339,6 +343,38 @@ impl<'o> Session<'o> {
         }
         if is_input {
             self.input_docs.push((roots, version));
+        }
+    }
+
+    /// Refuses an Interface whose document is larger than its version's partition limit.
+    fn check_partition_size(&mut self, source: usize, root: &str, text: &str) {
+        let mm = crate::metamodel::Metamodel::get();
+        let Some(el) = self.index.get(root).and_then(|i| self.elements.get(*i)) else {
+            return;
+        };
+        if !mm.class(el.class).is_some_and(|c| c.partition) {
+            return;
+        }
+        let Some(max) = mm
+            .facts
+            .partitions
+            .get(crate::metamodel::vkey(el.version))
+            .and_then(|p| crate::metamodel::Metamodel::limit(&p.max_bytes, el.limits))
+        else {
+            return;
+        };
+        // Whitespace between tokens does not count: the size is that of the compact JSON.
+        if text.len() as u64 > max && compact_len(text) as u64 > max {
+            let bytes = compact_len(text);
+            let (id, pointer) = (el.id.clone(), el.pointer.clone());
+            self.error(
+                source,
+                pointer,
+                ParsingError::new("partitionTooLarge")
+                    .primary(id)
+                    .value(bytes.to_string())
+                    .restriction(max.to_string()),
+            );
         }
     }
 
@@ -622,6 +658,29 @@ pub(crate) fn join_index(base: &str, i: usize) -> String {
         s.push(char::from(*d));
     }
     s
+}
+
+/// Length of a JSON text without insignificant whitespace.
+fn compact_len(text: &str) -> usize {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut n = 0;
+    for b in text.bytes() {
+        if in_string {
+            n += 1;
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            n += 1;
+            in_string = b == b'"';
+        }
+    }
+    n
 }
 
 /// Escapes a key as a JSON pointer token (RFC 6901).

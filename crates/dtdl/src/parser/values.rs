@@ -244,7 +244,10 @@ fn is_language_tag(t: &str) -> bool {
 }
 
 /// Reads a language-tagged string property.
-#[expect(clippy::too_many_arguments, reason = "the element context (source, pointer, owner, property, limits) travels with each value")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the element context (source, pointer, owner, property, limits) travels with each value"
+)]
 pub(crate) fn lang_string(
     s: &mut Session<'_>,
     source: usize,
@@ -441,7 +444,10 @@ pub(crate) fn lang_string(
 }
 
 /// Applies length, pattern, range and fixed-value constraints to one literal.
-#[expect(clippy::too_many_arguments, reason = "the element context (source, pointer, owner, property, limits) travels with each value")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the element context (source, pointer, owner, property, limits) travels with each value"
+)]
 pub(crate) fn constraints(
     s: &mut Session<'_>,
     source: usize,
