@@ -19,7 +19,6 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once at start")]
 enum Command {
     /// Run the model repository service (HTTP API, DMR resolution tree, docs).
     Serve(ServeArgs),
