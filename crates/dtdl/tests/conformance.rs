@@ -92,6 +92,30 @@ fn conformance_suite_meets_the_recorded_floor() {
     );
 }
 
+/// The runner itself honours the keys of the full suite's other folders (scripted resolution,
+/// instances, expected parsing errors, unresolved identifiers, maxDtdlVersion, BOM and
+/// single-object files) and skips what it cannot honour.
+#[test]
+fn the_runner_honours_every_case_key() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runner/generated");
+    let results = conformance::run_folder(&dir);
+    assert_eq!(results.len(), 5);
+    let skipped: Vec<_> = results
+        .iter()
+        .filter(|r| matches!(r.outcome, conformance::Outcome::Skip(_)))
+        .collect();
+    assert_eq!(skipped.len(), 1, "only the layering case is skipped");
+    for r in &results {
+        assert!(
+            !matches!(r.outcome, conformance::Outcome::Fail { .. }),
+            "{}: {:?}",
+            r.key(),
+            r.outcome
+        );
+    }
+    assert!(conformance::report(&results).ends_with("4 passed, 0 failed, 1 skipped\n"));
+}
+
 /// Resolves from an in-memory DMR tree.
 struct Tree<'a>(&'a HashMap<String, String>);
 
