@@ -54,7 +54,7 @@ struct Candidate<'a> {
     index: usize,
     dtmi: dtdl::Dtmi,
     text: &'a str,
-    value: Value,
+    value: &'a Value,
     sha256: String,
     /// Hash of the JSON value itself (keys sorted, no whitespace): equal for texts that differ
     /// only in formatting or key order.
@@ -102,7 +102,7 @@ pub async fn push(
 
 /// The rules of `dmr-client validate --strict`: each document is one Interface object with a
 /// valid `@id`, and every nested `@id` lies under the root DTMI (segment-aware).
-fn check_repository_rules<'a>(batch: &Batch<'a>) -> Result<Vec<Candidate<'a>>, PushError> {
+fn check_repository_rules<'a>(batch: &'a Batch<'_>) -> Result<Vec<Candidate<'a>>, PushError> {
     let mut issues = Vec::new();
     let mut candidates = Vec::new();
     let mut seen: HashMap<String, (usize, String)> = HashMap::new();
@@ -182,11 +182,12 @@ fn check_repository_rules<'a>(batch: &Batch<'a>) -> Result<Vec<Candidate<'a>>, P
             }
         }
         let clean = local.is_empty();
-        issues.extend(local.into_iter().map(|i| {
-            batch.locate(
-                item.index,
-                dtmi.as_ref().map_or(i.clone(), |d| i.about(d.as_str())),
-            )
+        issues.extend(local.into_iter().map(|issue| {
+            let issue = match &dtmi {
+                Some(dtmi) => issue.about(dtmi.as_str()),
+                None => issue,
+            };
+            batch.locate(item.index, issue)
         }));
         if let (true, Some(dtmi)) = (clean, dtmi) {
             candidates.push(Candidate {
@@ -195,7 +196,7 @@ fn check_repository_rules<'a>(batch: &Batch<'a>) -> Result<Vec<Candidate<'a>>, P
                 text: item.text,
                 sha256: hex::encode(Sha256::digest(item.text.as_bytes())),
                 canonical_sha256: canonical_sha256(value),
-                value: value.clone(),
+                value,
             });
         }
     }
@@ -556,7 +557,7 @@ fn check_cycles(candidates: &[Candidate<'_>]) -> Result<(), PushError> {
         .enumerate()
         .map(|(i, c)| {
             let mut found = BTreeSet::new();
-            let mut stack = vec![&c.value];
+            let mut stack: Vec<&Value> = vec![c.value];
             while let Some(node) = stack.pop() {
                 match node {
                     Value::String(text) => {
