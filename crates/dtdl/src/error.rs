@@ -345,6 +345,10 @@ impl fmt::Display for ParsingError {
                 f,
                 "{el} property {prop} has value {val}; write a DTMI (or term) string or an inline element object"
             ),
+            "missingDtmiSegPropertyValue" => write!(
+                f,
+                "an element in {el} property {prop} has no {val}; give it one (it names the element)"
+            ),
             "dtmiSegPropertyNotStringOrNumber" => write!(
                 f,
                 "an element in {el} property {prop} has a {prop} value {val} that is not a string; write the name as a string"

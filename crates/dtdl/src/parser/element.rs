@@ -224,9 +224,10 @@ impl Session<'_> {
                         .secondary(pid)
                         .property(site.property.unwrap_or_default())
                         .type_name(site.range.class.as_str()),
-                    None => ParsingError::new("typeNotDtmiNorTerm")
-                        .primary(pid)
-                        .value(other.to_string()),
+                    // At top level the element cannot be an Interface.
+                    None => ParsingError::new("typeNotRootable")
+                        .value(other.to_string())
+                        .type_name("Interface"),
                 };
                 self.error(source, super::join(ptr, "@type"), e);
                 return None;
@@ -590,10 +591,11 @@ impl Session<'_> {
                 Resolution::NotDtmiNorTerm => category = "notDtmiNorTerm",
             }
             let Some((kind, name)) = target else {
-                let ok = apocrypha_ok(version, &format!("{category}AsProperty"), scope)
-                    && has_apocryphal_type;
-                if !ok {
+                let tolerable = apocrypha_ok(version, &format!("{category}AsProperty"), scope);
+                if !(tolerable && has_apocryphal_type) {
+                    // A tolerable property still needs an undefined co-type to belong to.
                     let vid = match category {
+                        _ if tolerable => "noTypeThatAllows",
                         "undefinedTerm" => "propertyUndefinedTerm",
                         "invalidDtmi" => "propertyInvalidDtmi",
                         "notDtmiNorTerm" => "propertyNotDtmiNorTerm",
@@ -879,31 +881,48 @@ impl Session<'_> {
                             continue;
                         }
                         // The segment property (usually `name`) names the child in its
-                        // generated identifier, so it must be a string (or a number).
+                        // generated identifier, so it must be present (unless the child has
+                        // an @id) and be a string (or a number).
+                        if let Some(sp) = segment_prop
+                            && segment_member(child, sp, scope.version).is_none()
+                            && !child.contains_key("@id")
+                        {
+                            self.error(
+                                source,
+                                p.clone(),
+                                ParsingError::new("missingDtmiSegPropertyValue")
+                                    .primary(id)
+                                    .property(name)
+                                    .value(sp),
+                            );
+                            failed = true;
+                            continue;
+                        }
                         let number_seg;
-                        let segment =
-                            match segment_prop.and_then(|sp| child.get(sp)).map(segment_value) {
-                                None => None,
-                                Some(Some(Value::String(s))) => Some(s.as_ref()),
-                                Some(Some(Value::Number(n))) => {
-                                    number_seg =
-                                        n.as_f64().map(|f| f.to_string()).unwrap_or_default();
-                                    Some(number_seg.as_str())
-                                }
-                                Some(other) => {
-                                    let other = other.map(ToString::to_string).unwrap_or_default();
-                                    self.error(
-                                        source,
-                                        p.clone(),
-                                        ParsingError::new("dtmiSegPropertyNotStringOrNumber")
-                                            .primary(id)
-                                            .property(segment_prop.unwrap_or_default())
-                                            .value(other),
-                                    );
-                                    failed = true;
-                                    continue;
-                                }
-                            };
+                        let segment = match segment_prop
+                            .and_then(|sp| segment_member(child, sp, scope.version))
+                            .map(segment_value)
+                        {
+                            None => None,
+                            Some(Some(Value::String(s))) => Some(s.as_ref()),
+                            Some(Some(Value::Number(n))) => {
+                                number_seg = n.as_f64().map(|f| f.to_string()).unwrap_or_default();
+                                Some(number_seg.as_str())
+                            }
+                            Some(other) => {
+                                let other = other.map(ToString::to_string).unwrap_or_default();
+                                self.error(
+                                    source,
+                                    p.clone(),
+                                    ParsingError::new("dtmiSegPropertyNotStringOrNumber")
+                                        .primary(id)
+                                        .property(segment_prop.unwrap_or_default())
+                                        .value(other),
+                                );
+                                failed = true;
+                                continue;
+                            }
+                        };
                         let index_seg;
                         let segment = match segment {
                             Some(s) => Some(s),
@@ -1390,6 +1409,17 @@ impl Session<'_> {
 /// The position of item `i` of a property value: its array index, or none for a single value.
 fn item_index(value: &Value<'_>, i: usize) -> Option<u32> {
     matches!(value, Value::Array(_)).then(|| u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+/// The segment property of a child object, written as a term or as its property DTMI.
+fn segment_member<'v, 'a>(child: &'v Obj<'a>, prop: &str, version: u8) -> Option<&'v Value<'a>> {
+    child.get(prop).or_else(|| {
+        child.iter().find_map(|(k, v)| {
+            let rest = k.strip_prefix("dtmi:dtdl:property:")?;
+            let (name, ver) = rest.split_once(';')?;
+            (name == prop && ver.parse::<u8>().ok() == Some(version)).then_some(v)
+        })
+    })
 }
 
 /// The scalar inside a segment property value: the value itself, the only item of an array,
