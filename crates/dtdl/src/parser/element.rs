@@ -9,7 +9,7 @@ use super::json::{Json as Value, Obj};
 
 use super::scope::{Resolution, Scope, apply_context};
 use super::values;
-use super::{El, Prop, PropKind, Session, Val};
+use super::{El, Prop, PropKind, Session, Val, Vals};
 use crate::dtmi::Dtmi;
 use crate::error::ParsingError;
 use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget, vkey};
@@ -610,7 +610,7 @@ impl Session<'_> {
                     props.push(Prop {
                         name: Cow::Owned(key.to_owned()),
                         kind: PropKind::Undefined,
-                        values: vec![Val::Json(value.to_value())],
+                        values: Vals::One(Val::Json(value.to_value())),
                         pointer: kp,
                         facts: None,
                     });
@@ -657,7 +657,7 @@ impl Session<'_> {
                 PropKind::Supplemental => {
                     self.supplemental_property(source, &kp, &id, class, &name, value, scope)
                 }
-                PropKind::Undefined => Vec::new(),
+                PropKind::Undefined => Vals::Empty,
             };
             props.push(Prop {
                 name,
@@ -841,13 +841,10 @@ impl Session<'_> {
         value: &Value,
         scope: &Scope,
         obj: &Obj<'_>,
-    ) -> Vec<Val> {
+    ) -> Vals {
         let range_class = pv.class.clone().or_else(|| pf.common.class.clone());
         let datatype = pf.common.datatype.as_deref();
-        let mut out = Vec::with_capacity(match value {
-            Value::Array(a) => a.len(),
-            _ => 1,
-        });
+        let mut out = Vals::Empty;
         // Every item is checked, so that one bad value does not hide errors in the others.
         let mut failed = false;
         if let Some(range_class) = range_class.filter(|_| !pf.common.literal) {
@@ -1083,7 +1080,7 @@ impl Session<'_> {
             }
         }
         if failed {
-            return Vec::new();
+            return Vals::Empty;
         }
         let _ = obj;
         let count = out
@@ -1118,7 +1115,7 @@ impl Session<'_> {
                     .property(name)
                     .restriction(max.to_string()),
             );
-            return Vec::new();
+            return Vals::Empty;
         }
         let min = pv
             .min_count
@@ -1137,7 +1134,7 @@ impl Session<'_> {
                     .property(name)
                     .restriction(min.to_string()),
             );
-            return Vec::new();
+            return Vals::Empty;
         }
         out
     }
@@ -1199,10 +1196,10 @@ impl Session<'_> {
         pid: &str,
         value: &Value,
         scope: &Scope,
-    ) -> Vec<Val> {
+    ) -> Vals {
         let mm = Metamodel::get();
         let Some(owner) = mm.supplemental_property_owner.get(pid) else {
-            return Vec::new();
+            return Vals::Empty;
         };
         let Some(sp) = mm
             .facts
@@ -1210,10 +1207,10 @@ impl Session<'_> {
             .get(owner)
             .and_then(|t| t.properties.get(pid))
         else {
-            return Vec::new();
+            return Vals::Empty;
         };
         let name = sp.property_name.as_str();
-        let mut out = Vec::new();
+        let mut out = Vals::Empty;
         let items = values::items(ptr, value);
         // Every item is checked, so that one bad value does not hide errors in the others.
         let mut failed = false;
@@ -1372,7 +1369,7 @@ impl Session<'_> {
             }
         }
         if failed {
-            return Vec::new();
+            return Vals::Empty;
         }
         let count = out.len() as u64;
         let max = sp.max_count.or(if sp.plural { None } else { Some(1) });
@@ -1387,7 +1384,7 @@ impl Session<'_> {
                     .property(name)
                     .restriction(max.to_string()),
             );
-            return Vec::new();
+            return Vals::Empty;
         }
         if let Some(min) = sp.min_count
             && count < min
@@ -1400,7 +1397,7 @@ impl Session<'_> {
                     .property(name)
                     .restriction(min.to_string()),
             );
-            return Vec::new();
+            return Vals::Empty;
         }
         out
     }

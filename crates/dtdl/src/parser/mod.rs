@@ -146,6 +146,50 @@ pub(crate) enum Val {
     Json(serde_json::Value),
 }
 
+/// The values of one property. Most properties hold a single value, which is kept inline
+/// rather than in a one-element vector.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Vals {
+    #[default]
+    Empty,
+    One(Val),
+    Many(Vec<Val>),
+}
+
+impl Vals {
+    pub(crate) fn push(&mut self, v: Val) {
+        *self = match std::mem::take(self) {
+            Vals::Empty => Vals::One(v),
+            Vals::One(first) => Vals::Many(vec![first, v]),
+            Vals::Many(mut all) => {
+                all.push(v);
+                Vals::Many(all)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for Vals {
+    type Target = [Val];
+
+    fn deref(&self) -> &[Val] {
+        match self {
+            Vals::Empty => &[],
+            Vals::One(v) => std::slice::from_ref(v),
+            Vals::Many(all) => all,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Vals {
+    type Item = &'a Val;
+    type IntoIter = std::slice::Iter<'a, Val>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// One property of a parsed element.
 #[derive(Clone, Debug)]
 pub(crate) struct Prop {
@@ -153,7 +197,7 @@ pub(crate) struct Prop {
     /// keys), undefined properties as written.
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: PropKind,
-    pub(crate) values: Vec<Val>,
+    pub(crate) values: Vals,
     pub(crate) pointer: String,
     /// The metamodel definition of a core property (kept so checks need no lookups).
     pub(crate) facts: Option<(&'static PropertyFacts, &'static PropertyVersion)>,
