@@ -191,8 +191,15 @@ impl<'m> ElementRef<'m> {
 
     /// The element defining this one inline, and the property holding it.
     pub fn parent(&self) -> Option<(ElementRef<'m>, &'m str)> {
-        let (pid, prop) = self.el.parent.as_ref()?;
-        Some((self.model.element(pid)?, *prop))
+        let (_, prop) = self.el.parent?;
+        let parent = crate::parser::parent_of(&self.model.elements, self.el)?;
+        Some((
+            ElementRef {
+                model: self.model,
+                el: parent,
+            },
+            prop,
+        ))
     }
 
     /// The values of a property (core properties by term, extension properties by DTMI or
@@ -475,7 +482,7 @@ impl Serialize for ElementRef<'_> {
         st.serialize_field("dtdlVersion", &self.dtdl_version())?;
         st.serialize_field("supplementalTypes", self.supplemental_types())?;
         st.serialize_field("undefinedTypes", self.undefined_types())?;
-        st.serialize_field("parent", &self.el.parent)?;
+        st.serialize_field("parent", &self.parent().map(|(p, prop)| (p.id(), prop)))?;
         let props: BTreeMap<&str, Vec<PropertyValue<'_>>> = self.properties().into_iter().collect();
         st.serialize_field("properties", &props)?;
         st.end()

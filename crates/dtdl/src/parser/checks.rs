@@ -166,10 +166,9 @@ impl Session<'_> {
                 }
                 _ => true,
             };
-            let child_ok = sp
-                .child_of
-                .as_deref()
-                .is_none_or(|parent| t.parent.as_ref().is_some_and(|(pid, _)| pid == parent));
+            let child_ok = sp.child_of.as_deref().is_none_or(|parent| {
+                super::parent_of(&self.elements, t).is_some_and(|p| p.id == parent)
+            });
             if !ok || !child_ok {
                 found.push((
                     el.source,
@@ -418,10 +417,10 @@ impl Session<'_> {
             return;
         };
         let Val::Str(wanted) = value else { return };
-        let Some((parent_id, parent_prop)) = &el.parent else {
+        let Some((_, parent_prop)) = el.parent else {
             return;
         };
-        let Some(parent) = self.lookup(parent_id) else {
+        let Some(parent) = super::parent_of(&self.elements, el) else {
             return;
         };
         let sibling = parent

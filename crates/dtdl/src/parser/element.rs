@@ -468,10 +468,8 @@ impl Session<'_> {
             return None;
         }
         self.index.insert(id.clone(), el_index);
-        let parent_el = site
-            .parent_id
-            .and_then(|p| self.index.get(p))
-            .and_then(|i| self.elements.get(*i));
+        let parent_index = site.parent_id.and_then(|p| self.index.get(p)).copied();
+        let parent_el = parent_index.and_then(|i| self.elements.get(i));
         let partition = if mm.class(class).is_some_and(|c| c.partition) {
             Some(el_index)
         } else {
@@ -491,9 +489,8 @@ impl Session<'_> {
             explicit_id: explicit_id.is_some(),
             limits: scope.limits,
             props: Vec::new(),
-            parent: site
-                .parent_id
-                .map(|p| (p.to_owned(), site.property.unwrap_or_default())),
+            parent: parent_index.map(|i| (i, site.property.unwrap_or_default())),
+            standard: self.building_standard,
             partition,
             in_schema,
         });

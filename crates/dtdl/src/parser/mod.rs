@@ -219,7 +219,10 @@ pub(crate) struct El {
     pub(crate) limits: &'static str,
     pub(crate) props: Vec<Prop>,
     /// (parent id, property) for elements defined inline.
-    pub(crate) parent: Option<(String, &'static str)>,
+    /// (index of the parent in the same element arena, property) for elements defined inline.
+    pub(crate) parent: Option<(usize, &'static str)>,
+    /// One of the language's standard elements (its parent index refers to their arena).
+    pub(crate) standard: bool,
     /// Index of the partition (nearest enclosing Interface, or itself) in `Session::elements`.
     pub(crate) partition: Option<usize>,
     /// Defined inline (at any depth) inside a complex schema.
@@ -267,6 +270,16 @@ impl El {
 pub(crate) struct StandardBase {
     pub(crate) elements: Vec<El>,
     pub(crate) index: FxHashMap<String, usize>,
+}
+
+/// The element an element is defined inside.
+pub(crate) fn parent_of<'a>(arena: &'a [El], el: &El) -> Option<&'a El> {
+    let (i, _) = el.parent?;
+    if el.standard {
+        standard_base().elements.get(i)
+    } else {
+        arena.get(i)
+    }
 }
 
 /// A standard element by identifier.
