@@ -13,8 +13,13 @@ use dtdl::{
 };
 use serde_json::Value;
 
-/// Extension contexts the parser implements natively (for `requiredContexts`).
+/// Extension contexts the parser implements natively (for `requiredContexts`): every context
+/// of the metamodel digest, since the engine is driven by its tables.
 const IMPLEMENTED_CONTEXTS: &[&str] = &[
+    "dtmi:dtdl:extension:mqtt;4",
+    "dtmi:dtdl:extension:quantitativeTypes;3",
+    "dtmi:dtdl:extension:requirement;2",
+    "dtmi:iotoperations:context;4",
     "dtmi:dtdl:context;2",
     "dtmi:dtdl:context;3",
     "dtmi:dtdl:context;4",
