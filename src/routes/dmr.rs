@@ -3,13 +3,14 @@
 //! Anonymous, case-insensitive, with strong ETags, conditional requests, long-lived caching of
 //! immutable files and precompressed gzip/brotli bodies.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::domain::resolution::DmrFile;
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::telemetry::metrics::RouteLabel;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
@@ -19,8 +20,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         web::route()
             .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
     };
+    // The model tree is a scope with a default service rather than a `{path:.*}` pattern: a
+    // static prefix costs nothing to match, whereas the pattern ran a regex on every request
+    // (a fifth of the CPU time under load).
     config
-        .route("/dtmi/{path:.*}", get_or_head().to(model_file))
+        .service(web::scope("/dtmi").default_service(web::to(model_file)))
         .route("/metadata.json", get_or_head().to(metadata))
         .route("/index.json", get_or_head().to(index))
         .route("/index.page.{number}.json", get_or_head().to(index_page));
@@ -40,10 +44,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
 )]
 pub async fn model_file(
     request: HttpRequest,
-    path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let full = format!("dtmi/{}", path.into_inner()).to_lowercase();
+    request.extensions_mut().insert(RouteLabel("/dtmi/{path}"));
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "the DMR tree is read-only: use GET or HEAD, and POST /api/v1/models to push models",
+        ));
+    }
+    let full = request.path().trim_start_matches('/').to_lowercase();
     match state.resolution.file(&full).await? {
         Some(file) => Ok(respond(&request, &file)),
         None => Err(ApiError::not_found(format!(

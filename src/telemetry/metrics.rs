@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -186,6 +186,11 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The route label of a request served without a matched pattern (by a scope's default
+/// service); handlers put it into the request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteLabel(pub &'static str);
+
 /// Middleware recording every request in the [`Metrics`] found in app data.
 pub async fn record(
     request: ServiceRequest,
@@ -197,9 +202,13 @@ pub async fn record(
     let response = next.call(request).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let route = response
+    let named = response
         .request()
-        .match_pattern()
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|label| label.0.to_owned());
+    let route = named
+        .or_else(|| response.request().match_pattern())
         .unwrap_or_else(|| "unmatched".to_owned());
     if let Some(metrics) = metrics {
         metrics.observe(&method, &route, status, elapsed);

@@ -204,4 +204,12 @@ async fn unknown_and_malformed_paths_are_not_found() {
         let response = app.get(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    let post = app
+        .client
+        .post(app.url("/dtmi/com/example/thermostat-1.json"))
+        .body("{}")
+        .send()
+        .await
+        .expect("POST");
+    problem(post, StatusCode::METHOD_NOT_ALLOWED).await;
 }
