@@ -5,6 +5,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 COPY src ./src
 COPY migrations ./migrations
+COPY templates ./templates
+COPY static ./static
 COPY openapi ./openapi
 RUN cargo build --release --locked --bin twinhub
 
