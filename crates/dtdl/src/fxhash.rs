@@ -29,11 +29,20 @@ impl Hasher for FxHasher {
             w.copy_from_slice(c);
             self.add(u64::from_le_bytes(w));
         }
+        // The tail (1 to 7 bytes) is read as two overlapping fixed-size words rather than
+        // copied into a buffer: a variable-length copy is a `memcpy` call, which dominated the
+        // hashing of the short keys this map sees. Overlap only affects collisions, never
+        // equality.
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
+        let n = rest.len();
+        if n >= 4 {
+            let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+            self.add(u64::from(lo) | (u64::from(hi) << 32));
+        } else if n > 0 {
+            let w =
+                u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16);
+            self.add(w);
         }
     }
 

@@ -16,9 +16,9 @@ use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget, vk
 
 /// What the enclosing property expects of an element.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Range {
+pub(crate) struct Range<'a> {
     /// Expected class (abstract or concrete), e.g. `Schema`; `Interface` at top level.
-    pub class: String,
+    pub class: &'a str,
     /// A supplemental type the element must carry instead (extension property ranges).
     pub supplemental: Option<String>,
     pub id_required: bool,
@@ -32,7 +32,7 @@ pub(crate) struct Site<'a> {
     pub property: Option<&'static str>,
     /// Value of the parent property's segment property (e.g. the child's `name`), for ids.
     pub segment: Option<&'a str>,
-    pub range: Range,
+    pub range: Range<'a>,
     pub top_level: bool,
 }
 
@@ -223,7 +223,7 @@ impl Session<'_> {
                         .primary(parent)
                         .secondary(pid)
                         .property(site.property.unwrap_or_default())
-                        .type_name(site.range.class.as_str()),
+                        .type_name(site.range.class),
                     // At top level the element cannot be an Interface.
                     None => ParsingError::new("typeNotRootable")
                         .value(other.to_string())
@@ -236,7 +236,7 @@ impl Session<'_> {
         if type_errors {
             return None;
         }
-        let range_class = site.range.class.as_str();
+        let range_class = site.range.class;
         // Extension types of extensible material classes (units, semantic unit kinds) carry
         // their material class through their parent chain.
         let class = class.or_else(|| cotypes.iter().find_map(|t| extended_class(t, version)));
@@ -839,7 +839,7 @@ impl Session<'_> {
         scope: &Scope,
         obj: &Obj<'_>,
     ) -> Vals {
-        let range_class = pv.class.clone().or_else(|| pf.common.class.clone());
+        let range_class = pv.class.as_deref().or(pf.common.class.as_deref());
         let datatype = pf.common.datatype.as_deref();
         let mut out = Vals::Empty;
         // Every item is checked, so that one bad value does not hide errors in the others.
@@ -932,7 +932,7 @@ impl Session<'_> {
                             property: Some(name),
                             segment,
                             range: Range {
-                                class: range_class.clone(),
+                                class: range_class,
                                 supplemental: None,
                                 id_required: pv.id_required,
                                 type_required: pv.type_required,
@@ -1314,8 +1314,8 @@ impl Session<'_> {
                         },
                         Value::Object(child) => {
                             let range_class = match mm.classify(&type_id) {
-                                TermTarget::Class(c, _) => c.to_owned(),
-                                _ => "Entity".to_owned(),
+                                TermTarget::Class(c, _) => c,
+                                _ => "Entity",
                             };
                             let seg_index;
                             let segment = if sp.plural && items.len() > 1 {

@@ -458,7 +458,7 @@ impl<'o> Session<'o> {
                 property: None,
                 segment: None,
                 range: Range {
-                    class: "Interface".into(),
+                    class: "Interface",
                     type_required: true,
                     ..Range::default()
                 },
@@ -467,7 +467,7 @@ impl<'o> Session<'o> {
             if self.building_standard {
                 // Standard elements are of many classes and are trusted.
                 let mut site = site;
-                site.range.class = "Entity".into();
+                site.range.class = "Entity";
                 site.top_level = false;
                 let scope = o
                     .get("@context")

@@ -258,18 +258,25 @@ pub(crate) fn lang_string(
     pv: &PropertyVersion,
     limits: &str,
 ) -> Option<Val> {
-    let default = pv
-        .default_language
-        .clone()
-        .unwrap_or_else(|| "en".to_owned());
+    // Built only for values that use it: most language maps name their languages.
+    let default = || {
+        pv.default_language
+            .clone()
+            .unwrap_or_else(|| "en".to_owned())
+    };
     let max = Metamodel::limit(&pv.max_length, limits);
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::with_capacity(match value {
+        Value::Object(map) => map.len(),
+        Value::Array(items) => items.len(),
+        _ => 1,
+    });
     let too_long = |t: &str| max.is_some_and(|m| t.chars().count() as u64 > m);
     match value {
-        Value::String(t) => out.push((default, t.to_string())),
+        Value::String(t) => out.push((default(), t.to_string())),
         Value::Object(map) => {
             for (lang, v) in map {
-                let p = super::join(ptr, lang);
+                // Pointers are built only for errors.
+                let p = || super::join(ptr, lang);
                 if lang.starts_with('@') {
                     // `@value`/`@language` suggest a value object written where a language map is.
                     let vid = if lang == "@value" || lang == "@language" {
@@ -279,7 +286,7 @@ pub(crate) fn lang_string(
                     };
                     s.error(
                         source,
-                        p,
+                        p(),
                         ParsingError::new(vid)
                             .primary(id)
                             .property(prop)
@@ -290,7 +297,7 @@ pub(crate) fn lang_string(
                 if !is_language_tag(lang) {
                     s.error(
                         source,
-                        p,
+                        p(),
                         ParsingError::new("langStringInvalidCode")
                             .primary(id)
                             .property(prop)
@@ -301,7 +308,7 @@ pub(crate) fn lang_string(
                 let Value::String(t) = v else {
                     s.error(
                         source,
-                        p,
+                        p(),
                         ParsingError::new("langStringValueNotString")
                             .primary(id)
                             .property(prop)
@@ -314,9 +321,9 @@ pub(crate) fn lang_string(
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let p = super::join_index(ptr, i);
+                let p = || super::join_index(ptr, i);
                 match item {
-                    Value::String(t) => out.push((default.clone(), t.to_string())),
+                    Value::String(t) => out.push((default(), t.to_string())),
                     Value::Object(o) => {
                         for k in o.keys() {
                             let vid = match k {
@@ -338,7 +345,7 @@ pub(crate) fn lang_string(
                             };
                             s.error(
                                 source,
-                                p,
+                                p(),
                                 ParsingError::new(vid).primary(id).property(prop).value(k),
                             );
                             return None;
@@ -346,7 +353,7 @@ pub(crate) fn lang_string(
                         let Some(v) = o.get("@value") else {
                             s.error(
                                 source,
-                                p,
+                                p(),
                                 ParsingError::new("langStringElementNoValue")
                                     .primary(id)
                                     .property(prop),
@@ -356,7 +363,7 @@ pub(crate) fn lang_string(
                         let Value::String(t) = v else {
                             s.error(
                                 source,
-                                p,
+                                p(),
                                 ParsingError::new("langStringElementValueNotString")
                                     .primary(id)
                                     .property(prop),
@@ -364,12 +371,12 @@ pub(crate) fn lang_string(
                             return None;
                         };
                         let lang = match o.get("@language") {
-                            None => default.clone(),
+                            None => default(),
                             Some(Value::String(l)) if is_language_tag(l) => l.to_string(),
                             Some(Value::String(l)) => {
                                 s.error(
                                     source,
-                                    p,
+                                    p(),
                                     ParsingError::new("langStringElementInvalidCode")
                                         .primary(id)
                                         .property(prop)
@@ -380,7 +387,7 @@ pub(crate) fn lang_string(
                             Some(_) => {
                                 s.error(
                                     source,
-                                    p,
+                                    p(),
                                     ParsingError::new("langStringElementCodeNotString")
                                         .primary(id)
                                         .property(prop),
@@ -393,7 +400,7 @@ pub(crate) fn lang_string(
                     _ => {
                         s.error(
                             source,
-                            p,
+                            p(),
                             ParsingError::new("langStringElementNotStringOrObject")
                                 .primary(id)
                                 .property(prop),
