@@ -451,6 +451,9 @@ impl Session<'_> {
 
     fn check_descendant_controls(&self, found: &mut Vec<Found>) {
         let mm = Metamodel::get();
+        // One set of traversal tables for every walk, cleared in between, so that each walk
+        // does not allocate and regrow its own.
+        let mut scratch = Walk::default();
         for el in &self.elements {
             for &i in mm.controls_for(el.version, el.class) {
                 let control = &mm.facts.descendant_controls[i];
@@ -467,16 +470,22 @@ impl Session<'_> {
                 {
                     continue;
                 }
-                self.walk_control(el, control, found);
+                self.walk_control(el, control, &mut scratch, found);
             }
         }
     }
 
-    fn walk_control(&self, root: &El, control: &DescendantControl, found: &mut Vec<Found>) {
+    fn walk_control(
+        &self,
+        root: &El,
+        control: &DescendantControl,
+        scratch: &mut Walk,
+        found: &mut Vec<Found>,
+    ) {
         /// Depth-first traversal steps; `Exit` takes an element off the current path.
         enum Frame<'a> {
             Enter(&'a El, u64),
-            Exit(&'a str),
+            Exit(&'a El),
         }
         let mm = Metamodel::get();
         let max_depth = Metamodel::limit(&control.max_depth, root.limits);
@@ -490,21 +499,26 @@ impl Session<'_> {
         {
             return;
         }
-        let mut best: FxHashMap<&str, u64> = FxHashMap::default();
-        let mut counted: FxHashSet<&str> = FxHashSet::default();
-        let mut on_path: FxHashSet<&str> = FxHashSet::default();
+        let Walk {
+            best,
+            counted,
+            on_path,
+        } = scratch;
+        best.clear();
+        counted.clear();
+        on_path.clear();
         let mut stack = vec![Frame::Enter(root, if control.narrow { 0 } else { 1 })];
         let mut reported = false;
         while let Some(frame) = stack.pop() {
             let (node, depth) = match frame {
-                Frame::Exit(id) => {
-                    on_path.remove(id);
+                Frame::Exit(el) => {
+                    on_path.remove(&element_key(el));
                     continue;
                 }
                 Frame::Enter(node, depth) => (node, depth),
             };
-            on_path.insert(node.id.as_str());
-            stack.push(Frame::Exit(node.id.as_str()));
+            on_path.insert(element_key(node));
+            stack.push(Frame::Exit(node));
             for p in &node.props {
                 if p.kind != PropKind::Core
                     || (control.narrow && !control.properties.iter().any(|c| c == &p.name))
@@ -519,7 +533,8 @@ impl Session<'_> {
                     let Some(child) = self.lookup(target) else {
                         continue;
                     };
-                    if on_path.contains(target.as_str()) {
+                    let key = element_key(child);
+                    if on_path.contains(&key) {
                         if !control.allow_self && !reported {
                             let vid = if control.narrow {
                                 "recursiveStructureNarrow"
@@ -584,11 +599,11 @@ impl Session<'_> {
                         }
                         continue;
                     }
-                    counted.insert(target.as_str());
-                    if best.get(target.as_str()).is_some_and(|b| *b >= child_depth) {
+                    counted.insert(key);
+                    if best.get(&key).is_some_and(|b| *b >= child_depth) {
                         continue;
                     }
-                    best.insert(target.as_str(), child_depth);
+                    best.insert(key, child_depth);
                     stack.push(Frame::Enter(child, child_depth));
                 }
             }
@@ -606,6 +621,24 @@ impl Session<'_> {
             ));
         }
     }
+}
+
+/// Tables of one descendant-control walk, keyed by element (see [`element_key`]).
+#[derive(Default)]
+struct Walk {
+    /// Deepest depth each element was entered at.
+    best: FxHashMap<*const El, u64>,
+    /// Elements counted towards the control's count limit.
+    counted: FxHashSet<*const El>,
+    /// Elements on the current path from the root (for recursion).
+    on_path: FxHashSet<*const El>,
+}
+
+/// An element's identity during a walk: its address. Every identifier resolves to exactly
+/// one element (parsed or standard), so equal addresses mean equal identifiers, and the
+/// address hashes as one word instead of a DTMI string.
+fn element_key(el: &El) -> *const El {
+    std::ptr::from_ref(el)
 }
 
 /// A literal value as a hashable key (numbers by their bit pattern).
