@@ -135,7 +135,9 @@ impl Dtmi {
 
     /// True for a system DTMI: some segment or the fragment starts with `_`.
     pub fn is_reserved(&self) -> bool {
-        self.labels().iter().any(|l| l.starts_with('_'))
+        self.text[5..self.path_end as usize]
+            .split(':')
+            .any(|l| l.starts_with('_'))
             || self.fragment().is_some_and(|f| f.starts_with('_'))
     }
 
@@ -167,6 +169,30 @@ impl Dtmi {
     }
 }
 
+/// What [`Dtmi::parse`] finds in a text, for callers that only inspect it: checking an
+/// identifier this way needs no allocation.
+pub(crate) struct Syntax {
+    /// As [`Dtmi::major_version`], 0 for none.
+    pub major: u32,
+    /// As [`Dtmi::minor_version`], 0 for none.
+    pub minor: u32,
+    /// As `Dtmi::fragment().is_some()`.
+    pub has_fragment: bool,
+    /// As [`Dtmi::is_reserved`].
+    pub reserved: bool,
+}
+
+/// The [`Syntax`] of `s`, `None` where [`Dtmi::parse`] fails.
+pub(crate) fn syntax(s: &str) -> Option<Syntax> {
+    let parts = scan(s).ok()?;
+    Some(Syntax {
+        major: parts.major,
+        minor: parts.minor,
+        has_fragment: parts.has_fragment,
+        reserved: parts.reserved,
+    })
+}
+
 /// Offsets and numbers found by [`scan`].
 struct Parts {
     path_end: usize,
@@ -175,6 +201,8 @@ struct Parts {
     minor: u32,
     has_version: bool,
     has_fragment: bool,
+    /// Some path segment or the fragment starts with `_` (a system DTMI).
+    reserved: bool,
 }
 
 /// Validates a DTMI without allocating.
@@ -214,6 +242,7 @@ fn scan(s: &str) -> Result<Parts, DtmiError> {
         minor,
         has_version: version.is_some(),
         has_fragment: fragment.is_some(),
+        reserved,
     })
 }
 

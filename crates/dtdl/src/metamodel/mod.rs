@@ -213,6 +213,9 @@ type PropertyTables = [FxHashMap<String, FxHashMap<String, CoreProperty>>; 5];
 pub(crate) struct CoreProperty {
     /// The property name (`contents`, `schema`, ...), as the key of the class's table.
     pub name: &'static str,
+    /// Its facts and those for the version, so that dispatch needs no further lookups.
+    pub facts: &'static PropertyFacts,
+    pub version: &'static PropertyVersion,
 }
 
 /// Required properties of a class: (name, minimum count, literal?).
@@ -349,6 +352,8 @@ impl Metamodel {
                                 term.clone(),
                                 CoreProperty {
                                     name: pname.as_str(),
+                                    facts: pf,
+                                    version: pv,
                                 },
                             );
                         }
@@ -357,6 +362,8 @@ impl Metamodel {
                         dtmi,
                         CoreProperty {
                             name: pname.as_str(),
+                            facts: pf,
+                            version: pv,
                         },
                     );
                 }
@@ -476,18 +483,15 @@ impl Metamodel {
         core
     }
 
-    /// The core property a key (term of the DTDL context, or property DTMI) names on `class`
-    /// in `version`, when no extension context redefines the term.
-    pub fn core_property(
+    /// The core properties of `class` in `version`, keyed by the terms of the DTDL context
+    /// and by property DTMIs (for use when no extension context redefines the term). Looked
+    /// up once per element rather than once per property.
+    pub fn core_properties(
         &'static self,
         version: u8,
         class: &str,
-        key: &str,
-    ) -> Option<&'static CoreProperty> {
-        self.property_tables()
-            .get(usize::from(version))?
-            .get(class)?
-            .get(key)
+    ) -> Option<&'static FxHashMap<String, CoreProperty>> {
+        self.property_tables().get(usize::from(version))?.get(class)
     }
 }
 

@@ -95,14 +95,14 @@ pub(crate) fn generated_id(parent: &str, property: &str, segment: Option<&str>) 
 }
 
 fn is_valid_identifier(text: &str, version: u8) -> bool {
-    let Ok(d) = Dtmi::parse(text) else {
+    let Some(d) = crate::dtmi::syntax(text) else {
         return false;
     };
-    if d.fragment().is_some() || d.is_reserved() {
+    if d.has_fragment || d.reserved {
         return false;
     }
     match version {
-        2 => d.major_version().is_some() && d.minor_version().is_none(),
+        2 => d.major != 0 && d.minor == 0,
         _ => true,
     }
 }
@@ -498,6 +498,7 @@ impl Session<'_> {
         // Properties.
         let mut props: Vec<Prop> = Vec::with_capacity(obj.len());
         let class_facts = mm.class(class);
+        let core_properties = mm.core_properties(version, class);
         let vkey = vkey(version);
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
         let cotypes = self.elements[el_index].cotypes.clone();
@@ -550,7 +551,7 @@ impl Session<'_> {
             let fast = if shadowed {
                 None
             } else {
-                mm.core_property(version, class, key)
+                core_properties.and_then(|t| t.get(key))
             };
             let term = match fast {
                 Some(_) => Resolution::Undefined,
@@ -627,11 +628,19 @@ impl Session<'_> {
             let mut facts = None;
             let values = match kind {
                 PropKind::Core => {
-                    let Some(pf) = class_facts.and_then(|c| c.properties.get(name.as_ref())) else {
-                        continue;
-                    };
-                    let Some(pv) = pf.versions.get(vkey) else {
-                        continue;
+                    let (pf, pv) = match fast {
+                        Some(cp) => (cp.facts, cp.version),
+                        None => {
+                            let Some(pf) =
+                                class_facts.and_then(|c| c.properties.get(name.as_ref()))
+                            else {
+                                continue;
+                            };
+                            let Some(pv) = pf.versions.get(vkey) else {
+                                continue;
+                            };
+                            (pf, pv)
+                        }
                     };
                     facts = Some((pf, pv));
                     // Core property names are metamodel keys.
@@ -1042,7 +1051,7 @@ impl Session<'_> {
                     .pattern
                     .as_deref()
                     .is_none_or(|pat| values::matches(pat, t));
-                if !pattern_ok || Dtmi::parse(t).is_err() {
+                if !pattern_ok || !Dtmi::is_valid(t) {
                     let vid = if Dtmi::is_valid(t) {
                         "identifierInvalid"
                     } else {
@@ -1473,14 +1482,14 @@ fn has_property(supplemental: &str, pid: &str) -> bool {
 
 /// Whether a reference DTMI has the syntax the DTDL version requires of identifiers it refers to.
 fn is_valid_reference(d: &str, version: u8) -> bool {
-    let Ok(dtmi) = Dtmi::parse(d) else {
+    let Some(dtmi) = crate::dtmi::syntax(d) else {
         return false;
     };
-    if dtmi.fragment().is_some() {
+    if dtmi.has_fragment {
         return false;
     }
     match version {
-        2 => dtmi.major_version().is_some() && dtmi.minor_version().is_none(),
+        2 => dtmi.major != 0 && dtmi.minor == 0,
         _ => true,
     }
 }
