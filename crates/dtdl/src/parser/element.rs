@@ -503,8 +503,9 @@ impl Session<'_> {
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
         let cotypes = self.elements[el_index].cotypes.clone();
         for (key, value) in obj {
-            let kp = super::join(ptr, key);
             if key.starts_with('@') {
+                // The pointer is only needed for the errors below, not for `@id`/`@type`.
+                let kp = || super::join(ptr, key);
                 match key {
                     "@id" | "@type" | "@context" => {}
                     // Misplaced keywords make the object an invalid value of the enclosing
@@ -515,7 +516,7 @@ impl Session<'_> {
                             .map_or((id.as_str(), key), |p| (p, site.property.unwrap_or(key)));
                         self.error(
                             source,
-                            kp,
+                            kp(),
                             ParsingError::new("graphDisallowed")
                                 .primary(owner)
                                 .property(prop),
@@ -527,7 +528,7 @@ impl Session<'_> {
                             .map_or((id.as_str(), key), |p| (p, site.property.unwrap_or(key)));
                         self.error(
                             source,
-                            kp,
+                            kp(),
                             ParsingError::new("keywordDisallowed")
                                 .primary(owner)
                                 .property(prop)
@@ -538,6 +539,7 @@ impl Session<'_> {
                 }
                 continue;
             }
+            let kp = super::join(ptr, key);
             self.current_version = version;
             // Fast path: a core property named by a DTDL-context term or its DTMI, unless an
             // extension context in force redefines the term.
