@@ -50,12 +50,13 @@ impl Session<'_> {
                             target,
                             pointer,
                             inline,
+                            arena_index,
                             ..
                         } = v
                         else {
                             continue;
                         };
-                        let Some(t) = self.lookup(target) else {
+                        let Some(t) = self.ref_target(el, target, *arena_index) else {
                             continue;
                         };
                         if !mm.is_subclass(t.class, range) {
@@ -196,12 +197,15 @@ impl Session<'_> {
                 let mut seen: FxHashMap<LiteralKey<'_>, &str> = FxHashMap::default();
                 for v in &p.values {
                     let Val::Ref {
-                        target, pointer, ..
+                        target,
+                        pointer,
+                        arena_index,
+                        ..
                     } = v
                     else {
                         continue;
                     };
-                    let Some(child) = self.lookup(target) else {
+                    let Some(child) = self.ref_target(el, target, *arena_index) else {
                         continue;
                     };
                     let Some(key) = child
@@ -527,10 +531,16 @@ impl Session<'_> {
                 }
                 let prop: &str = &p.name;
                 for v in &p.values {
-                    let Val::Ref { target, inline, .. } = v else {
+                    let Val::Ref {
+                        target,
+                        inline,
+                        arena_index,
+                        ..
+                    } = v
+                    else {
                         continue;
                     };
-                    let Some(child) = self.lookup(target) else {
+                    let Some(child) = self.ref_target(node, target, *arena_index) else {
                         continue;
                     };
                     let key = element_key(child);

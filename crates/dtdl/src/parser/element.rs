@@ -866,6 +866,7 @@ impl Session<'_> {
                             pointer: item_index(value, i),
                             inline: false,
                             standard,
+                            arena_index: None,
                         }),
                         None => {
                             failed = true;
@@ -882,6 +883,7 @@ impl Session<'_> {
                                 pointer: item_index(value, i),
                                 inline: false,
                                 standard: false,
+                                arena_index: None,
                             });
                             continue;
                         }
@@ -950,12 +952,15 @@ impl Session<'_> {
                             },
                             top_level: false,
                         };
+                        // The child is pushed at the arena's current end when it is accepted.
+                        let arena_index = u32::try_from(self.elements.len()).ok();
                         match self.walk_element(source, p, child, scope, &site) {
                             Some(cid) => out.push(Val::Ref {
                                 target: cid,
                                 pointer: item_index(value, i),
                                 inline: true,
                                 standard: false,
+                                arena_index,
                             }),
                             None => {
                                 failed = true;
@@ -1317,6 +1322,7 @@ impl Session<'_> {
                                 pointer: item_index(value, i),
                                 inline: false,
                                 standard,
+                                arena_index: None,
                             }),
                             None => {
                                 failed = true;
@@ -1348,12 +1354,15 @@ impl Session<'_> {
                                 },
                                 top_level: false,
                             };
+                            // The child is pushed at the arena's current end when it is accepted.
+                            let arena_index = u32::try_from(self.elements.len()).ok();
                             match self.walk_element(source, p, child, scope, &site) {
                                 Some(cid) => out.push(Val::Ref {
                                     target: cid,
                                     pointer: item_index(value, i),
                                     inline: true,
                                     standard: false,
+                                    arena_index,
                                 }),
                                 None => {
                                     failed = true;

@@ -137,6 +137,9 @@ pub(crate) enum Val {
         pointer: Option<u32>,
         inline: bool,
         standard: bool,
+        /// For an inline child: its index in the arena of the element holding the
+        /// reference, so that whole-model checks reach it without a lookup by identifier.
+        arena_index: Option<u32>,
     },
     Str(String),
     Int(i64),
@@ -363,6 +366,24 @@ impl<'o> Session<'o> {
         }
         let base = standard_base();
         base.index.get(id).and_then(|i| base.elements.get(*i))
+    }
+
+    /// The element a reference held by `holder` designates, as [`Session::lookup`] finds
+    /// it. An inline child of a parsed element is the arena entry recorded when it was
+    /// registered (its identifier maps to that entry and is never rebound), so no hashing
+    /// is needed; other references are looked up.
+    pub(crate) fn ref_target(
+        &self,
+        holder: &El,
+        target: &str,
+        arena_index: Option<u32>,
+    ) -> Option<&El> {
+        if !holder.standard
+            && let Some(i) = arena_index
+        {
+            return self.elements.get(i as usize);
+        }
+        self.lookup(target)
     }
 
     fn add_document(&mut self, doc: DocumentRef, text: Cow<'o, str>) {
