@@ -988,7 +988,7 @@ impl Session<'_> {
                 None => failed = true,
             }
         } else if let Some(dt) = datatype {
-            for (p, v) in values::items(ptr, value) {
+            for (p, v) in values::items(ptr, value).iter() {
                 match values::literal(self, source, &p, id, name, v, dt) {
                     Some(val) => {
                         if !values::constraints(self, source, &p, id, name, &val, pv, scope.limits)
@@ -1006,7 +1006,7 @@ impl Session<'_> {
             }
         } else if pf.common.literal {
             // A literal whose datatype depends on another property (EnumValue.enumValue).
-            for (p, v) in values::items(ptr, value) {
+            for (p, v) in values::items(ptr, value).iter() {
                 match v {
                     Value::String(t) => out.push(Val::Str(t.to_string())),
                     Value::Number(n) if n.is_i64() => {
@@ -1029,7 +1029,7 @@ impl Session<'_> {
                     _ => {
                         self.error(
                             source,
-                            p,
+                            p.as_ref(),
                             ParsingError::new("literalNotValid")
                                 .primary(id)
                                 .property(name)
@@ -1042,11 +1042,11 @@ impl Session<'_> {
             }
         } else {
             // An identifier-valued property (Relationship.target).
-            for (p, v) in values::items(ptr, value) {
+            for (p, v) in values::items(ptr, value).iter() {
                 let Value::String(t) = v else {
                     self.error(
                         source,
-                        p,
+                        p.as_ref(),
                         ParsingError::new("identifierNotString")
                             .primary(id)
                             .property(name),
@@ -1066,7 +1066,7 @@ impl Session<'_> {
                     };
                     self.error(
                         source,
-                        p,
+                        p.as_ref(),
                         ParsingError::new(vid)
                             .primary(id)
                             .property(name)
@@ -1080,7 +1080,7 @@ impl Session<'_> {
                 {
                     self.error(
                         source,
-                        p,
+                        p.as_ref(),
                         ParsingError::new("identifierTooLong")
                             .primary(id)
                             .property(name)

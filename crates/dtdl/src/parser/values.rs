@@ -14,19 +14,37 @@ use super::{Session, Val};
 use crate::error::ParsingError;
 use crate::metamodel::{Metamodel, PropertyVersion};
 
+/// One item of a property value and its JSON pointer.
+pub(crate) type Item<'p, 'v, 'a> = (Cow<'p, str>, &'v Value<'a>);
+
+/// The items of a property value: most values are single, and are kept without a vector.
+pub(crate) enum Items<'p, 'v, 'a> {
+    One([Item<'p, 'v, 'a>; 1]),
+    Many(Vec<Item<'p, 'v, 'a>>),
+}
+
+impl<'p, 'v, 'a> std::ops::Deref for Items<'p, 'v, 'a> {
+    type Target = [Item<'p, 'v, 'a>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Items::One(one) => one,
+            Items::Many(all) => all,
+        }
+    }
+}
+
 /// Expands a property value into its items (an array gives each element; anything else one).
 /// A single value keeps the property's pointer (no allocation, the common case).
-pub(crate) fn items<'p, 'v, 'a>(
-    ptr: &'p str,
-    value: &'v Value<'a>,
-) -> Vec<(Cow<'p, str>, &'v Value<'a>)> {
+pub(crate) fn items<'p, 'v, 'a>(ptr: &'p str, value: &'v Value<'a>) -> Items<'p, 'v, 'a> {
     match value {
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (Cow::Owned(super::join_index(ptr, i)), v))
-            .collect(),
-        other => vec![(Cow::Borrowed(ptr), other)],
+        Value::Array(a) => Items::Many(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| (Cow::Owned(super::join_index(ptr, i)), v))
+                .collect(),
+        ),
+        other => Items::One([(Cow::Borrowed(ptr), other)]),
     }
 }
 
