@@ -989,10 +989,9 @@ impl Session<'_> {
             }
         } else if let Some(dt) = datatype {
             for (p, v) in values::items(ptr, value).iter() {
-                match values::literal(self, source, &p, id, name, v, dt) {
+                match values::literal(self, source, p, id, name, v, dt) {
                     Some(val) => {
-                        if !values::constraints(self, source, &p, id, name, &val, pv, scope.limits)
-                        {
+                        if !values::constraints(self, source, p, id, name, &val, pv, scope.limits) {
                             failed = true;
                             continue;
                         }
@@ -1018,7 +1017,7 @@ impl Session<'_> {
                         } else {
                             "string"
                         };
-                        match values::literal(self, source, &p, id, name, v, datatype) {
+                        match values::literal(self, source, p, id, name, v, datatype) {
                             Some(val) => out.push(val),
                             None => {
                                 failed = true;
