@@ -294,7 +294,9 @@ impl Session<'_> {
                 }
             }
         };
-        if site.top_level && !mm.class(class).is_some_and(|c| c.rootable) {
+        // The class facts, looked up once for the checks below and the property dispatch.
+        let class_facts = mm.class(class);
+        if site.top_level && !class_facts.is_some_and(|c| c.rootable) {
             self.error(
                 source,
                 format!("{ptr}/@type"),
@@ -419,7 +421,7 @@ impl Session<'_> {
             }
             None => {
                 let required = site.range.id_required
-                    || mm.class(class).is_some_and(|c| {
+                    || class_facts.is_some_and(|c| {
                         c.id_required_versions.contains(&version)
                             || c.id_required_when.get(vkey(version)).is_some_and(|w| {
                                 w.iter().any(|cp| {
@@ -470,7 +472,7 @@ impl Session<'_> {
         self.index.insert(id.clone(), el_index);
         let parent_index = site.parent_id.and_then(|p| self.index.get(p)).copied();
         let parent_el = parent_index.and_then(|i| self.elements.get(i));
-        let partition = if mm.class(class).is_some_and(|c| c.partition) {
+        let partition = if class_facts.is_some_and(|c| c.partition) {
             Some(el_index)
         } else {
             parent_el.and_then(|parent| parent.partition)
@@ -497,7 +499,6 @@ impl Session<'_> {
 
         // Properties.
         let mut props: Vec<Prop> = Vec::with_capacity(obj.len());
-        let class_facts = mm.class(class);
         let core_properties = mm.core_properties(version, class);
         let vkey = vkey(version);
         let has_apocryphal_type = !self.elements[el_index].undefined_types.is_empty();
