@@ -161,14 +161,16 @@ pub(crate) enum Vals {
 
 impl Vals {
     pub(crate) fn push(&mut self, v: Val) {
-        *self = match std::mem::take(self) {
-            Vals::Empty => Vals::One(v),
-            Vals::One(first) => Vals::Many(vec![first, v]),
-            Vals::Many(mut all) => {
-                all.push(v);
-                Vals::Many(all)
+        // Only the single-to-many step moves the existing value out.
+        match self {
+            Vals::Many(all) => all.push(v),
+            Vals::Empty => *self = Vals::One(v),
+            Vals::One(_) => {
+                if let Vals::One(first) = std::mem::take(self) {
+                    *self = Vals::Many(vec![first, v]);
+                }
             }
-        };
+        }
     }
 }
 
@@ -708,7 +710,9 @@ pub(crate) fn join(base: &str, seg: &str) -> String {
     let mut s = String::with_capacity(base.len() + seg.len() + 1);
     s.push_str(base);
     s.push('/');
-    if seg.contains(['~', '/']) {
+    // A byte scan: `~` and `/` are ASCII, and a char-set pattern search costs more than
+    // the whole join for the short keys seen here.
+    if seg.bytes().any(|b| b == b'~' || b == b'/') {
         s.push_str(&escape(seg));
     } else {
         s.push_str(seg);
