@@ -2,12 +2,14 @@
 //! schemas, and (when `../shared/models-sample` is present) every sample model with its
 //! dependencies resolved from the same tree.
 
-use std::collections::HashMap;
+#[path = "../tests/support/dmr_tree.rs"]
+mod dmr_tree;
+
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dtdl::{Dtmi, ParsingOptions, Resolver, ResolverError, parse};
+use dtdl::{ParsingOptions, parse};
 
 const SMALL: &str = r#"{
   "@context": "dtmi:dtdl:context;3",
@@ -42,36 +44,6 @@ const COMPLEX: &str = r#"{
   ]
 }"#;
 
-struct Tree<'a>(&'a HashMap<String, String>);
-
-impl Resolver for Tree<'_> {
-    fn resolve(&mut self, dtmis: &[Dtmi]) -> Result<Vec<String>, ResolverError> {
-        Ok(dtmis
-            .iter()
-            .filter_map(|d| self.0.get(&d.to_dmr_path()).cloned())
-            .collect())
-    }
-}
-
-fn load(dir: &Path, root: &Path, out: &mut HashMap<String, String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            load(&path, root, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if dtdl::dmr_path_to_lowercase_dtmi(&rel).is_some()
-                && let Ok(text) = std::fs::read_to_string(&path)
-            {
-                out.insert(rel, text);
-            }
-        }
-    }
-}
-
 fn benches(c: &mut Criterion) {
     let options = ParsingOptions::default();
     assert!(parse(&[SMALL], None, &options).is_ok() && parse(&[COMPLEX], None, &options).is_ok());
@@ -82,8 +54,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| parse(black_box(&[COMPLEX]), None, &options).map(|m| m.len()))
     });
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models-sample");
-    let mut files = HashMap::new();
-    load(&root, &root, &mut files);
+    let files = dmr_tree::load(&root);
     if files.is_empty() {
         eprintln!(
             "NOTICE: {} not found; skipping the sample-model benchmark",
@@ -100,7 +71,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut ok = 0;
             for name in &names {
-                let mut tree = Tree(&files);
+                let mut tree = dmr_tree::Tree(&files);
                 ok +=
                     usize::from(parse(&[files[*name].as_str()], Some(&mut tree), &options).is_ok());
             }

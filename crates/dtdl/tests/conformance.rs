@@ -6,11 +6,13 @@
 
 #[path = "support/conformance.rs"]
 mod conformance;
+#[path = "support/dmr_tree.rs"]
+mod dmr_tree;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use dtdl::{Dtmi, ParsingOptions, Resolver, ResolverError};
+use dtdl::ParsingOptions;
 
 fn workspace_shared(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -116,37 +118,6 @@ fn the_runner_honours_every_case_key() {
     assert!(conformance::report(&results).ends_with("4 passed, 0 failed, 1 skipped\n"));
 }
 
-/// Resolves from an in-memory DMR tree.
-struct Tree<'a>(&'a HashMap<String, String>);
-
-impl Resolver for Tree<'_> {
-    fn resolve(&mut self, dtmis: &[Dtmi]) -> Result<Vec<String>, ResolverError> {
-        Ok(dtmis
-            .iter()
-            .filter_map(|d| self.0.get(&d.to_dmr_path()).cloned())
-            .collect())
-    }
-}
-
-fn collect(dir: &Path, root: &Path, out: &mut HashMap<String, String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, root, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if dtdl::dmr_path_to_lowercase_dtmi(&rel).is_some()
-                && let Ok(text) = std::fs::read_to_string(&path)
-            {
-                out.insert(rel, text);
-            }
-        }
-    }
-}
-
 #[test]
 fn every_sample_model_is_accepted() {
     let root = workspace_shared("models-sample");
@@ -157,8 +128,7 @@ fn every_sample_model_is_accepted() {
         );
         return;
     }
-    let mut files = HashMap::new();
-    collect(&root, &root, &mut files);
+    let files = dmr_tree::load(&root);
     assert!(
         !files.is_empty(),
         "no models found under {}",
@@ -169,7 +139,7 @@ fn every_sample_model_is_accepted() {
     let mut names: Vec<&String> = files.keys().collect();
     names.sort();
     for name in names {
-        let mut resolver = Tree(&files);
+        let mut resolver = dmr_tree::Tree(&files);
         if let Err(e) = dtdl::parse(&[files[name].as_str()], Some(&mut resolver), &options) {
             rejected.push(format!("{name}: {e}"));
         }
