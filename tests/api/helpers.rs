@@ -214,6 +214,17 @@ impl TestApp {
         serde_json::from_str(&text).expect("JSON response")
     }
 
+    /// Imports files (`{"files": [{"path", "content"}]}`) as the admin.
+    pub async fn import(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/imports"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("import request")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))

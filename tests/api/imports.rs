@@ -16,14 +16,7 @@ on_both_backends! {
             {"path": "dtmi/com/example/thermostat-1.json", "content": THERMOSTAT},
             {"path": "bundle.json", "content": bundle},
         ]});
-        let response = app
-            .client
-            .post(app.url("/api/v1/imports"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let response = app.import(&body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(app.model_count().await, 4);
         // THERMOSTAT ends with a newline: a file's bytes are kept whole.
@@ -43,14 +36,7 @@ async fn import_issues_name_the_file_and_the_position_in_it() {
         {"path": "fine.json", "content": THERMOSTAT},
         {"path": "broken.json", "content": broken},
     ]});
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
+    let response = app.import(&body).await;
     let problem_body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let issue = &problem_body["errors"][0];
     assert_eq!(issue["file"], "broken.json", "{problem_body}");
@@ -63,14 +49,7 @@ async fn import_issues_name_the_file_and_the_position_in_it() {
     );
 
     let not_json = json!({"files": [{"path": "x.json", "content": "{\n  oops"}]});
-    let response = app
-        .client
-        .post(app.url("/api/v1/imports"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&not_json)
-        .send()
-        .await
-        .expect("request");
+    let response = app.import(&not_json).await;
     let body = problem(response, StatusCode::BAD_REQUEST).await;
     assert!(
         body["detail"]

@@ -197,9 +197,7 @@ pub async fn push_models(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.auth.require_admin(&request)?;
-    require_json(&request)?;
-    let body = read_body(&request, payload, state.settings.max_body_bytes).await?;
+    let (principal, body) = admin_json_body(&request, payload, &state).await?;
     let batch = Batch::parse(&body, state.policy.max_models).map_err(PushError::from)?;
     store_batch(&state, &principal, batch).await
 }
@@ -244,9 +242,7 @@ pub async fn import_models(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.auth.require_admin(&request)?;
-    require_json(&request)?;
-    let body = read_body(&request, payload, state.settings.max_body_bytes).await?;
+    let (principal, body) = admin_json_body(&request, payload, &state).await?;
     let import: ImportRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid-body",
@@ -262,6 +258,18 @@ pub async fn import_models(
         .collect();
     let batch = Batch::from_files(&files, state.policy.max_models).map_err(PushError::from)?;
     store_batch(&state, &principal, batch).await
+}
+
+/// The first steps of every push: an admin caller, a JSON body, within the size limit.
+async fn admin_json_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(Principal, web::BytesMut), ApiError> {
+    let principal = state.auth.require_admin(request)?;
+    require_json(request)?;
+    let body = read_body(request, payload, state.settings.max_body_bytes).await?;
+    Ok((principal, body))
 }
 
 /// Runs the push pipeline and answers with what it stored.
