@@ -72,6 +72,19 @@ impl ApiError {
         }))
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
+    /// Validation issues attached to the error.
+    pub fn errors(&self) -> &[Issue] {
+        &self.0.errors
+    }
+
     pub fn with_errors(mut self, errors: Vec<Issue>) -> Self {
         self.0.errors = errors;
         self
@@ -286,5 +299,97 @@ fn error_count(issues: &[Issue]) -> String {
     match issues.len() {
         1 => "the model breaks 1 rule".to_owned(),
         n => format!("the push breaks {n} rules"),
+    }
+}
+
+impl From<crate::domain::inspect::InspectError> for ApiError {
+    fn from(error: crate::domain::inspect::InspectError) -> Self {
+        match error {
+            crate::domain::inspect::InspectError::Store(store) => store.into(),
+            unparsable => Self::unexpected(unparsable),
+        }
+    }
+}
+
+/// An error on an HTML page: the same statuses and wording as [`ApiError`], rendered as a
+/// friendly page in the site's layout instead of problem+json.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<PushError> for PageError {
+    fn from(error: PushError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<crate::domain::inspect::InspectError> for PageError {
+    fn from(error: crate::domain::inspect::InspectError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    detail: &'a str,
+    request_id: Option<String>,
+    chrome: crate::routes::pages::Chrome,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.0.0.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let parts = &self.0.0;
+        let request_id = parts.cause.as_ref().map(|cause| {
+            let id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(request_id = %id, error = %cause, "page failed unexpectedly");
+            id
+        });
+        let (title, detail) = match parts.status {
+            StatusCode::NOT_FOUND => ("Not found", parts.detail.as_str()),
+            StatusCode::FORBIDDEN => ("Not allowed", parts.detail.as_str()),
+            StatusCode::UNAUTHORIZED => ("Sign-in required", parts.detail.as_str()),
+            _ => (parts.title, parts.detail.as_str()),
+        };
+        let page = ErrorPage {
+            status: parts.status.as_u16(),
+            title,
+            detail,
+            request_id,
+            chrome: crate::routes::pages::Chrome::default(),
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the error page did not render");
+            format!("{} {}", parts.status, parts.title)
+        });
+        HttpResponse::build(parts.status)
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
+            .body(body)
     }
 }

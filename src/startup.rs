@@ -76,13 +76,17 @@ impl Application {
             },
         ));
         follow_changes(store.clone(), resolution.clone()).await;
+        let parsing = dtdl::ParsingOptions {
+            max_dtdl_version: settings.max_dtdl_version,
+            ..dtdl::ParsingOptions::default()
+        };
+        // Models stored before facets existed get theirs in the background; search works
+        // meanwhile, with facet counts that grow as the backfill proceeds.
+        tokio::spawn(backfill_facets(store.clone(), parsing.clone()));
         let state = web::Data::new(AppState {
             policy: PushPolicy {
                 max_models: settings.max_batch_models,
-                parsing: dtdl::ParsingOptions {
-                    max_dtdl_version: settings.max_dtdl_version,
-                    ..dtdl::ParsingOptions::default()
-                },
+                parsing,
             },
             auth: Authenticator::new(settings.admin_token.clone()),
             settings: Arc::new(settings),
@@ -108,8 +112,7 @@ impl Application {
                 .split_for_parts();
             app.configure(routes::dmr::configure)
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
-                .route("/", web::get().to(routes::pages::home::home))
-                .route("/static/site.css", web::get().to(routes::pages::site_css))
+                .configure(routes::pages::configure)
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(10)
@@ -145,11 +148,35 @@ fn cors() -> Cors {
         .max_age(86_400)
 }
 
-async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
+async fn not_found(request: HttpRequest) -> HttpResponse {
+    let error = ApiError::not_found(format!(
         "nothing is served at {}; see /api/docs/ for the API and /dtmi/… for models",
         request.path()
-    )))
+    ));
+    // Browsers get the friendly page; API clients the problem document.
+    let wants_html = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        actix_web::ResponseError::error_response(&crate::error::PageError(error))
+    } else {
+        actix_web::ResponseError::error_response(&error)
+    }
+}
+
+async fn backfill_facets(store: Arc<dyn ModelStore>, parsing: dtdl::ParsingOptions) {
+    match crate::domain::facets::backfill(store, &parsing).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(
+            models = count,
+            "facets computed for models stored before facets existed"
+        ),
+        Err(error) => {
+            tracing::error!(error = %error, "computing facets of stored models failed; restart to retry")
+        }
+    }
 }
 
 /// Keeps the resolution cache in step with writes made by other instances. A lost listener

@@ -2,6 +2,9 @@
 //! stored, and how DMR documents are built and cached.
 
 pub mod batch;
+pub mod diff;
+pub mod facets;
+pub mod inspect;
 pub mod issue;
 pub mod model;
 pub mod publish;

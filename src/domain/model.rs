@@ -101,6 +101,64 @@ pub struct NewModel {
     pub description: Option<serde_json::Value>,
     /// DTMIs (exact casing) of the stored or co-pushed models this one references.
     pub dependencies: Vec<String>,
+    /// What faceted search finds the model by.
+    pub facets: Vec<Facet>,
+}
+
+/// A dimension of faceted search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FacetKind {
+    /// The DTMI without its last segment and version, lowercase (`dtmi:com:example`).
+    Namespace,
+    /// A kind of content the interface has, own or inherited (`Telemetry`, `Command`, ...).
+    Capability,
+    /// A semantic type of a content (`Temperature`).
+    SemanticType,
+    /// A unit of a content (`degreeCelsius`).
+    Unit,
+    /// The interface DTMI of a component.
+    Component,
+}
+
+impl FacetKind {
+    pub const ALL: [FacetKind; 5] = [
+        Self::Namespace,
+        Self::Capability,
+        Self::SemanticType,
+        Self::Unit,
+        Self::Component,
+    ];
+
+    /// The name stored in the database and used in query strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Namespace => "namespace",
+            Self::Capability => "capability",
+            Self::SemanticType => "semanticType",
+            Self::Unit => "unit",
+            Self::Component => "component",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// One facet value of a model.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Facet {
+    pub kind: FacetKind,
+    pub value: String,
+}
+
+/// How many models of a search have a facet value. The pseudo-facets `state` and
+/// `dtdlVersion` come from the model rows themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FacetCount {
+    pub facet: String,
+    pub value: String,
+    pub count: u64,
 }
 
 /// Which direct neighbours of a model to list.
@@ -146,6 +204,11 @@ pub struct SearchQuery {
     pub state: Option<ModelState>,
     /// Only models in the dependency closure of this model (excluding itself); database id.
     pub dependencies_of: Option<i64>,
+    pub dtdl_version: Option<u8>,
+    /// Only models having every one of these facet values.
+    pub facets: Vec<Facet>,
+    /// Newest first instead of by DTMI.
+    pub newest_first: bool,
     pub offset: u64,
     pub limit: u64,
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::batch::{Batch, BatchError};
 use super::issue::Issue;
-use super::model::{ModelState, NewModel};
+use super::model::{Facet, ModelState, NewModel};
 use crate::store::{ModelStore, StoreError};
 
 /// Limits and parser settings that apply to every push.
@@ -98,6 +98,117 @@ pub async fn push(
     store.insert(&ordered, pushed_by).await?;
     outcome.created = ordered.iter().map(|m| m.dtmi.to_string()).collect();
     Ok(outcome)
+}
+
+/// One model of a previewed push, compared with the newest stored version of its DTMI that
+/// is older than it.
+pub struct PreviewItem {
+    pub dtmi: String,
+    /// Already stored with identical content: publishing changes nothing for it.
+    pub unchanged: bool,
+    pub diff: Option<super::diff::Diff>,
+}
+
+/// Checks a push exactly as [`push`] does, without storing anything, and diffs each new
+/// model against its previous version.
+pub async fn preview(
+    store: Arc<dyn ModelStore>,
+    batch: Batch<'_>,
+    policy: &PushPolicy,
+) -> Result<Vec<PreviewItem>, PushError> {
+    let candidates = check_repository_rules(&batch)?;
+    check_cycles(&candidates)?;
+    let lowers: Vec<String> = candidates
+        .iter()
+        .map(|c| c.dtmi.as_str().to_lowercase())
+        .collect();
+    let unchanged = check_against_store(store.as_ref(), &batch, &candidates, &lowers).await?;
+    let new: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| !unchanged.contains(c.dtmi.as_str()))
+        .collect();
+    if !new.is_empty() {
+        let documents = validate(store.clone(), &batch, &new, &policy.parsing).await?;
+        resolve_dependencies(store.as_ref(), &batch, &new, &documents).await?;
+    }
+    let texts: Arc<HashMap<String, String>> = Arc::new(
+        new.iter()
+            .map(|c| (c.dtmi.to_string(), c.text.to_owned()))
+            .collect(),
+    );
+    let mut items = Vec::with_capacity(candidates.len());
+    for candidate in &candidates {
+        let dtmi = candidate.dtmi.to_string();
+        if unchanged.contains(&dtmi) {
+            items.push(PreviewItem {
+                dtmi,
+                unchanged: true,
+                diff: None,
+            });
+            continue;
+        }
+        let previous = previous_version(store.as_ref(), &candidate.dtmi).await?;
+        let diff = match previous {
+            None => None,
+            Some(previous) => {
+                let old = super::inspect::load(store.as_ref(), &previous, &policy.parsing)
+                    .await
+                    .map_err(|e| PushError::Internal(e.to_string()))?;
+                let Some(old) = old else {
+                    items.push(PreviewItem {
+                        dtmi,
+                        unchanged: false,
+                        diff: None,
+                    });
+                    continue;
+                };
+                let mut resolver = PushResolver {
+                    batch: texts.clone(),
+                    store: store.clone(),
+                    runtime: tokio::runtime::Handle::current(),
+                };
+                let text = candidate.text.to_owned();
+                let options = policy.parsing.clone();
+                let id = dtmi.clone();
+                tokio::task::spawn_blocking(move || {
+                    let new_model = dtdl::parse(&[text.as_str()], Some(&mut resolver), &options)
+                        .map_err(|e| PushError::Internal(e.to_string()))?;
+                    match (old.root(), new_model.element(&id)) {
+                        (Some(old_root), Some(new_root)) => {
+                            Ok::<_, PushError>(Some(super::diff::diff(old_root, new_root)))
+                        }
+                        _ => Ok(None),
+                    }
+                })
+                .await
+                .map_err(|e| PushError::Internal(format!("the preview task failed: {e}")))??
+            }
+        };
+        items.push(PreviewItem {
+            dtmi,
+            unchanged: false,
+            diff,
+        });
+    }
+    Ok(items)
+}
+
+/// The DTMI of the newest stored version of `dtmi`'s interface older than `dtmi` itself.
+pub async fn previous_version(
+    store: &dyn ModelStore,
+    dtmi: &dtdl::Dtmi,
+) -> Result<Option<String>, StoreError> {
+    let mine = (dtmi.major_version(), dtmi.minor_version());
+    let versions = store.versions(&dtmi.versionless().to_lowercase()).await?;
+    Ok(versions
+        .into_iter()
+        .filter_map(|r| {
+            let parsed = dtdl::Dtmi::parse(&r.dtmi).ok()?;
+            let theirs = (parsed.major_version(), parsed.minor_version());
+            (theirs < mine).then_some((theirs, r.dtmi))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, dtmi)| dtmi))
 }
 
 /// The rules of `dmr-client validate --strict`: each document is one Interface object with a
@@ -387,7 +498,7 @@ async fn validate(
     batch: &Batch<'_>,
     new: &[&Candidate<'_>],
     options: &dtdl::ParsingOptions,
-) -> Result<Vec<dtdl::DocumentInfo>, PushError> {
+) -> Result<Vec<(dtdl::DocumentInfo, Vec<Facet>)>, PushError> {
     let texts: Arc<HashMap<String, String>> = Arc::new(
         new.iter()
             .map(|c| (c.dtmi.to_string(), c.text.to_owned()))
@@ -420,7 +531,13 @@ async fn validate(
     for (candidate, result) in new.iter().zip(results) {
         match result {
             Ok(model) => match model.documents().first() {
-                Some(document) => documents.push(document.clone()),
+                Some(document) => documents.push((
+                    document.clone(),
+                    model
+                        .element(candidate.dtmi.as_str())
+                        .map(super::facets::facets_of)
+                        .unwrap_or_default(),
+                )),
                 None => {
                     return Err(PushError::Internal(format!(
                         "the parser described no document for {}",
@@ -592,7 +709,7 @@ async fn resolve_dependencies(
     store: &dyn ModelStore,
     batch: &Batch<'_>,
     new: &[&Candidate<'_>],
-    documents: &[dtdl::DocumentInfo],
+    documents: &[(dtdl::DocumentInfo, Vec<Facet>)],
 ) -> Result<Vec<NewModel>, PushError> {
     let in_push: BTreeMap<&str, usize> = new
         .iter()
@@ -601,7 +718,7 @@ async fn resolve_dependencies(
         .collect();
     let outside: Vec<String> = documents
         .iter()
-        .flat_map(|d| d.external_references.iter())
+        .flat_map(|(d, _)| d.external_references.iter())
         .filter(|r| !in_push.contains_key(r.as_str()))
         .map(|r| r.as_str().to_lowercase())
         .collect::<BTreeSet<_>>()
@@ -616,7 +733,7 @@ async fn resolve_dependencies(
 
     let mut conflicts = Vec::new();
     let mut models = Vec::with_capacity(new.len());
-    for (candidate, document) in new.iter().zip(documents) {
+    for (candidate, (document, facets)) in new.iter().zip(documents) {
         let mut dependencies = BTreeSet::new();
         for reference in &document.external_references {
             let reference = reference.as_str();
@@ -651,6 +768,7 @@ async fn resolve_dependencies(
             display_name: object.and_then(|o| o.get("displayName")).cloned(),
             description: object.and_then(|o| o.get("description")).cloned(),
             dependencies: dependencies.into_iter().collect(),
+            facets: facets.clone(),
         });
     }
     if conflicts.is_empty() {
@@ -760,6 +878,7 @@ mod tests {
             display_name: None,
             description: None,
             dependencies: dependencies.iter().map(|d| (*d).to_owned()).collect(),
+            facets: Vec::new(),
         }
     }
 

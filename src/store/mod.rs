@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use crate::domain::model::{
-    Change, IndexEntry, ModelRecord, ModelState, NewModel, Page, Relation, RepositoryStatus,
-    SearchQuery, StoredModel, Tombstone,
+    Change, Facet, FacetCount, IndexEntry, ModelRecord, ModelState, NewModel, Page, Relation,
+    RepositoryStatus, SearchQuery, StoredModel, Tombstone,
 };
 
 pub use postgres::PgStore;
@@ -94,6 +94,20 @@ pub trait ModelStore: Send + Sync {
     async fn versions(&self, versionless_lower: &str) -> Result<Vec<ModelRecord>, StoreError>;
 
     async fn search(&self, query: &SearchQuery) -> Result<Page<ModelRecord>, StoreError>;
+
+    /// How many models matching the query (paging ignored) have each facet value, plus the
+    /// pseudo-facets `state` and `dtdlVersion`; ordered by facet, then count (largest first).
+    async fn facet_counts(&self, query: &SearchQuery) -> Result<Vec<FacetCount>, StoreError>;
+
+    /// Number of models per namespace (`dtmi:com:example`) under a lowercase prefix such as
+    /// `dtmi:com:` (or all with `dtmi:`), ordered by namespace.
+    async fn namespace_counts(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Models whose facets were never computed (stored before facets existed), oldest first.
+    async fn models_without_facets(&self, limit: u64) -> Result<Vec<StoredModel>, StoreError>;
+
+    /// Replaces a model's facets and marks it indexed, in one transaction.
+    async fn set_facets(&self, model_id: i64, facets: &[Facet]) -> Result<(), StoreError>;
 
     /// Index entries in storage order.
     async fn index_entries(&self, offset: u64, limit: u64) -> Result<Vec<IndexEntry>, StoreError>;

@@ -146,8 +146,95 @@ pub(super) fn write_conflict(error: sqlx::Error, what: impl FnOnce() -> String) 
     }
 }
 
+/// Inserts a model's facets inside the caller's transaction.
+pub(super) async fn write_facets<'c, DB>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    model_id: i64,
+    facets: &[crate::domain::model::Facet],
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
+{
+    for facet in facets {
+        sqlx::query("INSERT INTO model_facets (model_id, facet, value) VALUES ($1, $2, $3)")
+            .bind(model_id)
+            .bind(facet.kind.as_str())
+            .bind(facet.value.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 macro_rules! impl_model_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+        /// The models a search matches, as `SELECT <select> FROM models m WHERE …`; with
+        /// `as_cte`, as the common table expression of that name instead (the caller goes on
+        /// with the main query).
+        fn filtered(
+            search: &$crate::domain::model::SearchQuery,
+            select: &str,
+            as_cte: Option<&str>,
+        ) -> sqlx::QueryBuilder<$db> {
+            let mut query = sqlx::QueryBuilder::<$db>::new("");
+            if let Some(root) = search.dependencies_of {
+                query.push(
+                    "WITH RECURSIVE reach(id) AS (SELECT CAST(",
+                );
+                query.push_bind(root);
+                query.push(
+                    " AS BIGINT) UNION SELECT d.dependency_id FROM model_dependencies d \
+                     JOIN reach r ON d.model_id = r.id) ",
+                );
+            }
+            if let Some(name) = as_cte {
+                query.push(if search.dependencies_of.is_some() { ", " } else { "WITH " });
+                query.push(name);
+                query.push(" AS (");
+            }
+            query.push(select);
+            query.push(" FROM models m WHERE 1 = 1");
+            if let Some(text) = &search.text {
+                query.push(" AND m.search_text LIKE ");
+                query.push_bind(format!("%{}%", $crate::store::like_escape(&text.to_lowercase())));
+                query.push(" ESCAPE '\\'");
+            }
+            if let Some(prefix) = &search.namespace_prefix {
+                query.push(" AND m.dtmi_lower LIKE ");
+                query.push_bind(format!("{}%", $crate::store::like_escape(prefix)));
+                query.push(" ESCAPE '\\'");
+            }
+            if let Some(state) = search.state {
+                query.push(" AND m.state = ");
+                query.push_bind(state.as_str());
+            }
+            if let Some(root) = search.dependencies_of {
+                query.push(" AND m.id IN (SELECT id FROM reach) AND m.id <> ");
+                query.push_bind(root);
+            }
+            if let Some(version) = search.dtdl_version {
+                query.push(" AND m.dtdl_version = ");
+                query.push_bind(i64::from(version));
+            }
+            for facet in &search.facets {
+                query.push(" AND m.id IN (SELECT model_id FROM model_facets WHERE facet = ");
+                query.push_bind(facet.kind.as_str());
+                query.push(" AND value = ");
+                query.push_bind(facet.value.clone());
+                query.push(")");
+            }
+            if as_cte.is_some() {
+                query.push(") ");
+            }
+            query
+        }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::ModelStore for $store {
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
@@ -258,8 +345,8 @@ macro_rules! impl_model_store {
                     let model_id: i64 = sqlx::query_scalar(
                         "INSERT INTO models (dtmi, dtmi_lower, versionless_lower, major_version, \
                          minor_version, content, sha256, canonical_sha256, size_bytes, dtdl_version, \
-                         display_name, description, search_text, state, pushed_by, pushed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'published', $14, $15) \
+                         display_name, description, search_text, state, pushed_by, pushed_at, facets_indexed) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'published', $14, $15, 1) \
                          RETURNING id",
                     )
                     .bind(dtmi)
@@ -288,6 +375,7 @@ macro_rules! impl_model_store {
                         .bind(&dtmi_lower)
                         .execute(&mut *tx)
                         .await?;
+                    $crate::store::sql::write_facets(&mut tx, model_id, &model.facets).await?;
                     for dependency in &model.dependencies {
                         let inserted = sqlx::query(
                             "INSERT INTO model_dependencies (model_id, dependency_id) \
@@ -485,52 +573,16 @@ macro_rules! impl_model_store {
                 &self,
                 search: &$crate::domain::model::SearchQuery,
             ) -> Result<$crate::domain::model::Page<$crate::domain::model::ModelRecord>, $crate::store::StoreError> {
-                fn filtered(
-                    search: &$crate::domain::model::SearchQuery,
-                    select: &str,
-                ) -> sqlx::QueryBuilder<$db> {
-                    let mut query = sqlx::QueryBuilder::<$db>::new("");
-                    if let Some(root) = search.dependencies_of {
-                        query.push(
-                            "WITH RECURSIVE reach(id) AS (SELECT CAST(",
-                        );
-                        query.push_bind(root);
-                        query.push(
-                            " AS BIGINT) UNION SELECT d.dependency_id FROM model_dependencies d \
-                             JOIN reach r ON d.model_id = r.id) ",
-                        );
-                    }
-                    query.push(select);
-                    query.push(" FROM models m WHERE 1 = 1");
-                    if let Some(text) = &search.text {
-                        query.push(" AND m.search_text LIKE ");
-                        query.push_bind(format!("%{}%", $crate::store::like_escape(&text.to_lowercase())));
-                        query.push(" ESCAPE '\\'");
-                    }
-                    if let Some(prefix) = &search.namespace_prefix {
-                        query.push(" AND m.dtmi_lower LIKE ");
-                        query.push_bind(format!("{}%", $crate::store::like_escape(prefix)));
-                        query.push(" ESCAPE '\\'");
-                    }
-                    if let Some(state) = search.state {
-                        query.push(" AND m.state = ");
-                        query.push_bind(state.as_str());
-                    }
-                    if let Some(root) = search.dependencies_of {
-                        query.push(" AND m.id IN (SELECT id FROM reach) AND m.id <> ");
-                        query.push_bind(root);
-                    }
-                    query
-                }
-                let (total,): (i64,) = filtered(search, "SELECT COUNT(*)")
+                let (total,): (i64,) = Self::filtered(search, "SELECT COUNT(*)", None)
                     .build_query_as()
                     .fetch_one(&self.pool)
                     .await?;
-                let mut query = filtered(
+                let mut query = Self::filtered(
                     search,
                     &format!("SELECT {}", $crate::store::sql::RECORD_COLUMNS),
+                    None,
                 );
-                query.push(" ORDER BY m.dtmi_lower LIMIT ");
+                query.push(if search.newest_first { " ORDER BY m.id DESC LIMIT " } else { " ORDER BY m.dtmi_lower LIMIT " });
                 query.push_bind(i64::try_from(search.limit).unwrap_or(i64::MAX));
                 query.push(" OFFSET ");
                 query.push_bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
@@ -539,6 +591,89 @@ macro_rules! impl_model_store {
                     items: $crate::store::sql::records(rows)?,
                     total: u64::try_from(total).unwrap_or_default(),
                 })
+            }
+
+            async fn facet_counts(
+                &self,
+                search: &$crate::domain::model::SearchQuery,
+            ) -> Result<Vec<$crate::domain::model::FacetCount>, $crate::store::StoreError> {
+                // One pass: the matching ids once, then every facet grouped over them.
+                let mut query = Self::filtered(search, "SELECT m.id, m.state, m.dtdl_version", Some("hits"));
+                query.push(
+                    "SELECT f.facet, f.value, COUNT(*) FROM model_facets f JOIN hits h ON h.id = f.model_id \
+                     GROUP BY f.facet, f.value \
+                     UNION ALL SELECT 'state', h.state, COUNT(*) FROM hits h GROUP BY h.state \
+                     UNION ALL SELECT 'dtdlVersion', CAST(h.dtdl_version AS TEXT), COUNT(*) FROM hits h GROUP BY h.dtdl_version",
+                );
+                let rows: Vec<(String, String, i64)> = query.build_query_as().fetch_all(&self.pool).await?;
+                let mut counts: Vec<$crate::domain::model::FacetCount> = rows
+                    .into_iter()
+                    .map(|(facet, value, count)| $crate::domain::model::FacetCount {
+                        facet,
+                        value,
+                        count: u64::try_from(count).unwrap_or_default(),
+                    })
+                    .collect();
+                counts.sort_by(|a, b| a.facet.cmp(&b.facet).then(b.count.cmp(&a.count)).then(a.value.cmp(&b.value)));
+                Ok(counts)
+            }
+
+            async fn namespace_counts(
+                &self,
+                prefix: &str,
+            ) -> Result<Vec<(String, u64)>, $crate::store::StoreError> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT value, COUNT(*) FROM model_facets WHERE facet = 'namespace' \
+                     AND (value = $1 OR value LIKE $2 ESCAPE '\\') GROUP BY value ORDER BY value",
+                )
+                .bind(prefix.trim_end_matches(':'))
+                .bind(format!("{}%", $crate::store::like_escape(prefix)))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(value, count)| (value, u64::try_from(count).unwrap_or_default()))
+                    .collect())
+            }
+
+            async fn models_without_facets(
+                &self,
+                limit: u64,
+            ) -> Result<Vec<$crate::domain::model::StoredModel>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::sql::ContentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {}, m.content FROM models m WHERE m.facets_indexed = 0 ORDER BY m.id LIMIT $1",
+                    $crate::store::sql::RECORD_COLUMNS
+                )))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok($crate::domain::model::StoredModel {
+                            record: r.row.try_into()?,
+                            content: r.content,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_facets(
+                &self,
+                model_id: i64,
+                facets: &[$crate::domain::model::Facet],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM model_facets WHERE model_id = $1")
+                    .bind(model_id)
+                    .execute(&mut *tx)
+                    .await?;
+                $crate::store::sql::write_facets(&mut tx, model_id, facets).await?;
+                sqlx::query("UPDATE models SET facets_indexed = 1 WHERE id = $1")
+                    .bind(model_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn index_entries(

@@ -12,6 +12,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(models::get_dependencies)
         .service(models::get_dependents)
         .service(models::get_versions)
+        .service(models::get_diff)
         .service(models::get_model)
         .service(models::patch_model)
         .service(models::delete_model);

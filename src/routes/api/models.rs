@@ -353,6 +353,7 @@ pub async fn list_models(
         dependencies_of,
         offset: (page - 1) * per_page,
         limit: per_page,
+        ..SearchQuery::default()
     };
     let found = state.store.search(&query).await?;
     let link = |p: u64| page_link(&request, p, per_page);
@@ -492,6 +493,53 @@ pub async fn get_versions(
     }))
 }
 
+/// What changed between two model versions (or any two interfaces), each change with its
+/// element path and a verdict: additive, semantic (unit or semantic type), cosmetic (display
+/// name, description, comment), breaking for devices, breaking for solutions, or both.
+#[utoipa::path(
+    tag = "models",
+    params(
+        ("dtmi" = String, Path, description = "The old model's DTMI, e.g. `dtmi:com:example:Thermostat;1`"),
+        ("other" = String, Path, description = "The new model's DTMI, e.g. `dtmi:com:example:Thermostat;2`"),
+    ),
+    responses(
+        (status = 200, description = "The changes from the first model to the second, grouped as added, removed and changed", body = crate::domain::diff::Diff),
+        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "One of the models is not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/models/{dtmi}/diff/{other}")]
+pub async fn get_diff(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<crate::domain::diff::Diff>, ApiError> {
+    let (from, to) = path.into_inner();
+    Ok(web::Json(diff_models(&state, &from, &to).await?))
+}
+
+/// Loads two stored models and diffs them (shared by the API and the diff page).
+pub async fn diff_models(
+    state: &AppState,
+    from: &str,
+    to: &str,
+) -> Result<crate::domain::diff::Diff, ApiError> {
+    let (from, to) = (parse_dtmi(from)?, parse_dtmi(to)?);
+    let load = |dtmi: dtdl::Dtmi| async move {
+        crate::domain::inspect::load(state.store.as_ref(), dtmi.as_str(), &state.policy.parsing)
+            .await?
+            .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))
+    };
+    let old = load(from).await?;
+    let new = load(to).await?;
+    match (old.root(), new.root()) {
+        (Some(a), Some(b)) => Ok(crate::domain::diff::diff(a, b)),
+        _ => Err(ApiError::unexpected(format!(
+            "stored model {} or {} has no root interface",
+            old.record.dtmi, new.record.dtmi
+        ))),
+    }
+}
+
 /// Move a model forward in its lifecycle.
 #[utoipa::path(
     tag = "models",
@@ -567,7 +615,7 @@ pub async fn delete_model(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn parse_dtmi(text: &str) -> Result<dtdl::Dtmi, ApiError> {
+pub fn parse_dtmi(text: &str) -> Result<dtdl::Dtmi, ApiError> {
     dtdl::Dtmi::parse(text).map_err(|e| {
         ApiError::bad_request(
             "invalid-dtmi",

@@ -1,148 +1,69 @@
-//! The home page: what the repository holds, and a search over it.
+//! The home page: a search box, what was published lately, and how the repository divides by
+//! namespace and DTDL version.
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use crate::domain::model::{ModelRecord, SearchQuery};
-use crate::error::ApiError;
+use super::search::{FacetLink, ModelRow};
+use super::{Chrome, encode};
+use crate::domain::model::SearchQuery;
+use crate::error::PageError;
 use crate::startup::AppState;
-
-const PER_PAGE: u64 = 50;
 
 #[derive(Deserialize)]
 pub struct HomeParams {
     q: Option<String>,
-    page: Option<String>,
-}
-
-/// One model in the results table.
-pub struct Row {
-    dtmi: String,
-    name: String,
-    state: &'static str,
-    dtdl_version: u8,
-    pushed_at: String,
-    pushed_on: String,
-    dmr_link: String,
-}
-
-impl From<ModelRecord> for Row {
-    fn from(record: ModelRecord) -> Self {
-        Row {
-            name: display_text(record.display_name.as_ref()),
-            dmr_link: dtdl::Dtmi::parse(&record.dtmi)
-                .map(|d| format!("/{}", d.to_dmr_path()))
-                .unwrap_or_default(),
-            state: record.state.as_str(),
-            dtdl_version: record.dtdl_version,
-            pushed_at: record.pushed_at.to_rfc3339(),
-            pushed_on: record.pushed_at.format("%Y-%m-%d").to_string(),
-            dtmi: record.dtmi,
-        }
-    }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
 pub struct HomePage {
+    chrome: Chrome,
     repository_name: String,
     model_count: i64,
-    revision: i64,
-    query: String,
-    problem: Option<String>,
-    rows: Vec<Row>,
-    first: u64,
-    last: u64,
-    total: u64,
-    prev_link: Option<String>,
-    next_link: Option<String>,
+    recent: Vec<ModelRow>,
+    namespaces: Vec<FacetLink>,
+    versions: Vec<FacetLink>,
 }
 
 pub async fn home(
     request: HttpRequest,
     params: web::Query<HomeParams>,
     state: web::Data<AppState>,
-) -> Result<HomePage, ApiError> {
+) -> Result<HttpResponse, PageError> {
+    // Searches from older links and bookmarks of `/?q=` land on the search page.
+    if let Some(q) = params.q.as_deref() {
+        return Ok(super::see_other(&format!("/search?q={}", encode(q))));
+    }
     let status = state.store.status().await?;
-    let query = params.q.clone().unwrap_or_default().trim().to_owned();
-    let (page, problem) = match params.page.as_deref().map(str::parse::<u64>) {
-        None => (1, None),
-        Some(Ok(n)) if (1..=1_000_000).contains(&n) => (n, None),
-        Some(_) => (
-            1,
-            Some("That page number is not valid; showing the first page.".to_owned()),
-        ),
-    };
-    let found = state
+    let recent = state
         .store
         .search(&SearchQuery {
-            text: (!query.is_empty()).then(|| query.clone()),
-            offset: (page - 1) * PER_PAGE,
-            limit: PER_PAGE,
+            newest_first: true,
+            limit: 10,
             ..SearchQuery::default()
         })
         .await?;
-    let shown = found.items.len() as u64;
-    let link = |p: u64| {
-        let q = percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC);
-        format!("{}?q={q}&page={p}", request.path())
+    let counts = state.store.facet_counts(&SearchQuery::default()).await?;
+    let links = |facet: &str, limit: usize| -> Vec<FacetLink> {
+        counts
+            .iter()
+            .filter(|c| c.facet == facet)
+            .take(limit)
+            .map(|c| FacetLink::new(facet, &c.value, c.count, false, "/search?"))
+            .collect()
     };
-    Ok(HomePage {
+    let page = HomePage {
+        chrome: Chrome::for_request(&request),
         repository_name: state.settings.repository_name.clone(),
         model_count: status.model_count,
-        revision: status.revision,
-        first: if shown == 0 {
-            0
-        } else {
-            (page - 1) * PER_PAGE + 1
-        },
-        last: (page - 1) * PER_PAGE + shown,
-        total: found.total,
-        prev_link: (page > 1).then(|| link(page - 1)),
-        next_link: (page * PER_PAGE < found.total).then(|| link(page + 1)),
-        rows: found.items.into_iter().map(Row::from).collect(),
-        query,
-        problem,
-    })
-}
-
-/// A displayName as text: the string itself, or the English (else first) entry of a language map.
-fn display_text(value: Option<&serde_json::Value>) -> String {
-    match value {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Object(map)) => map
-            .iter()
-            .find(|(lang, _)| lang.starts_with("en"))
-            .or_else(|| map.iter().next())
-            .and_then(|(_, v)| v.as_str())
-            .unwrap_or_default()
-            .to_owned(),
-        _ => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_names_prefer_english_in_language_maps() {
-        assert_eq!(
-            display_text(Some(&serde_json::json!("Thermostat"))),
-            "Thermostat"
-        );
-        assert_eq!(
-            display_text(Some(
-                &serde_json::json!({"de": "Thermostat DE", "en-US": "Thermostat"})
-            )),
-            "Thermostat"
-        );
-        assert_eq!(
-            display_text(Some(&serde_json::json!({"fr": "Thermostat FR"}))),
-            "Thermostat FR"
-        );
-        assert_eq!(display_text(None), "");
-    }
+        recent: recent.items.into_iter().map(ModelRow::from).collect(),
+        namespaces: links("namespace", 12),
+        versions: links("dtdlVersion", 5),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(crate::error::ApiError::unexpected)?))
 }

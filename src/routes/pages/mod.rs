@@ -1,15 +1,190 @@
-//! Server-rendered HTML pages; each askama template struct sits beside its handler.
+//! Server-rendered HTML pages; each askama template struct sits beside its handler. Pages read
+//! through the same store and domain code as the API, render errors as friendly pages
+//! ([`PageError`]) and decide who may write in one place, [`page_caller`].
 
+pub mod diff;
 pub mod home;
+pub mod lifecycle;
+pub mod model;
+pub mod namespaces;
+pub mod publish;
+pub mod search;
 
-use actix_web::{HttpResponse, http::header};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
-/// Our stylesheet, compiled in so the binary serves it from any working directory.
+use crate::auth::Principal;
+use crate::error::PageError;
+use crate::startup::AppState;
+
+/// Our stylesheet and script, compiled in so the binary serves them from any directory.
 const SITE_CSS: &str = include_str!("../../../static/site.css");
+const SITE_JS: &str = include_str!("../../../static/site.js");
+
+/// Registers every page route.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(home::home))
+        .route("/search", web::get().to(search::search))
+        .route("/namespaces", web::get().to(namespaces::root))
+        .route("/namespaces/{prefix}", web::get().to(namespaces::namespace))
+        .route("/diff", web::get().to(diff::pick))
+        .route("/models/{dtmi}", web::get().to(model::model))
+        .route("/models/{dtmi}/diff/{other}", web::get().to(diff::diff))
+        .route(
+            "/models/{dtmi}/lifecycle",
+            web::get().to(lifecycle::confirm),
+        )
+        .route("/models/{dtmi}/lifecycle", web::post().to(lifecycle::apply))
+        .route("/publish", web::get().to(publish::form))
+        .route("/publish", web::post().to(publish::submit))
+        .route("/static/site.css", web::get().to(site_css))
+        .route("/static/site.js", web::get().to(site_js));
+}
+
+/// What the shared layout shows around every page.
+#[derive(Default)]
+pub struct Chrome {
+    /// A one-time message after a write (see [`flash_message`]).
+    pub flash: Option<&'static str>,
+}
+
+impl Chrome {
+    /// The layout for a request, with the flash message its `done` parameter names.
+    pub fn for_request(request: &HttpRequest) -> Self {
+        let done = web::Query::<std::collections::HashMap<String, String>>::from_query(
+            request.query_string(),
+        )
+        .ok()
+        .and_then(|q| q.get("done").cloned());
+        Self {
+            flash: done.as_deref().and_then(flash_message),
+        }
+    }
+}
+
+/// Flash messages are named by a fixed key in the redirect after a write, so no text from the
+/// request ever reaches the page through them.
+fn flash_message(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "published" => "Published. The new model versions are stored and resolvable.",
+        "deprecated" => "The model is now deprecated.",
+        "decommissioned" => "The model is now decommissioned: no new model may depend on it.",
+        "deleted" => "The model was deleted. Its DTMI stays reserved for the same content.",
+        _ => return None,
+    })
+}
+
+/// Who is writing through a page. Every page write calls this, and only this, so the rule can
+/// change in one place: for now the admin bearer token, as on the API.
+pub fn page_caller(state: &AppState, request: &HttpRequest) -> Result<Principal, PageError> {
+    Ok(state.auth.require_admin(request)?)
+}
+
+/// The path of a model's page (`;` and `#` escaped so that every client keeps them).
+pub fn model_path(dtmi: &str) -> String {
+    format!("/models/{}", escape_dtmi(dtmi))
+}
+
+pub fn escape_dtmi(dtmi: &str) -> String {
+    dtmi.replace('%', "%25")
+        .replace(';', "%3B")
+        .replace('#', "%23")
+        .replace('?', "%3F")
+}
+
+/// A query-string value, percent-encoded.
+pub fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// A displayName as text: the string itself, or the English (else first) entry of a language map.
+pub fn display_text(value: Option<&serde_json::Value>) -> String {
+    match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .find(|(lang, _)| lang.starts_with("en"))
+            .or_else(|| map.iter().next())
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// A language map from the object model as text (English, else the first language).
+pub fn lang_text(map: &std::collections::BTreeMap<&str, &str>) -> String {
+    map.iter()
+        .find(|(lang, _)| lang.starts_with("en"))
+        .or_else(|| map.iter().next())
+        .map(|(_, text)| (*text).to_owned())
+        .unwrap_or_default()
+}
+
+/// Parses a page number, falling back to the first page with a notice.
+pub fn page_number(text: Option<&str>) -> (u64, Option<String>) {
+    match text.map(str::parse::<u64>) {
+        None => (1, None),
+        Some(Ok(n)) if (1..=1_000_000).contains(&n) => (n, None),
+        Some(_) => (
+            1,
+            Some("That page number is not valid; showing the first page.".to_owned()),
+        ),
+    }
+}
 
 pub async fn site_css() -> HttpResponse {
+    static_file("text/css; charset=utf-8", SITE_CSS)
+}
+
+pub async fn site_js() -> HttpResponse {
+    static_file("text/javascript; charset=utf-8", SITE_JS)
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(SITE_CSS)
+        .body(body)
+}
+
+/// A redirect after a successful form post (303, so the browser follows with GET).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_prefer_english_in_language_maps() {
+        assert_eq!(
+            display_text(Some(&serde_json::json!("Thermostat"))),
+            "Thermostat"
+        );
+        assert_eq!(
+            display_text(Some(
+                &serde_json::json!({"de": "Thermostat DE", "en-US": "Thermostat"})
+            )),
+            "Thermostat"
+        );
+        assert_eq!(
+            display_text(Some(&serde_json::json!({"fr": "Thermostat FR"}))),
+            "Thermostat FR"
+        );
+        assert_eq!(display_text(None), "");
+    }
+
+    #[test]
+    fn model_paths_escape_what_would_end_a_path_segment() {
+        assert_eq!(
+            model_path("dtmi:com:example:Thermostat;1"),
+            "/models/dtmi:com:example:Thermostat%3B1"
+        );
+        assert_eq!(flash_message("deprecated").is_some(), true);
+        assert_eq!(flash_message("<script>"), None);
+    }
 }
