@@ -137,7 +137,7 @@ pub struct RepositoryStatus {
 }
 
 /// Filters and paging of a model search.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SearchQuery {
     /// Case-insensitive text matched against DTMI, displayName and description.
     pub text: Option<String>,
@@ -146,6 +146,8 @@ pub struct SearchQuery {
     pub state: Option<ModelState>,
     /// Only models in the dependency closure of this model (excluding itself); database id.
     pub dependencies_of: Option<i64>,
+    /// Only models the caller may read.
+    pub scope: crate::domain::access::ReadScope,
     pub offset: u64,
     pub limit: u64,
 }
@@ -167,6 +169,9 @@ pub enum Change {
     StateChanged { dtmi_lower: String },
     /// A model was deleted.
     Deleted { dtmi_lower: String },
+    /// Users, tokens, grants or namespace visibility changed: reload the policy, and drop
+    /// listings, whose content depends on visibility.
+    AccessChanged,
 }
 
 #[cfg(test)]

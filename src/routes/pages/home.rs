@@ -5,6 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use crate::auth::Caller;
 use crate::domain::model::{ModelRecord, SearchQuery};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -62,10 +63,12 @@ pub struct HomePage {
 
 pub async fn home(
     request: HttpRequest,
+    caller: Caller,
     params: web::Query<HomeParams>,
     state: web::Data<AppState>,
 ) -> Result<HomePage, ApiError> {
-    let status = state.store.status().await?;
+    let scope = state.authz.read_scope(&caller);
+    let status = state.store.status(&scope).await?;
     let query = params.q.clone().unwrap_or_default().trim().to_owned();
     let (page, problem) = match params.page.as_deref().map(str::parse::<u64>) {
         None => (1, None),
@@ -79,9 +82,12 @@ pub async fn home(
         .store
         .search(&SearchQuery {
             text: (!query.is_empty()).then(|| query.clone()),
+            namespace_prefix: None,
+            state: None,
+            dependencies_of: None,
+            scope,
             offset: (page - 1) * PER_PAGE,
             limit: PER_PAGE,
-            ..SearchQuery::default()
         })
         .await?;
     let shown = found.items.len() as u64;

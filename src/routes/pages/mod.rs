@@ -1,6 +1,7 @@
 //! Server-rendered HTML pages; each askama template struct sits beside its handler.
 
 pub mod home;
+pub mod login;
 
 use actix_web::{HttpResponse, http::header};
 
