@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::access::{Namespace, Role, Visibility};
+
 /// Everything `twinhub serve` needs to start.
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
@@ -34,6 +36,91 @@ pub struct Settings {
     pub listing_max_age_seconds: u32,
     /// Highest DTDL major version accepted on push.
     pub max_dtdl_version: u8,
+    /// Visibility of namespaces that have no setting of their own.
+    pub default_visibility: Visibility,
+    /// Secret from which session cookies are signed and encrypted (at least 32 characters).
+    /// Without it a random key is made at start: sessions end on restart and are not shared
+    /// between instances.
+    pub session_secret: Option<Secret>,
+    /// How long a browser session lasts, in minutes.
+    pub session_ttl_minutes: u32,
+    /// Set the `Secure` flag on cookies even without a proxy reporting HTTPS.
+    pub secure_cookies: bool,
+    /// Trust `Forwarded` / `X-Forwarded-*` headers (client address, HTTPS) from a reverse
+    /// proxy in front of twinhub. Leave off when clients connect directly.
+    pub behind_proxy: bool,
+    /// Public base URL (e.g. `https://models.example.com`), used for OIDC redirect URIs.
+    /// Without it the URL is taken from the request's host.
+    pub public_url: Option<String>,
+    /// Failed logins per account or client address before logins are refused for a while.
+    pub login_max_failures: u32,
+    /// How long failed logins are remembered, and logins refused after too many, in seconds.
+    pub login_lockout_seconds: u64,
+    /// OpenID Connect issuers people can sign in with (TOML `[[oidc]]` tables).
+    pub oidc: Vec<OidcIssuerSettings>,
+}
+
+/// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct OidcIssuerSettings {
+    /// Short name used in URLs (`/login/oidc/{name}`) and to qualify user names.
+    pub name: String,
+    /// Text of the sign-in button.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Issuer URL; `/.well-known/openid-configuration` is read from it.
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Scopes besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Claim holding the user name [default: preferred_username, falling back to sub].
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Claim holding the user's groups (a string or an array of strings).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Grants given to a user at first login.
+    #[serde(default)]
+    pub default_grants: Vec<GrantSetting>,
+    /// Grants that follow group membership, checked at every login.
+    #[serde(default)]
+    pub group_grants: Vec<GroupGrantSetting>,
+}
+
+/// A role on namespaces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSetting {
+    pub role: Role,
+    /// Namespaces (`*` for all); ignored for admin, which covers everything.
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+}
+
+/// A role on namespaces for members of a group.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupGrantSetting {
+    pub group: String,
+    pub role: Role,
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".to_owned(), "email".to_owned()]
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
 }
 
 impl Default for Settings {
@@ -50,6 +137,15 @@ impl Default for Settings {
             cache_max_bytes: 256 * 1024 * 1024,
             listing_max_age_seconds: 60,
             max_dtdl_version: 4,
+            default_visibility: Visibility::Public,
+            session_secret: None,
+            session_ttl_minutes: 12 * 60,
+            secure_cookies: false,
+            behind_proxy: false,
+            public_url: None,
+            login_max_failures: 5,
+            login_lockout_seconds: 15 * 60,
+            oidc: Vec::new(),
         }
     }
 }
@@ -68,6 +164,15 @@ impl fmt::Debug for Settings {
             .field("cache_max_bytes", &self.cache_max_bytes)
             .field("listing_max_age_seconds", &self.listing_max_age_seconds)
             .field("max_dtdl_version", &self.max_dtdl_version)
+            .field("default_visibility", &self.default_visibility)
+            .field("session_secret", &self.session_secret)
+            .field("session_ttl_minutes", &self.session_ttl_minutes)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("behind_proxy", &self.behind_proxy)
+            .field("public_url", &self.public_url)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_lockout_seconds", &self.login_lockout_seconds)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -129,6 +234,46 @@ impl Settings {
             && token.expose().len() < 16
         {
             return invalid("admin_token", "must be at least 16 characters long");
+        }
+        if let Some(secret) = &self.session_secret
+            && secret.expose().len() < 32
+        {
+            return invalid("session_secret", "must be at least 32 characters long");
+        }
+        if self.session_ttl_minutes == 0 {
+            return invalid("session_ttl_minutes", "must be at least 1");
+        }
+        if self.login_max_failures == 0 {
+            return invalid("login_max_failures", "must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for issuer in &self.oidc {
+            let valid_name = !issuer.name.is_empty()
+                && issuer
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return invalid(
+                    "oidc.name",
+                    &format!(
+                        "{:?} must be letters, digits, - or _ (it appears in URLs)",
+                        issuer.name
+                    ),
+                );
+            }
+            if !names.insert(issuer.name.as_str()) {
+                return invalid(
+                    "oidc.name",
+                    &format!("{:?} is configured twice", issuer.name),
+                );
+            }
+            if !(issuer.issuer.starts_with("https://") || issuer.issuer.starts_with("http://")) {
+                return invalid(
+                    "oidc.issuer",
+                    &format!("{:?} must be an http(s) URL", issuer.issuer),
+                );
+            }
         }
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")

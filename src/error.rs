@@ -118,6 +118,19 @@ impl ApiError {
         )
     }
 
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests",
+            detail,
+        )
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -203,6 +216,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(dtmi) => Self::model_not_found(&dtmi),
+            StoreError::Absent(_) => Self::not_found(error.to_string()),
             StoreError::Conflict(detail) => {
                 Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
             }
@@ -283,6 +297,9 @@ impl From<PushError> for ApiError {
                 format!("{}; nothing was stored", summary(&issues)),
             )
             .with_errors(issues),
+            PushError::Forbidden(_) => Self::forbidden(format!(
+                "{error}: pushing needs the publisher role on each model's namespace; ask an owner of the namespace"
+            )),
             PushError::Cycle(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "dependency-cycle",

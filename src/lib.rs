@@ -4,6 +4,7 @@
 //! the real application.
 
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod domain;

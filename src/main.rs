@@ -26,6 +26,8 @@ enum Command {
     Openapi,
     /// Push model files and folders to a repository as one all-or-nothing import.
     Push(PushArgs),
+    /// Administration on the server machine (e.g. `admin create-user alice --role admin`).
+    Admin(twinhub::cli::admin::AdminArgs),
 }
 
 /// Exit codes: 0 stored or already stored, 2 refused by the repository, 1 other failures.
@@ -34,8 +36,8 @@ struct PushArgs {
     /// Base URL of the repository.
     #[arg(long, env = "TWINHUB_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Admin token sent as `Authorization: Bearer …`.
-    #[arg(long, env = "TWINHUB_ADMIN_TOKEN", hide_env_values = true)]
+    /// API token (or the admin token) sent as `Authorization: Bearer …`.
+    #[arg(long, env = "TWINHUB_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Model files (an interface object or an array) and folders (searched for *.json).
     #[arg(required = true, value_name = "PATH")]
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Push(args) => push(args),
+        Command::Admin(args) => admin(args),
         Command::Serve(args) => {
             telemetry::init_logging();
             let settings = match args.into_settings() {
@@ -148,6 +151,11 @@ fn main() -> ExitCode {
 #[tokio::main]
 async fn push(args: PushArgs) -> ExitCode {
     twinhub::cli::push::run(&args.url, args.token.as_deref(), &args.paths).await
+}
+
+#[tokio::main]
+async fn admin(args: twinhub::cli::admin::AdminArgs) -> ExitCode {
+    twinhub::cli::admin::run(args).await
 }
 
 #[tokio::main]

@@ -14,21 +14,36 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Authenticator;
+use crate::auth::oidc::OidcProviders;
+use crate::authz::{Authz, AuthzError};
 use crate::config::{Settings, redact_url};
+use crate::domain::model::Change;
 use crate::domain::publish::PushPolicy;
 use crate::domain::resolution::{DmrSettings, Resolution};
 use crate::error::ApiError;
-use crate::store::{ModelStore, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::{self, Metrics};
 use crate::{openapi, routes};
 
 /// What every handler can reach.
 pub struct AppState {
-    pub store: Arc<dyn ModelStore>,
+    pub store: Arc<dyn Store>,
     pub resolution: Arc<Resolution>,
     pub auth: Authenticator,
+    pub authz: Arc<Authz>,
+    pub oidc: OidcProviders,
     pub policy: PushPolicy,
     pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// After a write to users, tokens, grants or namespaces: reload the policy and drop what
+    /// depends on visibility. (Other instances do the same when PostgreSQL tells them.)
+    pub async fn access_changed(&self) -> Result<(), ApiError> {
+        self.authz.reload().await.map_err(ApiError::unexpected)?;
+        self.resolution.apply(&Change::AccessChanged);
+        Ok(())
+    }
 }
 
 /// Why the service could not start or stopped.
@@ -36,6 +51,8 @@ pub struct AppState {
 pub enum StartupError {
     #[error("cannot open the database {url}: {source}")]
     Database { url: String, source: StoreError },
+    #[error("cannot load the access policy: {0}")]
+    Authz(#[from] AuthzError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -55,13 +72,12 @@ impl Application {
     /// Opens and migrates the database and binds the listener; serving starts with
     /// [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store =
-            crate::store::connect(&settings.database_url, settings.database_max_connections)
-                .await
-                .map_err(|source| StartupError::Database {
-                    url: redact_url(&settings.database_url),
-                    source,
-                })?;
+        let store = crate::store::open(&settings.database_url, settings.database_max_connections)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database_url),
+                source,
+            })?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
             source,
@@ -75,7 +91,15 @@ impl Application {
                 cache_max_bytes: settings.cache_max_bytes,
             },
         ));
-        follow_changes(store.clone(), resolution.clone()).await;
+        let authz = Arc::new(Authz::load(store.clone(), settings.default_visibility).await?);
+        follow_changes(
+            store.clone(),
+            Arc::new(ChangeFollower {
+                resolution: resolution.clone(),
+                authz: authz.clone(),
+            }),
+        )
+        .await;
         let parsing = dtdl::ParsingOptions {
             max_dtdl_version: settings.max_dtdl_version,
             ..dtdl::ParsingOptions::default()
@@ -88,7 +112,9 @@ impl Application {
                 max_models: settings.max_batch_models,
                 parsing,
             },
-            auth: Authenticator::new(settings.admin_token.clone()),
+            auth: Authenticator::new(store.clone(), &settings),
+            oidc: OidcProviders::new(&settings.oidc),
+            authz,
             settings: Arc::new(settings),
             store,
             resolution,
@@ -112,6 +138,17 @@ impl Application {
                 .split_for_parts();
             app.configure(routes::dmr::configure)
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+                .route("/login", web::get().to(routes::pages::login::login_form))
+                .route("/login", web::post().to(routes::pages::login::login))
+                .route("/logout", web::post().to(routes::pages::login::logout))
+                .route(
+                    "/login/oidc/{issuer}",
+                    web::get().to(routes::pages::login::oidc_start),
+                )
+                .route(
+                    "/login/oidc/{issuer}/callback",
+                    web::get().to(routes::pages::login::oidc_callback),
+                )
                 .configure(routes::pages::configure)
                 .default_service(web::to(not_found))
         })
@@ -166,7 +203,7 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
     }
 }
 
-async fn backfill_facets(store: Arc<dyn ModelStore>, parsing: dtdl::ParsingOptions) {
+async fn backfill_facets(store: Arc<dyn Store>, parsing: dtdl::ParsingOptions) {
     match crate::domain::facets::backfill(store, &parsing).await {
         Ok(0) => {}
         Ok(count) => tracing::info!(
@@ -179,35 +216,57 @@ async fn backfill_facets(store: Arc<dyn ModelStore>, parsing: dtdl::ParsingOptio
     }
 }
 
-/// Keeps the resolution cache in step with writes made by other instances. A lost listener
-/// connection drops the whole cache, since notifications may have been missed meanwhile.
-async fn follow_changes(store: Arc<dyn ModelStore>, resolution: Arc<Resolution>) {
+/// What other instances' writes make stale here: cached DMR files and the access policy.
+struct ChangeFollower {
+    resolution: Arc<Resolution>,
+    authz: Arc<Authz>,
+}
+
+impl ChangeFollower {
+    /// `None` means notifications may have been missed: drop and reload everything.
+    async fn apply(&self, change: Option<Change>) {
+        let reload = match &change {
+            Some(change) => {
+                self.resolution.apply(change);
+                *change == Change::AccessChanged
+            }
+            None => {
+                self.resolution.clear();
+                true
+            }
+        };
+        if reload && let Err(error) = self.authz.reload().await {
+            tracing::error!(error = %error, "cannot reload the access policy after a change");
+        }
+    }
+}
+
+/// Keeps caches and the access policy in step with writes made by other instances. A lost
+/// listener connection drops the whole cache, since notifications may have been missed.
+async fn follow_changes(store: Arc<dyn Store>, follower: Arc<ChangeFollower>) {
     let first = store.changes().await;
     let mut changes = match first {
         Ok(Some(stream)) => stream,
         Ok(None) => return,
         Err(error) => {
             tracing::warn!(error = %error, "cannot listen for changes from other instances; retrying in the background");
-            resolution.clear();
-            return spawn_follow(store, resolution, None);
+            follower.apply(None).await;
+            return spawn_follow(store, follower, None);
         }
     };
     tokio::spawn(async move {
         while let Some(change) = changes.next().await {
-            match change {
-                Some(change) => resolution.apply(&change),
-                None => resolution.clear(),
-            }
+            follower.apply(change).await;
         }
         tracing::warn!("change notifications ended; resubscribing");
-        resolution.clear();
-        spawn_follow(store, resolution, Some(Duration::from_secs(1)));
+        follower.apply(None).await;
+        spawn_follow(store, follower, Some(Duration::from_secs(1)));
     });
 }
 
-fn spawn_follow(store: Arc<dyn ModelStore>, resolution: Arc<Resolution>, delay: Option<Duration>) {
+fn spawn_follow(store: Arc<dyn Store>, follower: Arc<ChangeFollower>, delay: Option<Duration>) {
     tokio::spawn(async move {
         tokio::time::sleep(delay.unwrap_or(Duration::from_secs(1))).await;
-        Box::pin(follow_changes(store, resolution)).await;
+        Box::pin(follow_changes(store, follower)).await;
     });
 }

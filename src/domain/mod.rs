@@ -1,6 +1,7 @@
 //! Repository rules without HTTP or SQL: what a model version is, how a push is checked and
 //! stored, and how DMR documents are built and cached.
 
+pub mod access;
 pub mod batch;
 pub mod diff;
 pub mod facets;

@@ -194,8 +194,26 @@ pub struct RepositoryStatus {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+impl SearchQuery {
+    /// A search for everything `scope` may read, unfiltered, first page of 50, by DTMI.
+    pub fn within(scope: crate::domain::access::ReadScope) -> Self {
+        Self {
+            text: None,
+            namespace_prefix: None,
+            state: None,
+            dependencies_of: None,
+            dtdl_version: None,
+            facets: Vec::new(),
+            newest_first: false,
+            scope,
+            offset: 0,
+            limit: 50,
+        }
+    }
+}
+
 /// Filters and paging of a model search.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SearchQuery {
     /// Case-insensitive text matched against DTMI, displayName and description.
     pub text: Option<String>,
@@ -209,6 +227,8 @@ pub struct SearchQuery {
     pub facets: Vec<Facet>,
     /// Newest first instead of by DTMI.
     pub newest_first: bool,
+    /// Only models the caller may read.
+    pub scope: crate::domain::access::ReadScope,
     pub offset: u64,
     pub limit: u64,
 }
@@ -230,6 +250,9 @@ pub enum Change {
     StateChanged { dtmi_lower: String },
     /// A model was deleted.
     Deleted { dtmi_lower: String },
+    /// Users, tokens, grants or namespace visibility changed: reload the policy, and drop
+    /// listings, whose content depends on visibility.
+    AccessChanged,
 }
 
 #[cfg(test)]

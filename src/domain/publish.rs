@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::access::{Actor, Visibility, VisibilityMap};
 use super::batch::{Batch, BatchError};
 use super::issue::Issue;
 use super::model::{Facet, ModelState, NewModel};
@@ -19,6 +20,34 @@ use crate::store::{ModelStore, StoreError};
 pub struct PushPolicy {
     pub max_models: usize,
     pub parsing: dtdl::ParsingOptions,
+}
+
+/// What access control says about a push's models, so publishing stays free of HTTP and
+/// casbin. Models the pusher may not read are treated as absent, exactly as elsewhere.
+pub trait PushAccess: Send + Sync {
+    /// Whether the pusher may push `dtmi`.
+    fn may_push(&self, dtmi: &str) -> bool;
+    /// Whether the pusher may see the stored model `dtmi`.
+    fn may_read(&self, dtmi: &str) -> bool;
+    /// The visibility of `dtmi`'s namespace.
+    fn visibility(&self, dtmi: &str) -> Visibility;
+}
+
+/// Every model may be pushed and read: for imports run on the server machine.
+pub struct Unrestricted(pub VisibilityMap);
+
+impl PushAccess for Unrestricted {
+    fn may_push(&self, _: &str) -> bool {
+        true
+    }
+
+    fn may_read(&self, _: &str) -> bool {
+        true
+    }
+
+    fn visibility(&self, dtmi: &str) -> Visibility {
+        self.0.of_dtmi(dtmi)
+    }
 }
 
 /// What a successful push did.
@@ -41,6 +70,8 @@ pub enum PushError {
     UnknownDependencies(Vec<Issue>),
     #[error("the push conflicts with stored models; nothing was stored")]
     Conflict(Vec<Issue>),
+    #[error("you may not push {}; nothing was stored", .0.join(", "))]
+    Forbidden(Vec<String>),
     #[error("the models of the push depend on each other in a cycle ({}); nothing was stored", .0.join(" → "))]
     Cycle(Vec<String>),
     #[error(transparent)]
@@ -65,10 +96,19 @@ struct Candidate<'a> {
 pub async fn push(
     store: Arc<dyn ModelStore>,
     batch: Batch<'_>,
-    pushed_by: &str,
+    access: Arc<dyn PushAccess>,
+    actor: &Actor,
     policy: &PushPolicy,
 ) -> Result<PushOutcome, PushError> {
     let candidates = check_repository_rules(&batch)?;
+    let forbidden: Vec<String> = candidates
+        .iter()
+        .filter(|c| !access.may_push(c.dtmi.as_str()))
+        .map(|c| c.dtmi.to_string())
+        .collect();
+    if !forbidden.is_empty() {
+        return Err(PushError::Forbidden(forbidden));
+    }
     check_cycles(&candidates)?;
 
     let lowers: Vec<String> = candidates
@@ -92,10 +132,11 @@ pub async fn push(
         return Ok(outcome);
     }
 
-    let documents = validate(store.clone(), &batch, &new, &policy.parsing).await?;
-    let models = resolve_dependencies(store.as_ref(), &batch, &new, &documents).await?;
+    let documents = validate(store.clone(), access.clone(), &batch, &new, &policy.parsing).await?;
+    let models =
+        resolve_dependencies(store.as_ref(), access.as_ref(), &batch, &new, &documents).await?;
     let ordered = dependency_order(models)?;
-    store.insert(&ordered, pushed_by).await?;
+    store.insert(&ordered, actor).await?;
     outcome.created = ordered.iter().map(|m| m.dtmi.to_string()).collect();
     Ok(outcome)
 }
@@ -114,9 +155,18 @@ pub struct PreviewItem {
 pub async fn preview(
     store: Arc<dyn ModelStore>,
     batch: Batch<'_>,
+    access: Arc<dyn PushAccess>,
     policy: &PushPolicy,
 ) -> Result<Vec<PreviewItem>, PushError> {
     let candidates = check_repository_rules(&batch)?;
+    let forbidden: Vec<String> = candidates
+        .iter()
+        .filter(|c| !access.may_push(c.dtmi.as_str()))
+        .map(|c| c.dtmi.to_string())
+        .collect();
+    if !forbidden.is_empty() {
+        return Err(PushError::Forbidden(forbidden));
+    }
     check_cycles(&candidates)?;
     let lowers: Vec<String> = candidates
         .iter()
@@ -128,8 +178,9 @@ pub async fn preview(
         .filter(|c| !unchanged.contains(c.dtmi.as_str()))
         .collect();
     if !new.is_empty() {
-        let documents = validate(store.clone(), &batch, &new, &policy.parsing).await?;
-        resolve_dependencies(store.as_ref(), &batch, &new, &documents).await?;
+        let documents =
+            validate(store.clone(), access.clone(), &batch, &new, &policy.parsing).await?;
+        resolve_dependencies(store.as_ref(), access.as_ref(), &batch, &new, &documents).await?;
     }
     let texts: Arc<HashMap<String, String>> = Arc::new(
         new.iter()
@@ -165,6 +216,7 @@ pub async fn preview(
                 let mut resolver = PushResolver {
                     batch: texts.clone(),
                     store: store.clone(),
+                    access: access.clone(),
                     runtime: tokio::runtime::Handle::current(),
                 };
                 let text = candidate.text.to_owned();
@@ -461,6 +513,7 @@ async fn check_against_store(
 struct PushResolver {
     batch: Arc<HashMap<String, String>>,
     store: Arc<dyn ModelStore>,
+    access: Arc<dyn PushAccess>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -482,6 +535,9 @@ impl dtdl::Resolver for PushResolver {
             .block_on(self.store.contents(&wanted))
             .map_err(|e| dtdl::ResolverError::new(e.to_string()))?;
         for (dtmi, content) in found {
+            if !self.access.may_read(&dtmi) {
+                continue;
+            }
             texts.push(String::from_utf8(content).map_err(|_| {
                 dtdl::ResolverError::new(format!("stored model {dtmi} is not UTF-8"))
             })?);
@@ -495,6 +551,7 @@ impl dtdl::Resolver for PushResolver {
 /// would wrongly refuse unrelated models that happen to define the same nested identifier.)
 async fn validate(
     store: Arc<dyn ModelStore>,
+    access: Arc<dyn PushAccess>,
     batch: &Batch<'_>,
     new: &[&Candidate<'_>],
     options: &dtdl::ParsingOptions,
@@ -514,6 +571,7 @@ async fn validate(
                 let mut resolver = PushResolver {
                     batch: texts.clone(),
                     store: store.clone(),
+                    access: access.clone(),
                     runtime: runtime.clone(),
                 };
                 let text = texts.get(dtmi).map(String::as_str).unwrap_or_default();
@@ -707,6 +765,7 @@ fn check_cycles(candidates: &[Candidate<'_>]) -> Result<(), PushError> {
 /// Refuses new dependencies on decommissioned models.
 async fn resolve_dependencies(
     store: &dyn ModelStore,
+    access: &dyn PushAccess,
     batch: &Batch<'_>,
     new: &[&Candidate<'_>],
     documents: &[(dtdl::DocumentInfo, Vec<Facet>)],
@@ -728,6 +787,7 @@ async fn resolve_dependencies(
         .records(&outside)
         .await?
         .into_iter()
+        .filter(|r| access.may_read(&r.dtmi))
         .map(|r| (r.dtmi.clone(), r))
         .collect();
 
@@ -755,6 +815,20 @@ async fn resolve_dependencies(
                 // An element defined inside another pushed model (e.g. a schema in its `schemas`).
                 if owner != candidate.dtmi.as_str() {
                     dependencies.insert(owner.to_owned());
+                }
+            }
+        }
+        if access.visibility(candidate.dtmi.as_str()) == Visibility::Public {
+            for dependency in &dependencies {
+                if access.visibility(dependency) == Visibility::Private {
+                    conflicts.push(batch.locate(
+                        candidate.index,
+                        Issue::repository(
+                            "privateDependency",
+                            format!("{} is in a public namespace but depends on {dependency}, which is private: its expanded file would reveal it; make the dependency's namespace public or push this model into a private namespace", candidate.dtmi),
+                        )
+                        .about(candidate.dtmi.as_str()),
+                    ));
                 }
             }
         }

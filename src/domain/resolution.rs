@@ -13,6 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::access::ReadScope;
 use super::model::{Change, ModelState, StoredModel};
 use crate::store::{ModelStore, StoreError};
 
@@ -29,6 +30,9 @@ pub struct DmrFile {
     /// Set when the model is deprecated or decommissioned: when it happened.
     pub deprecated_since: Option<DateTime<Utc>>,
     pub state: Option<ModelState>,
+    /// The models whose content the file holds (the root first); a caller must be allowed to
+    /// read all of them. Empty for listings.
+    pub members: Vec<String>,
     gzip: OnceLock<Bytes>,
     brotli: OnceLock<Bytes>,
 }
@@ -52,6 +56,7 @@ impl DmrFile {
             immutable,
             deprecated_since: None,
             state: None,
+            members: Vec::new(),
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
         }
@@ -112,11 +117,27 @@ impl quick_cache::Weighter<String, Arc<DmrFile>> for FileWeighter {
     }
 }
 
-/// Listings are small and change together, so they are cached as one snapshot per revision.
+/// Listings are small and change together, so they are cached as one snapshot per revision,
+/// for the two views most callers share: everything, and the public models only.
 #[derive(Default)]
 struct Listings {
+    views: [ListingView; 2],
+}
+
+#[derive(Default)]
+struct ListingView {
     metadata: Option<Arc<DmrFile>>,
     pages: Vec<Option<Arc<DmrFile>>>,
+}
+
+/// Which cached listing view serves `scope`; `None` for callers with grants on private
+/// namespaces, whose listings are built for each request.
+fn view_of(scope: &ReadScope) -> Option<usize> {
+    match scope {
+        ReadScope::Everything => Some(0),
+        ReadScope::Restricted { readable, .. } if readable.is_empty() => Some(1),
+        ReadScope::Restricted { .. } => None,
+    }
 }
 
 /// Settings of the DMR tree.
@@ -174,23 +195,28 @@ impl Resolution {
             let closure = self.store.closure(model.record.id).await?;
             let body = expanded_body(&closure);
             let sha256 = hex::encode(Sha256::digest(&body));
-            DmrFile::for_model(&model, body, sha256)
+            let mut file = DmrFile::for_model(&model, body, sha256);
+            file.members = closure.iter().map(|m| m.record.dtmi.clone()).collect();
+            file
         } else {
             let sha256 = model.record.sha256.clone();
-            DmrFile::for_model(&model, model.content.clone(), sha256)
+            let mut file = DmrFile::for_model(&model, model.content.clone(), sha256);
+            file.members = vec![model.record.dtmi.clone()];
+            file
         };
         let file = Arc::new(file);
         self.remember(path_lower.to_owned(), &file, generation);
         Ok(Some(file))
     }
 
-    /// `/metadata.json`.
-    pub async fn metadata(&self) -> Result<Arc<DmrFile>, StoreError> {
-        if let Some(file) = self.read_listings(|l| l.metadata.clone()) {
+    /// `/metadata.json`, counting the models `scope` may read.
+    pub async fn metadata(&self, scope: &ReadScope) -> Result<Arc<DmrFile>, StoreError> {
+        let view = view_of(scope);
+        if let Some(file) = self.read_listings(view, |l| l.metadata.clone()) {
             return Ok(file);
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let status = self.store.status().await?;
+        let status = self.store.status(scope).await?;
         let published = status.updated_at.unwrap_or_else(Utc::now);
         // Keys in sorted order, as the public repository's pipeline wrote them.
         let document = json!({
@@ -201,23 +227,30 @@ impl Resolution {
             "totalModelCount": status.model_count,
         });
         let file = Arc::new(DmrFile::new(pretty(&document), false));
-        self.write_listings(generation, |l| l.metadata = Some(file.clone()));
+        self.write_listings(view, generation, |l| l.metadata = Some(file.clone()));
         Ok(file)
     }
 
     /// Index page `number` (0 is `index.json`, N is `index.page.N.json`); `None` past the end.
-    pub async fn index_page(&self, number: usize) -> Result<Option<Arc<DmrFile>>, StoreError> {
-        if let Some(file) = self.read_listings(|l| l.pages.get(number).cloned().flatten()) {
+    /// Only models `scope` may read are listed.
+    pub async fn index_page(
+        &self,
+        number: usize,
+        scope: &ReadScope,
+    ) -> Result<Option<Arc<DmrFile>>, StoreError> {
+        let view = view_of(scope);
+        if let Some(file) = self.read_listings(view, |l| l.pages.get(number).cloned().flatten()) {
             return Ok(Some(file));
         }
         let generation = self.generation.load(Ordering::Acquire);
         let size = self.settings.index_page_size;
-        let total = usize::try_from(self.store.status().await?.model_count).unwrap_or_default();
+        let total =
+            usize::try_from(self.store.status(scope).await?.model_count).unwrap_or_default();
         if number > 0 && number.saturating_mul(size) >= total {
             return Ok(None);
         }
         let offset = number.saturating_mul(size) as u64;
-        let entries = self.store.index_entries(offset, size as u64).await?;
+        let entries = self.store.index_entries(offset, size as u64, scope).await?;
         let mut models = Map::new();
         for entry in entries {
             let mut fields = Map::new();
@@ -239,7 +272,7 @@ impl Resolution {
         links.insert("self".to_owned(), json!(index_name(number)));
         let document = json!({ "links": links, "models": models, "version": "1.0" });
         let file = Arc::new(DmrFile::new(pretty(&document), false));
-        self.write_listings(generation, |l| {
+        self.write_listings(view, generation, |l| {
             if l.pages.len() <= number {
                 l.pages.resize(number + 1, None);
             }
@@ -253,6 +286,9 @@ impl Resolution {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match change {
             Change::ModelsAdded => {}
+            // Visibility decides who sees which file, which `file` does not cache; listings
+            // depend on it and are dropped below.
+            Change::AccessChanged => {}
             Change::StateChanged { dtmi_lower } | Change::Deleted { dtmi_lower } => {
                 match dtdl::Dtmi::parse(dtmi_lower) {
                     Ok(dtmi) => {
@@ -290,15 +326,26 @@ impl Resolution {
         }
     }
 
-    fn read_listings<T>(&self, read: impl FnOnce(&Listings) -> Option<T>) -> Option<T> {
-        self.listings.read().ok().and_then(|l| read(&l))
+    fn read_listings<T>(
+        &self,
+        view: Option<usize>,
+        read: impl FnOnce(&ListingView) -> Option<T>,
+    ) -> Option<T> {
+        let view = view?;
+        self.listings.read().ok().and_then(|l| read(&l.views[view]))
     }
 
-    fn write_listings(&self, generation: u64, write: impl FnOnce(&mut Listings)) {
+    fn write_listings(
+        &self,
+        view: Option<usize>,
+        generation: u64,
+        write: impl FnOnce(&mut ListingView),
+    ) {
+        let Some(view) = view else { return };
         if let Ok(mut listings) = self.listings.write()
             && self.generation.load(Ordering::Acquire) == generation
         {
-            write(&mut listings);
+            write(&mut listings.views[view]);
         }
     }
 }

@@ -7,12 +7,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
+use crate::auth::Caller;
+use crate::domain::access::Visibility;
 use crate::domain::resolution::DmrFile;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry::metrics::RouteLabel;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const PRIVATE: &str = "private, no-cache";
 
 /// Registers the DMR routes (GET and HEAD).
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -44,6 +47,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 )]
 pub async fn model_file(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     request.extensions_mut().insert(RouteLabel("/dtmi/{path}"));
@@ -56,9 +60,19 @@ pub async fn model_file(
         ));
     }
     let full = request.path().trim_start_matches('/').to_lowercase();
+    let scope = state.authz.read_scope(&caller);
     match state.resolution.file(&full).await? {
-        Some(file) => Ok(respond(&request, &file)),
-        None => Err(ApiError::not_found(format!(
+        // A file the caller may not read (or whose closure reaches a model it may not read)
+        // is answered exactly as a missing one.
+        Some(file) if file.members.iter().all(|m| scope.can_read(m)) => {
+            let visibility = state.authz.visibility();
+            let private = file
+                .members
+                .iter()
+                .any(|m| visibility.of_dtmi(m) == Visibility::Private);
+            Ok(respond(&request, &file, private))
+        }
+        _ => Err(ApiError::not_found(format!(
             "no model is stored at /{full}; model paths look like /dtmi/com/example/thermostat-1.json"
         ))),
     }
@@ -68,20 +82,32 @@ pub async fn model_file(
 #[utoipa::path(get, path = "/metadata.json", tag = "dmr", responses((status = 200, description = "DMR metadata", content_type = "application/json")))]
 pub async fn metadata(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = state.resolution.metadata().await?;
-    Ok(respond(&request, &file))
+    let file = state
+        .resolution
+        .metadata(&state.authz.read_scope(&caller))
+        .await?;
+    Ok(respond(
+        &request,
+        &file,
+        listing_is_private(&state, &caller),
+    ))
 }
 
 /// The first page of the model index.
 #[utoipa::path(get, path = "/index.json", tag = "dmr", responses((status = 200, description = "First index page", content_type = "application/json")))]
 pub async fn index(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = state.resolution.index_page(0).await?;
-    file.map(|f| respond(&request, &f))
+    let file = state
+        .resolution
+        .index_page(0, &state.authz.read_scope(&caller))
+        .await?;
+    file.map(|f| respond(&request, &f, listing_is_private(&state, &caller)))
         .ok_or_else(|| ApiError::not_found("the index is empty"))
 }
 
@@ -98,6 +124,7 @@ pub async fn index(
 )]
 pub async fn index_page(
     request: HttpRequest,
+    caller: Caller,
     number: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -111,23 +138,39 @@ pub async fn index_page(
                 "index.page.{text}.json is not an index page; pages are numbered 1, 2, …"
             ))
         })?;
-    match state.resolution.index_page(page).await? {
-        Some(file) => Ok(respond(&request, &file)),
+    match state
+        .resolution
+        .index_page(page, &state.authz.read_scope(&caller))
+        .await?
+    {
+        Some(file) => Ok(respond(
+            &request,
+            &file,
+            listing_is_private(&state, &caller),
+        )),
         None => Err(ApiError::not_found(format!(
             "index page {page} does not exist"
         ))),
     }
 }
 
-/// Answers with `file`, honouring `If-None-Match` and `Accept-Encoding`.
-fn respond(request: &HttpRequest, file: &DmrFile) -> HttpResponse {
+/// Listings differ between callers once anything is private, except for anonymous callers.
+fn listing_is_private(state: &AppState, caller: &Caller) -> bool {
+    !caller.principal.is_anonymous() && !state.authz.visibility().all_public()
+}
+
+/// Answers with `file`, honouring `If-None-Match` and `Accept-Encoding`. Files that hold or
+/// list private models are marked `private`, so no shared cache hands them to someone else.
+fn respond(request: &HttpRequest, file: &DmrFile, private: bool) -> HttpResponse {
     let encoding = negotiate(request);
     let etag = match encoding {
         Encoding::Identity => format!("\"{}\"", file.sha256),
         Encoding::Gzip => format!("\"{}-gzip\"", file.sha256),
         Encoding::Brotli => format!("\"{}-br\"", file.sha256),
     };
-    let cache_control = if file.immutable {
+    let cache_control = if private {
+        PRIVATE.to_owned()
+    } else if file.immutable {
         IMMUTABLE.to_owned()
     } else {
         format!(

@@ -4,6 +4,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry::metrics::Metrics;
@@ -47,10 +48,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(
+    caller: Caller,
     state: web::Data<AppState>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = state.store.status().await?;
+    // The model count is what the caller could list: private models are not counted for
+    // anonymous scrapers.
+    let status = state.store.status(&state.authz.read_scope(&caller)).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType(
             "text/plain; version=0.0.4; charset=utf-8"

@@ -2,6 +2,8 @@
 //! PostgreSQL implementation picked once from the database URL. Both share the SQL in
 //! `sql.rs`; each owns its connection setup, migrations and change notifications.
 
+pub mod access;
+mod access_sql;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -11,11 +13,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
+use crate::domain::access::{Actor, ReadScope};
 use crate::domain::model::{
     Change, Facet, FacetCount, IndexEntry, ModelRecord, ModelState, NewModel, Page, Relation,
     RepositoryStatus, SearchQuery, StoredModel, Tombstone,
 };
 
+pub use access::AccessStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -24,6 +28,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("model {0} is not stored")]
     NotFound(String),
+    /// Something other than a model (a user, token, grant) does not exist.
+    #[error("{0} does not exist")]
+    Absent(String),
     #[error("{0}")]
     Conflict(String),
     #[error("model {dtmi} cannot be deleted while other models depend on it: {}", dependents.join(", "))]
@@ -66,18 +73,19 @@ pub trait ModelStore: Send + Sync {
     async fn contents(&self, dtmis: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 
     /// Stores new models in dependency order (dependencies before dependents) in one transaction.
-    async fn insert(&self, models: &[NewModel], pushed_by: &str) -> Result<(), StoreError>;
+    /// The audit log records the push in the same transaction.
+    async fn insert(&self, models: &[NewModel], actor: &Actor) -> Result<(), StoreError>;
 
     /// Moves a model to a new state.
     async fn set_state(
         &self,
         dtmi: &str,
         state: ModelState,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<ModelRecord, StoreError>;
 
     /// Deletes a model and leaves a tombstone; refused while other models depend on it.
-    async fn delete(&self, dtmi: &str, actor: &str) -> Result<(), StoreError>;
+    async fn delete(&self, dtmi: &str, actor: &Actor) -> Result<(), StoreError>;
 
     /// Models that `model_id` references directly, or that reference it directly.
     async fn related(
@@ -101,7 +109,11 @@ pub trait ModelStore: Send + Sync {
 
     /// Number of models per namespace (`dtmi:com:example`) under a lowercase prefix such as
     /// `dtmi:com:` (or all with `dtmi:`), ordered by namespace.
-    async fn namespace_counts(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    async fn namespace_counts(
+        &self,
+        prefix: &str,
+        scope: &ReadScope,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Models whose facets were never computed (stored before facets existed), oldest first.
     async fn models_without_facets(&self, limit: u64) -> Result<Vec<StoredModel>, StoreError>;
@@ -109,10 +121,16 @@ pub trait ModelStore: Send + Sync {
     /// Replaces a model's facets and marks it indexed, in one transaction.
     async fn set_facets(&self, model_id: i64, facets: &[Facet]) -> Result<(), StoreError>;
 
-    /// Index entries in storage order.
-    async fn index_entries(&self, offset: u64, limit: u64) -> Result<Vec<IndexEntry>, StoreError>;
+    /// Index entries of the models `scope` may read, in storage order.
+    async fn index_entries(
+        &self,
+        offset: u64,
+        limit: u64,
+        scope: &ReadScope,
+    ) -> Result<Vec<IndexEntry>, StoreError>;
 
-    async fn status(&self) -> Result<RepositoryStatus, StoreError>;
+    /// The revision, and the number of models `scope` may read.
+    async fn status(&self, scope: &ReadScope) -> Result<RepositoryStatus, StoreError>;
 
     /// Changes made by any instance on the same database, for cache invalidation. `None` when
     /// the backend has no cross-process notifications (SQLite serves a single instance).
@@ -120,11 +138,14 @@ pub trait ModelStore: Send + Sync {
     async fn changes(&self) -> Result<Option<BoxStream<'static, Option<Change>>>, StoreError>;
 }
 
-/// Opens the store named by `database_url` and brings its schema up to date.
-pub async fn connect(
-    database_url: &str,
-    max_connections: u32,
-) -> Result<Arc<dyn ModelStore>, StoreError> {
+/// Both sides of the database: models and access control, on one pool.
+pub trait Store: ModelStore + AccessStore {}
+
+impl<T: ModelStore + AccessStore> Store for T {}
+
+/// Opens the store named by `database_url` (`sqlite://…` or `postgres://…`) and brings its
+/// schema up to date.
+pub async fn open(database_url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(
             PgStore::connect(database_url, max_connections).await?,
@@ -134,6 +155,14 @@ pub async fn connect(
             SqliteStore::connect(database_url, max_connections).await?,
         ))
     }
+}
+
+/// The model side of [`open`].
+pub async fn connect(
+    database_url: &str,
+    max_connections: u32,
+) -> Result<Arc<dyn ModelStore>, StoreError> {
+    Ok(open(database_url, max_connections).await?)
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

@@ -76,3 +76,4 @@ impl PgStore {
 }
 
 super::sql::impl_model_store!(PgStore, Postgres);
+super::access_sql::impl_access_store!(PgStore, Postgres);

@@ -136,6 +136,61 @@ pub(super) fn breadth_first(
     members
 }
 
+/// Appends ` AND (…)`: the models `scope` may read. The deepest configured namespace decides
+/// a model's visibility (a `CASE` over the namespaces, deepest first), and any namespace the
+/// caller holds a role on makes its models readable.
+pub(super) fn push_read_scope<DB>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    scope: &crate::domain::access::ReadScope,
+) where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    use crate::domain::access::{ReadScope, Visibility};
+    let ReadScope::Restricted {
+        visibility,
+        readable,
+    } = scope
+    else {
+        return;
+    };
+    let covers = |query: &mut sqlx::QueryBuilder<DB>,
+                  namespace: &crate::domain::access::Namespace| {
+        query.push("(m.versionless_lower = ");
+        query.push_bind(namespace.as_str().to_owned());
+        query.push(" OR m.versionless_lower LIKE ");
+        query.push_bind(format!("{}:%", super::like_escape(namespace.as_str())));
+        query.push(" ESCAPE '\\')");
+    };
+    let public = |v: Visibility| i64::from(v == Visibility::Public);
+    query.push(" AND (");
+    if visibility.settings().is_empty() {
+        query.push_bind(public(visibility.default_visibility()));
+    } else {
+        query.push("CASE");
+        for (namespace, setting) in visibility.settings() {
+            query.push(" WHEN ");
+            covers(query, namespace);
+            query.push(" THEN ");
+            query.push_bind(public(*setting));
+        }
+        query.push(" ELSE ");
+        query.push_bind(public(visibility.default_visibility()));
+        query.push(" END");
+    }
+    query.push(" = 1");
+    for namespace in readable {
+        if namespace.is_everything() {
+            query.push(" OR 1 = 1");
+        } else {
+            query.push(" OR ");
+            covers(query, namespace);
+        }
+    }
+    query.push(")");
+}
+
 /// Maps constraint violations raised inside a write to a conflict the client can act on.
 pub(super) fn write_conflict(error: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &error {
@@ -169,6 +224,29 @@ where
     }
     Ok(())
 }
+
+/// Writes one audit entry with `$executor` (a transaction, so the entry commits with its change).
+macro_rules! insert_audit {
+    ($executor:expr, $actor:expr, $entry:expr, $now:expr) => {{
+        let entry: &$crate::domain::access::AuditEntry = $entry;
+        let actor: &$crate::domain::access::Actor = $actor;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, source, action, target, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($now)
+        .bind(actor.name.as_str())
+        .bind(actor.source.as_deref())
+        .bind(entry.action.as_str())
+        .bind(entry.target.as_str())
+        .bind(entry.outcome.as_str())
+        .bind(entry.detail.as_ref().map(|d| d.to_string()))
+        .execute($executor)
+        .await
+    }};
+}
+
+pub(super) use insert_audit;
 
 macro_rules! impl_model_store {
     ($store:ty, $db:ty) => {
@@ -228,6 +306,7 @@ macro_rules! impl_model_store {
                 query.push_bind(facet.value.clone());
                 query.push(")");
             }
+            $crate::store::sql::push_read_scope(&mut query, &search.scope);
             if as_cte.is_some() {
                 query.push(") ");
             }
@@ -324,8 +403,9 @@ macro_rules! impl_model_store {
             async fn insert(
                 &self,
                 models: &[$crate::domain::model::NewModel],
-                pushed_by: &str,
+                actor: &$crate::domain::access::Actor,
             ) -> Result<(), $crate::store::StoreError> {
+                let pushed_by = actor.name.as_str();
                 use $crate::store::sql::write_conflict;
                 let now = chrono::Utc::now();
                 let mut tx = self.pool.begin().await?;
@@ -393,6 +473,20 @@ macro_rules! impl_model_store {
                         }
                     }
                 }
+                let dtmis: Vec<&str> = models.iter().map(|m| m.dtmi.as_str()).collect();
+                $crate::store::sql::insert_audit!(
+                    &mut *tx,
+                    actor,
+                    &$crate::domain::access::AuditEntry::success(
+                        "models.push",
+                        match dtmis.as_slice() {
+                            [one] => (*one).to_owned(),
+                            many => format!("{} models", many.len()),
+                        },
+                    )
+                        .with_detail(serde_json::json!({ "created": dtmis })),
+                    now
+                )?;
                 Self::notify_in(&mut tx, &$crate::domain::model::Change::ModelsAdded).await?;
                 tx.commit().await?;
                 Ok(())
@@ -402,7 +496,7 @@ macro_rules! impl_model_store {
                 &self,
                 dtmi: &str,
                 state: $crate::domain::model::ModelState,
-                _actor: &str,
+                actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::model::ModelRecord, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
                 let mut tx = self.pool.begin().await?;
@@ -433,6 +527,13 @@ macro_rules! impl_model_store {
                     .bind(record.id)
                     .execute(&mut *tx)
                     .await?;
+                $crate::store::sql::insert_audit!(
+                    &mut *tx,
+                    actor,
+                    &$crate::domain::access::AuditEntry::success("models.state", dtmi)
+                        .with_detail(serde_json::json!({ "from": record.state, "to": state })),
+                    now
+                )?;
                 Self::notify_in(
                     &mut tx,
                     &$crate::domain::model::Change::StateChanged { dtmi_lower: dtmi.to_lowercase() },
@@ -444,7 +545,11 @@ macro_rules! impl_model_store {
                 Ok(record)
             }
 
-            async fn delete(&self, dtmi: &str, actor: &str) -> Result<(), $crate::store::StoreError> {
+            async fn delete(
+                &self,
+                dtmi: &str,
+                actor: &$crate::domain::access::Actor,
+            ) -> Result<(), $crate::store::StoreError> {
                 let now = chrono::Utc::now();
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE repository_revision SET revision = revision + 1, updated_at = $1 WHERE id = 1")
@@ -488,10 +593,16 @@ macro_rules! impl_model_store {
                 .bind(dtmi.to_lowercase())
                 .bind(&sha256)
                 .bind(&canonical_sha256)
-                .bind(actor)
+                .bind(actor.name.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                $crate::store::sql::insert_audit!(
+                    &mut *tx,
+                    actor,
+                    &$crate::domain::access::AuditEntry::success("models.delete", dtmi),
+                    now
+                )?;
                 Self::notify_in(
                     &mut tx,
                     &$crate::domain::model::Change::Deleted { dtmi_lower: dtmi.to_lowercase() },
@@ -621,15 +732,19 @@ macro_rules! impl_model_store {
             async fn namespace_counts(
                 &self,
                 prefix: &str,
+                scope: &$crate::domain::access::ReadScope,
             ) -> Result<Vec<(String, u64)>, $crate::store::StoreError> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT value, COUNT(*) FROM model_facets WHERE facet = 'namespace' \
-                     AND (value = $1 OR value LIKE $2 ESCAPE '\\') GROUP BY value ORDER BY value",
-                )
-                .bind(prefix.trim_end_matches(':'))
-                .bind(format!("{}%", $crate::store::like_escape(prefix)))
-                .fetch_all(&self.pool)
-                .await?;
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT f.value, COUNT(*) FROM model_facets f JOIN models m ON m.id = f.model_id \
+                     WHERE f.facet = 'namespace' AND (f.value = ",
+                );
+                query.push_bind(prefix.trim_end_matches(':').to_owned());
+                query.push(" OR f.value LIKE ");
+                query.push_bind(format!("{}%", $crate::store::like_escape(prefix)));
+                query.push(" ESCAPE '\\')");
+                $crate::store::sql::push_read_scope(&mut query, scope);
+                query.push(" GROUP BY f.value ORDER BY f.value");
+                let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&self.pool).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(value, count)| (value, u64::try_from(count).unwrap_or_default()))
@@ -680,27 +795,32 @@ macro_rules! impl_model_store {
                 &self,
                 offset: u64,
                 limit: u64,
+                scope: &$crate::domain::access::ReadScope,
             ) -> Result<Vec<$crate::domain::model::IndexEntry>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::sql::IndexRow> = sqlx::query_as(
-                    "SELECT dtmi, display_name, description FROM models ORDER BY id LIMIT $1 OFFSET $2",
-                )
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
-                .await?;
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.dtmi, m.display_name, m.description FROM models m WHERE 1 = 1",
+                );
+                $crate::store::sql::push_read_scope(&mut query, scope);
+                query.push(" ORDER BY m.id LIMIT ");
+                query.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+                query.push(" OFFSET ");
+                query.push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+                let rows: Vec<$crate::store::sql::IndexRow> =
+                    query.build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter().map(TryFrom::try_from).collect()
             }
 
             async fn status(
                 &self,
+                scope: &$crate::domain::access::ReadScope,
             ) -> Result<$crate::domain::model::RepositoryStatus, $crate::store::StoreError> {
                 let (revision, updated_at): (i64, Option<chrono::DateTime<chrono::Utc>>) =
                     sqlx::query_as("SELECT revision, updated_at FROM repository_revision WHERE id = 1")
                         .fetch_one(&self.pool)
                         .await?;
-                let (model_count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM models")
-                    .fetch_one(&self.pool)
-                    .await?;
+                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM models m WHERE 1 = 1");
+                $crate::store::sql::push_read_scope(&mut count, scope);
+                let (model_count,): (i64,) = count.build_query_as().fetch_one(&self.pool).await?;
                 Ok($crate::domain::model::RepositoryStatus {
                     revision,
                     model_count,

@@ -50,3 +50,4 @@ impl SqliteStore {
 }
 
 super::sql::impl_model_store!(SqliteStore, Sqlite);
+super::access_sql::impl_access_store!(SqliteStore, Sqlite);

@@ -32,13 +32,16 @@ const THERMOSTAT_2: &str = r#"{
 }"#;
 
 async fn html(app: &TestApp, path: &str) -> (StatusCode, String) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .header(ACCEPT, "text/html")
-        .send()
-        .await
-        .expect("GET page");
+    html_as(app, path, false).await
+}
+
+/// GETs a page, as the admin when `admin` (bearer token) and anonymously otherwise.
+async fn html_as(app: &TestApp, path: &str, admin: bool) -> (StatusCode, String) {
+    let mut request = app.client.get(app.url(path)).header(ACCEPT, "text/html");
+    if admin {
+        request = request.bearer_auth(ADMIN_TOKEN);
+    }
+    let response = request.send().await.expect("GET page");
     let status = response.status();
     let content_type = response.headers()[CONTENT_TYPE]
         .to_str()
@@ -266,7 +269,15 @@ on_both_backends! {
         let app = spawn_app(backend).await;
         app.push_ok(THERMOSTAT).await;
 
-        let preview = post_publish(&app, &[("content", None, THERMOSTAT_2), ("action", None, "preview")], false).await;
+        let anonymous_preview = post_publish(&app, &[("content", None, THERMOSTAT_2), ("action", None, "preview")], false).await;
+        assert_eq!(anonymous_preview.status(), StatusCode::UNAUTHORIZED, "previews need push rights");
+        let (status, form) = html_as(&app, "/publish", true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(form.contains(r#"enctype="multipart/form-data""#), "{form}");
+        let to_login = app.client.get(app.url("/publish")).send().await.expect("GET");
+        assert_eq!(to_login.url().path(), "/login", "anonymous visitors sign in first");
+
+        let preview = post_publish(&app, &[("content", None, THERMOSTAT_2), ("action", None, "preview")], true).await;
         assert_eq!(preview.status(), StatusCode::OK);
         let body = preview.text().await.expect("html");
         assert!(body.contains("Compared with"), "{body}");
@@ -274,13 +285,13 @@ on_both_backends! {
         assert_eq!(app.model_count().await, 1, "a preview stores nothing");
 
         let invalid = "{\n  \"@context\": \"dtmi:dtdl:context;2\",\n  \"@id\": \"dtmi:com:example:Broken;1\",\n  \"@type\": \"Interface\",\n  \"contents\": [{\"@type\": \"Telemetry\", \"name\": \"bad name\", \"schema\": \"double\"}]\n}";
-        let refused = post_publish(&app, &[("files", Some("broken.json"), invalid), ("action", None, "preview")], false).await;
+        let refused = post_publish(&app, &[("files", Some("broken.json"), invalid), ("action", None, "preview")], true).await;
         assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body = refused.text().await.expect("html");
         assert!(body.contains("<tr class=\"bad\"><td class=\"no\">5</td>"), "the issue sits on line 5: {body}");
         assert!(body.contains("broken.json"), "{body}");
 
-        let not_json = post_publish(&app, &[("content", None, "{\"oops\": <script>"), ("action", None, "preview")], false).await;
+        let not_json = post_publish(&app, &[("content", None, "{\"oops\": <script>"), ("action", None, "preview")], true).await;
         assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
         assert_escaped(&not_json.text().await.expect("html"));
 
@@ -313,11 +324,13 @@ on_both_backends! {
     async fn lifecycle_pages_confirm_with_dependents_and_apply(backend: Backend) {
         let app = spawn_app(backend).await;
         app.push_ok(device_batch()).await;
-        let confirm = page_ok(&app, "/models/dtmi:com:example:Thermostat%3B1/lifecycle?action=delete").await;
+        let anonymous = app.client.get(app.url("/models/dtmi:com:example:Thermostat%3B1/lifecycle?action=delete")).send().await.expect("GET");
+        assert_eq!(anonymous.url().path(), "/login", "anonymous visitors sign in first");
+        let (_, confirm) = html_as(&app, "/models/dtmi:com:example:Thermostat%3B1/lifecycle?action=delete", true).await;
         assert!(confirm.contains("dtmi:com:example:TemperatureController;1"), "dependents listed: {confirm}");
         assert!(confirm.contains("cannot be deleted while 1 model(s) depend on it"), "{confirm}");
         assert!(!confirm.contains("Yes, delete it"));
-        let deprecate = page_ok(&app, "/models/dtmi:com:example:Thermostat%3B1/lifecycle?action=deprecate").await;
+        let (_, deprecate) = html_as(&app, "/models/dtmi:com:example:Thermostat%3B1/lifecycle?action=deprecate", true).await;
         assert!(deprecate.contains("Yes, deprecate it"), "{deprecate}");
 
         let form = |token: bool| {

@@ -2,14 +2,14 @@
 //! parses its input, makes one authorization call when it writes, calls the domain or the
 //! store, and answers; no SQL and no repository rules live here.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
+use super::{parse_bounded, read_body, require_json};
+use crate::auth::Caller;
+use crate::authz::{Action, Target};
 use crate::domain::batch::Batch;
 use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
 use crate::domain::publish::{self, PushError};
@@ -194,12 +194,14 @@ const MAX_PAGE: u64 = 1_000_000;
 #[post("/models")]
 pub async fn push_models(
     request: HttpRequest,
+    caller: Caller,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (principal, body) = admin_json_body(&request, payload, &state).await?;
+    let access = state.authz.push_access(&caller)?;
+    let body = json_body(&request, payload, &state).await?;
     let batch = Batch::parse(&body, state.policy.max_models).map_err(PushError::from)?;
-    store_batch(&state, &principal, batch).await
+    store_batch(&state, &caller, access, batch).await
 }
 
 /// Files of an import: each an interface object or an array of them, as in a DMR folder.
@@ -239,10 +241,12 @@ pub struct ImportFile {
 #[post("/imports")]
 pub async fn import_models(
     request: HttpRequest,
+    caller: Caller,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (principal, body) = admin_json_body(&request, payload, &state).await?;
+    let access = state.authz.push_access(&caller)?;
+    let body = json_body(&request, payload, &state).await?;
     let import: ImportRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid-body",
@@ -257,28 +261,28 @@ pub async fn import_models(
         .map(|f| (f.path, f.content))
         .collect();
     let batch = Batch::from_files(&files, state.policy.max_models).map_err(PushError::from)?;
-    store_batch(&state, &principal, batch).await
+    store_batch(&state, &caller, access, batch).await
 }
 
-/// The first steps of every push: an admin caller, a JSON body, within the size limit.
-async fn admin_json_body(
+/// A push's JSON body, within the size limit.
+async fn json_body(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(Principal, web::BytesMut), ApiError> {
-    let principal = state.auth.require_admin(request)?;
+) -> Result<web::BytesMut, ApiError> {
     require_json(request)?;
-    let body = read_body(request, payload, state.settings.max_body_bytes).await?;
-    Ok((principal, body))
+    read_body(request, payload, state.settings.max_body_bytes).await
 }
 
 /// Runs the push pipeline and answers with what it stored.
 async fn store_batch(
     state: &AppState,
-    principal: &Principal,
+    caller: &Caller,
+    access: std::sync::Arc<dyn publish::PushAccess>,
     batch: Batch<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    let outcome = publish::push(state.store.clone(), batch, &principal.name, &state.policy).await?;
+    let actor = caller.actor();
+    let outcome = publish::push(state.store.clone(), batch, access, &actor, &state.policy).await?;
     if !outcome.created.is_empty() {
         state
             .resolution
@@ -286,7 +290,7 @@ async fn store_batch(
         tracing::info!(
             models.created = outcome.created.len(),
             models.unchanged = outcome.unchanged.len(),
-            principal = %principal.name,
+            principal = %actor.name,
             "models pushed"
         );
     }
@@ -317,9 +321,12 @@ async fn store_batch(
 #[get("/models")]
 pub async fn list_models(
     request: HttpRequest,
+    caller: Caller,
     params: web::Query<SearchParams>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelPage>, ApiError> {
+    // Listing is open to everyone; what each caller sees is limited to what it may read.
+    let scope = state.authz.read_scope(&caller);
     let params = params.into_inner();
     let page = parse_bounded("page", params.page.as_deref(), 1, 1, MAX_PAGE)?;
     let per_page = parse_bounded("per_page", params.per_page.as_deref(), 50, 1, MAX_PER_PAGE)?;
@@ -338,7 +345,7 @@ pub async fn list_models(
         .transpose()?;
     let dependencies_of = match params.dependencies_for.as_deref() {
         Some(dtmi) => {
-            let record = find_record(&state, dtmi).await?;
+            let record = find_record(&state, &caller, dtmi).await?;
             Some(record.id)
         }
         None => None,
@@ -353,7 +360,7 @@ pub async fn list_models(
         dependencies_of,
         offset: (page - 1) * per_page,
         limit: per_page,
-        ..SearchQuery::default()
+        ..SearchQuery::within(scope)
     };
     let found = state.store.search(&query).await?;
     let link = |p: u64| page_link(&request, p, per_page);
@@ -383,11 +390,15 @@ pub async fn list_models(
 )]
 #[get("/models/{dtmi}")]
 pub async fn get_model(
+    caller: Caller,
     path: web::Path<String>,
     params: web::Query<DetailParams>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelDetail>, ApiError> {
     let dtmi = parse_dtmi(&path)?;
+    state
+        .authz
+        .require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
     let expand = match params.expand.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -407,6 +418,13 @@ pub async fn get_model(
     let content = parse_stored(&model.record.dtmi, &model.content)?;
     let expanded = if expand {
         let closure = state.store.closure(model.record.id).await?;
+        // The closure of a readable model may reach into another private namespace.
+        if !closure
+            .iter()
+            .all(|m| state.authz.can_read(&caller, &m.record.dtmi))
+        {
+            return Err(ApiError::model_not_found(dtmi.as_str()));
+        }
         Some(
             closure
                 .iter()
@@ -434,10 +452,11 @@ pub async fn get_model(
 )]
 #[get("/models/{dtmi}/dependencies")]
 pub async fn get_dependencies(
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    related(&state, &path, Relation::Dependencies).await
+    related(&state, &caller, &path, Relation::Dependencies).await
 }
 
 /// The models that reference this model directly.
@@ -451,21 +470,27 @@ pub async fn get_dependencies(
 )]
 #[get("/models/{dtmi}/dependents")]
 pub async fn get_dependents(
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    related(&state, &path, Relation::Dependents).await
+    related(&state, &caller, &path, Relation::Dependents).await
 }
 
 async fn related(
     state: &AppState,
+    caller: &Caller,
     dtmi: &str,
     relation: Relation,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    let record = find_record(state, dtmi).await?;
+    let record = find_record(state, caller, dtmi).await?;
     let items = state.store.related(record.id, relation).await?;
     Ok(web::Json(ModelList {
-        items: items.into_iter().map(ModelSummary::from).collect(),
+        items: items
+            .into_iter()
+            .filter(|m| state.authz.can_read(caller, &m.dtmi))
+            .map(ModelSummary::from)
+            .collect(),
     }))
 }
 
@@ -480,16 +505,24 @@ async fn related(
 )]
 #[get("/models/{dtmi}/versions")]
 pub async fn get_versions(
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelList>, ApiError> {
     let dtmi = parse_dtmi(&path)?;
+    // All versions share a namespace: a caller who cannot read one sees an empty list, the
+    // same as for a DTMI with no versions at all.
+    let scope = state.authz.read_scope(&caller);
     let items = state
         .store
         .versions(&dtmi.versionless().to_lowercase())
         .await?;
     Ok(web::Json(ModelList {
-        items: items.into_iter().map(ModelSummary::from).collect(),
+        items: items
+            .into_iter()
+            .filter(|m| scope.can_read(&m.dtmi))
+            .map(ModelSummary::from)
+            .collect(),
     }))
 }
 
@@ -510,20 +543,28 @@ pub async fn get_versions(
 )]
 #[get("/models/{dtmi}/diff/{other}")]
 pub async fn get_diff(
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<crate::domain::diff::Diff>, ApiError> {
     let (from, to) = path.into_inner();
-    Ok(web::Json(diff_models(&state, &from, &to).await?))
+    Ok(web::Json(diff_models(&state, &caller, &from, &to).await?))
 }
 
-/// Loads two stored models and diffs them (shared by the API and the diff page).
+/// Loads two stored models the caller may read and diffs them (shared by the API and the
+/// diff page). The authorization: reading both models.
 pub async fn diff_models(
     state: &AppState,
+    caller: &Caller,
     from: &str,
     to: &str,
 ) -> Result<crate::domain::diff::Diff, ApiError> {
     let (from, to) = (parse_dtmi(from)?, parse_dtmi(to)?);
+    for dtmi in [&from, &to] {
+        state
+            .authz
+            .require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+    }
     let load = |dtmi: dtdl::Dtmi| async move {
         crate::domain::inspect::load(state.store.as_ref(), dtmi.as_str(), &state.policy.parsing)
             .await?
@@ -557,11 +598,11 @@ pub async fn diff_models(
 #[patch("/models/{dtmi}")]
 pub async fn patch_model(
     request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ModelSummary>, ApiError> {
-    let principal = state.auth.require_admin(&request)?;
     let dtmi = parse_dtmi(&path)?;
     require_json(&request)?;
     let body = read_body(&request, payload, 64 * 1024).await?;
@@ -571,16 +612,23 @@ pub async fn patch_model(
             format!("the body must be {{\"state\": \"deprecated\"}} or {{\"state\": \"decommissioned\"}}: {e}"),
         )
     })?;
+    let action = match change.state {
+        ModelState::Decommissioned => Action::Decommission,
+        ModelState::Deprecated | ModelState::Published => Action::Deprecate,
+    };
+    state
+        .authz
+        .require(&caller, action, &Target::Model(dtmi.as_str()))?;
     let record = state
         .store
-        .set_state(dtmi.as_str(), change.state, &principal.name)
+        .set_state(dtmi.as_str(), change.state, &caller.actor())
         .await?;
     state
         .resolution
         .apply(&crate::domain::model::Change::StateChanged {
             dtmi_lower: dtmi.as_str().to_lowercase(),
         });
-    tracing::info!(model.dtmi = %dtmi, model.state = %change.state, principal = %principal.name, "model state changed");
+    tracing::info!(model.dtmi = %dtmi, model.state = %change.state, principal = %caller.principal.name(), "model state changed");
     Ok(web::Json(record.into()))
 }
 
@@ -599,19 +647,25 @@ pub async fn patch_model(
 )]
 #[delete("/models/{dtmi}")]
 pub async fn delete_model(
-    request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = state.auth.require_admin(&request)?;
     let dtmi = parse_dtmi(&path)?;
-    state.store.delete(dtmi.as_str(), &principal.name).await?;
+    state
+        .authz
+        .require(&caller, Action::Delete, &Target::Model(dtmi.as_str()))?;
+    state
+        .store
+        .delete(dtmi.as_str(), &caller.actor())
+        .await
+        .map_err(|error| hide_unreadable_dependents(&state, &caller, error))?;
     state
         .resolution
         .apply(&crate::domain::model::Change::Deleted {
             dtmi_lower: dtmi.as_str().to_lowercase(),
         });
-    tracing::info!(model.dtmi = %dtmi, principal = %principal.name, "model deleted");
+    tracing::info!(model.dtmi = %dtmi, principal = %caller.principal.name(), "model deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -626,8 +680,43 @@ pub fn parse_dtmi(text: &str) -> Result<dtdl::Dtmi, ApiError> {
     })
 }
 
-async fn find_record(state: &AppState, text: &str) -> Result<ModelRecord, ApiError> {
+/// A refused delete names the dependents; those the caller may not read are only counted.
+fn hide_unreadable_dependents(
+    state: &AppState,
+    caller: &Caller,
+    error: crate::store::StoreError,
+) -> ApiError {
+    match error {
+        crate::store::StoreError::HasDependents { dtmi, dependents } => {
+            let total = dependents.len();
+            let mut visible: Vec<String> = dependents
+                .into_iter()
+                .filter(|d| state.authz.can_read(caller, d))
+                .collect();
+            let hidden = total - visible.len();
+            if hidden > 0 {
+                visible.push(format!("{hidden} model(s) you cannot see"));
+            }
+            crate::store::StoreError::HasDependents {
+                dtmi,
+                dependents: visible,
+            }
+            .into()
+        }
+        other => other.into(),
+    }
+}
+
+/// The stored record of a DTMI the caller may read (404 otherwise).
+async fn find_record(
+    state: &AppState,
+    caller: &Caller,
+    text: &str,
+) -> Result<ModelRecord, ApiError> {
     let dtmi = parse_dtmi(text)?;
+    state
+        .authz
+        .require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
     state
         .store
         .records(&[dtmi.as_str().to_lowercase()])
@@ -640,25 +729,6 @@ async fn find_record(state: &AppState, text: &str) -> Result<ModelRecord, ApiErr
 fn parse_stored(dtmi: &str, content: &[u8]) -> Result<serde_json::Value, ApiError> {
     serde_json::from_slice(content)
         .map_err(|e| ApiError::unexpected(format!("stored model {dtmi} is not JSON: {e}")))
-}
-
-fn parse_bounded(
-    name: &str,
-    value: Option<&str>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ApiError> {
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    match text.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid-parameter",
-            format!("{name} must be a whole number from {min} to {max}, not {text:?}"),
-        )),
-    }
 }
 
 /// `com:example`, `dtmi:com:example` or `dtmi:com:example:` → `dtmi:com:example:`.
@@ -721,58 +791,6 @@ fn encode_component(text: &str) -> String {
 fn encode_dtmi(dtmi: &str) -> String {
     // `:` is fine in a path segment; `;` and `#` are escaped so that any client keeps them.
     dtmi.replace(';', "%3B").replace('#', "%23")
-}
-
-fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let is_json = content_type.is_some_and(|ct| {
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json"))
-    });
-    if is_json {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(content_type))
-    }
-}
-
-/// Reads the body, refusing it as soon as it passes `limit` bytes.
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "unreadable-body",
-                format!("the request body could not be read: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

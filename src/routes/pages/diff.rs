@@ -7,6 +7,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::{Chrome, escape_dtmi, model_path};
+use crate::auth::Caller;
 use crate::domain::diff::{Change, Diff};
 use crate::error::{ApiError, PageError};
 use crate::routes::api::models::diff_models;
@@ -35,19 +36,22 @@ impl DiffPage {
 
 pub async fn diff(
     request: HttpRequest,
+    caller: Caller,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<DiffPage, PageError> {
     let (from, to) = path.into_inner();
-    let diff = diff_models(&state, &from, &to).await.map_err(|e| {
-        if e.status() == actix_web::http::StatusCode::BAD_REQUEST {
-            ApiError::not_found(e.detail().to_owned())
-        } else {
-            e
-        }
-    })?;
+    let diff = diff_models(&state, &caller, &from, &to)
+        .await
+        .map_err(|e| {
+            if e.status() == actix_web::http::StatusCode::BAD_REQUEST {
+                ApiError::not_found(e.detail().to_owned())
+            } else {
+                e
+            }
+        })?;
     Ok(DiffPage {
-        chrome: Chrome::for_request(&request),
+        chrome: Chrome::new(&request, &caller),
         from_link: model_path(&diff.from),
         to_link: model_path(&diff.to),
         api_link: format!(

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::search::{FacetLink, ModelRow};
 use super::{Chrome, encode};
+use crate::auth::Caller;
 use crate::domain::model::SearchQuery;
 use crate::error::PageError;
 use crate::startup::AppState;
@@ -30,6 +31,7 @@ pub struct HomePage {
 
 pub async fn home(
     request: HttpRequest,
+    caller: Caller,
     params: web::Query<HomeParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
@@ -37,16 +39,21 @@ pub async fn home(
     if let Some(q) = params.q.as_deref() {
         return Ok(super::see_other(&format!("/search?q={}", encode(q))));
     }
-    let status = state.store.status().await?;
+    // The read scope is this page's authorization: it lists only what the caller may read.
+    let scope = state.authz.read_scope(&caller);
+    let status = state.store.status(&scope).await?;
     let recent = state
         .store
         .search(&SearchQuery {
             newest_first: true,
             limit: 10,
-            ..SearchQuery::default()
+            ..SearchQuery::within(scope.clone())
         })
         .await?;
-    let counts = state.store.facet_counts(&SearchQuery::default()).await?;
+    let counts = state
+        .store
+        .facet_counts(&SearchQuery::within(scope))
+        .await?;
     let links = |facet: &str, limit: usize| -> Vec<FacetLink> {
         counts
             .iter()
@@ -56,7 +63,7 @@ pub async fn home(
             .collect()
     };
     let page = HomePage {
-        chrome: Chrome::for_request(&request),
+        chrome: Chrome::new(&request, &caller),
         repository_name: state.settings.repository_name.clone(),
         model_count: status.model_count,
         recent: recent.items.into_iter().map(ModelRow::from).collect(),

@@ -3,11 +3,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::search::ModelRow;
-use super::{Chrome, model_path, page_caller, see_other};
+use super::{Chrome, check_form, model_path, see_other};
+use crate::auth::Caller;
+use crate::authz::{Action as Right, Target};
 use crate::domain::model::{Change, ModelState, Relation};
 use crate::error::{ApiError, PageError};
 use crate::routes::api::models::parse_dtmi;
@@ -31,6 +32,15 @@ impl Action {
         }
     }
 
+    /// The right the action needs.
+    fn right(self) -> Right {
+        match self {
+            Self::Deprecate => Right::Deprecate,
+            Self::Decommission => Right::Decommission,
+            Self::Delete => Right::Delete,
+        }
+    }
+
     fn done(self) -> &'static str {
         match self {
             Self::Deprecate => "deprecated",
@@ -41,11 +51,18 @@ impl Action {
 }
 
 #[derive(Deserialize)]
-pub struct ActionForm {
+pub struct ActionQuery {
     action: Action,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Deserialize)]
+pub struct ActionForm {
+    action: Action,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[derive(Template)]
 #[template(path = "lifecycle.html")]
 pub struct ConfirmPage {
     chrome: Chrome,
@@ -58,18 +75,42 @@ pub struct ConfirmPage {
 
 pub async fn confirm(
     request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
-    params: web::Query<ActionForm>,
+    params: web::Query<ActionQuery>,
     state: web::Data<AppState>,
-) -> Result<ConfirmPage, PageError> {
-    let record = find(&state, &path).await?;
-    let dependents = state.store.related(record.id, Relation::Dependents).await?;
+) -> Result<HttpResponse, PageError> {
+    if let Some(redirect) = super::sign_in_first(&request, &caller) {
+        return Ok(redirect);
+    }
     let action = params.action;
+    let dtmi = parse_dtmi(&path).map_err(|e| ApiError::not_found(e.detail().to_owned()))?;
+    state
+        .authz
+        .require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
+    let record = find(&state, dtmi.as_str()).await?;
+    let scope = state.authz.read_scope(&caller);
+    // Dependents the caller cannot read still block a delete; they are counted, not named.
+    let all_dependents = state.store.related(record.id, Relation::Dependents).await?;
+    let hidden = all_dependents
+        .iter()
+        .filter(|d| !scope.can_read(&d.dtmi))
+        .count();
+    let dependents: Vec<_> = all_dependents
+        .iter()
+        .filter(|d| scope.can_read(&d.dtmi))
+        .cloned()
+        .collect();
     let blocked = match action {
-        Action::Delete if !dependents.is_empty() => Some(format!(
-            "{} cannot be deleted while {} model(s) depend on it. Delete those first, or decommission it instead.",
+        Action::Delete if !all_dependents.is_empty() => Some(format!(
+            "{} cannot be deleted while {} model(s) depend on it{}. Delete those first, or decommission it instead.",
             record.dtmi,
-            dependents.len()
+            all_dependents.len(),
+            if hidden > 0 {
+                format!(" ({hidden} of them in namespaces you cannot read)")
+            } else {
+                String::new()
+            }
         )),
         Action::Deprecate if record.state != ModelState::Published => Some(format!(
             "{} is already {}; states only move forward.",
@@ -80,25 +121,32 @@ pub async fn confirm(
         }
         _ => None,
     };
-    Ok(ConfirmPage {
-        chrome: Chrome::for_request(&request),
+    let page = ConfirmPage {
+        chrome: Chrome::new(&request, &caller),
         row: ModelRow::from(record),
         action: action.as_str(),
         dependents: dependents.into_iter().map(ModelRow::from).collect(),
         blocked,
-    })
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(askama::Template::render(&page).map_err(ApiError::unexpected)?))
 }
 
 pub async fn apply(
-    request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     form: web::Form<ActionForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let principal = page_caller(&state, &request)?;
-    let record = find(&state, &path).await?;
-    let dtmi = record.dtmi;
+    check_form(&caller, &form.csrf_token)?;
     let action = form.action;
+    let dtmi = parse_dtmi(&path).map_err(|e| ApiError::not_found(e.detail().to_owned()))?;
+    state
+        .authz
+        .require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
+    let dtmi = find(&state, dtmi.as_str()).await?.dtmi;
+    let actor = caller.actor();
     match action {
         Action::Deprecate | Action::Decommission => {
             let next = if action == Action::Deprecate {
@@ -106,19 +154,19 @@ pub async fn apply(
             } else {
                 ModelState::Decommissioned
             };
-            state.store.set_state(&dtmi, next, &principal.name).await?;
+            state.store.set_state(&dtmi, next, &actor).await?;
             state.resolution.apply(&Change::StateChanged {
                 dtmi_lower: dtmi.to_lowercase(),
             });
         }
         Action::Delete => {
-            state.store.delete(&dtmi, &principal.name).await?;
+            state.store.delete(&dtmi, &actor).await?;
             state.resolution.apply(&Change::Deleted {
                 dtmi_lower: dtmi.to_lowercase(),
             });
         }
     }
-    tracing::info!(model.dtmi = %dtmi, action = action.as_str(), principal = %principal.name, "model lifecycle changed from a page");
+    tracing::info!(model.dtmi = %dtmi, action = action.as_str(), principal = %actor.name, "model lifecycle changed from a page");
     let target = if action == Action::Delete {
         "/search?done=deleted".to_owned()
     } else {
@@ -127,13 +175,12 @@ pub async fn apply(
     Ok(see_other(&target))
 }
 
-async fn find(state: &AppState, text: &str) -> Result<crate::domain::model::ModelRecord, ApiError> {
-    let dtmi = parse_dtmi(text).map_err(|e| ApiError::not_found(e.detail().to_owned()))?;
+async fn find(state: &AppState, dtmi: &str) -> Result<crate::domain::model::ModelRecord, ApiError> {
     state
         .store
-        .records(&[dtmi.as_str().to_lowercase()])
+        .records(&[dtmi.to_lowercase()])
         .await?
         .into_iter()
-        .find(|r| r.dtmi == dtmi.as_str())
-        .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))
+        .find(|r| r.dtmi == dtmi)
+        .ok_or_else(|| ApiError::model_not_found(dtmi))
 }

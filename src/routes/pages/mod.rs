@@ -5,6 +5,7 @@
 pub mod diff;
 pub mod home;
 pub mod lifecycle;
+pub mod login;
 pub mod model;
 pub mod namespaces;
 pub mod publish;
@@ -12,9 +13,8 @@ pub mod search;
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::PageError;
-use crate::startup::AppState;
 
 /// Our stylesheet and script, compiled in so the binary serves them from any directory.
 const SITE_CSS: &str = include_str!("../../../static/site.css");
@@ -41,23 +41,41 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/static/site.js", web::get().to(site_js));
 }
 
-/// What the shared layout shows around every page.
+/// What the shared layout shows around every page: the flash message, who is signed in, the
+/// session's CSRF token for the forms, and where to come back to after signing in.
 #[derive(Default)]
 pub struct Chrome {
     /// A one-time message after a write (see [`flash_message`]).
     pub flash: Option<&'static str>,
+    /// The signed-in user (or token) name; `None` for anonymous visitors.
+    pub user: Option<String>,
+    /// The session's CSRF token, sent back by every form that changes something.
+    pub csrf_token: String,
+    /// This page's path and query, percent-encoded, for the sign-in link.
+    pub return_to: String,
 }
 
 impl Chrome {
     /// The layout for a request, with the flash message its `done` parameter names.
-    pub fn for_request(request: &HttpRequest) -> Self {
+    pub fn new(request: &HttpRequest, caller: &Caller) -> Self {
         let done = web::Query::<std::collections::HashMap<String, String>>::from_query(
             request.query_string(),
         )
         .ok()
         .and_then(|q| q.get("done").cloned());
+        let here = match request.query_string() {
+            "" => request.path().to_owned(),
+            query => format!("{}?{query}", request.path()),
+        };
         Self {
             flash: done.as_deref().and_then(flash_message),
+            user: (!caller.principal.is_anonymous()).then(|| caller.principal.name()),
+            csrf_token: caller
+                .session
+                .as_ref()
+                .map(|s| s.csrf_token.clone())
+                .unwrap_or_default(),
+            return_to: encode(&here),
         }
     }
 }
@@ -74,10 +92,22 @@ fn flash_message(key: &str) -> Option<&'static str> {
     })
 }
 
-/// Who is writing through a page. Every page write calls this, and only this, so the rule can
-/// change in one place: for now the admin bearer token, as on the API.
-pub fn page_caller(state: &AppState, request: &HttpRequest) -> Result<Principal, PageError> {
-    Ok(state.auth.require_admin(request)?)
+/// The first step of every page write: a browser session must send its CSRF token back.
+/// Callers without a session authenticated with a bearer token, which browsers never attach
+/// on their own, so a forged cross-site form cannot carry it.
+pub fn check_form(caller: &Caller, csrf_token: &str) -> Result<(), PageError> {
+    if caller.session.is_some() {
+        caller.check_csrf(csrf_token)?;
+    }
+    Ok(())
+}
+
+/// Anonymous visitors of a page that needs a user go to the sign-in form and come back.
+pub fn sign_in_first(request: &HttpRequest, caller: &Caller) -> Option<HttpResponse> {
+    caller.principal.is_anonymous().then(|| {
+        let chrome = Chrome::new(request, caller);
+        see_other(&format!("/login?return_to={}", chrome.return_to))
+    })
 }
 
 /// The path of a model's page (`;` and `#` escaped so that every client keeps them).

@@ -9,6 +9,8 @@ use askama_web::WebTemplate;
 
 use super::search::ModelRow;
 use super::{Chrome, lang_text, model_path};
+use crate::auth::Caller;
+use crate::authz::{Action, Target};
 use crate::domain::diff::{enum_value_text, short_id};
 use crate::domain::inspect;
 use crate::domain::model::{ModelRecord, Relation};
@@ -116,10 +118,12 @@ pub struct ModelPage {
     graph: Graph,
     can_deprecate: bool,
     can_decommission: bool,
+    can_delete: bool,
 }
 
 pub async fn model(
     request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<ModelPage, PageError> {
@@ -129,6 +133,15 @@ pub async fn model(
             path.as_str()
         ))
     })?;
+    state
+        .authz
+        .require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+    let scope = state.authz.read_scope(&caller);
+    let may = |action| {
+        state
+            .authz
+            .allows(&caller, action, &Target::Model(dtmi.as_str()))
+    };
     let parsed = inspect::load(state.store.as_ref(), dtmi.as_str(), &state.policy.parsing)
         .await?
         .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))?;
@@ -136,12 +149,16 @@ pub async fn model(
         ApiError::unexpected(format!("stored model {dtmi} has no root interface"))
     })?;
     let record = parsed.record.clone();
-    let versions = state
+    let mut versions = state
         .store
         .versions(&dtmi.versionless().to_lowercase())
         .await?;
-    let previous = crate::domain::publish::previous_version(state.store.as_ref(), &dtmi).await?;
-    let dependents = state.store.related(record.id, Relation::Dependents).await?;
+    versions.retain(|v| scope.can_read(&v.dtmi));
+    let previous = crate::domain::publish::previous_version(state.store.as_ref(), &dtmi)
+        .await?
+        .filter(|p| scope.can_read(p));
+    let mut dependents = state.store.related(record.id, Relation::Dependents).await?;
+    dependents.retain(|d| scope.can_read(&d.dtmi));
     let mut edges = Vec::new();
     for member in &parsed.closure {
         for dependency in state
@@ -152,8 +169,15 @@ pub async fn model(
             edges.push((member.record.dtmi.clone(), dependency.dtmi));
         }
     }
-    let closure_records: Vec<ModelRecord> =
-        parsed.closure.iter().map(|m| m.record.clone()).collect();
+    // A public model never depends on a private one; filtering keeps the page within the
+    // caller's rights even if visibility changed since the push.
+    edges.retain(|(from, to)| scope.can_read(from) && scope.can_read(to));
+    let closure_records: Vec<ModelRecord> = parsed
+        .closure
+        .iter()
+        .filter(|m| scope.can_read(&m.record.dtmi))
+        .map(|m| m.record.clone())
+        .collect();
     let graph = layout(&record.dtmi, &closure_records, &edges, &dependents);
 
     let mut groups = vec![
@@ -195,7 +219,7 @@ pub async fn model(
         format!("/{}", dtmi.to_dmr_expanded_path()),
     );
     Ok(ModelPage {
-        chrome: Chrome::for_request(&request),
+        chrome: Chrome::new(&request, &caller),
         description: lang_text(&root.description()),
         sha256: record.sha256.clone(),
         pushed_by: record.pushed_by.clone(),
@@ -226,8 +250,11 @@ pub async fn model(
             .collect(),
         dependents: dependents.into_iter().map(ModelRow::from).collect(),
         graph,
-        can_deprecate: record.state == crate::domain::model::ModelState::Published,
-        can_decommission: record.state != crate::domain::model::ModelState::Decommissioned,
+        can_deprecate: record.state == crate::domain::model::ModelState::Published
+            && may(Action::Deprecate),
+        can_decommission: record.state != crate::domain::model::ModelState::Decommissioned
+            && may(Action::Decommission),
+        can_delete: may(Action::Delete),
         row: ModelRow::from(record),
     })
 }

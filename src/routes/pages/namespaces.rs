@@ -9,6 +9,7 @@ use askama_web::WebTemplate;
 
 use super::search::ModelRow;
 use super::{Chrome, page_number};
+use crate::auth::Caller;
 use crate::domain::model::{Facet, FacetKind, SearchQuery};
 use crate::error::{ApiError, PageError};
 use crate::startup::AppState;
@@ -43,13 +44,15 @@ pub struct NamespacePage {
 
 pub async fn root(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<NamespacePage, PageError> {
-    render(&request, &state, None).await
+    render(&request, &caller, &state, None).await
 }
 
 pub async fn namespace(
     request: HttpRequest,
+    caller: Caller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<NamespacePage, PageError> {
@@ -64,19 +67,23 @@ pub async fn namespace(
         ))
         .into());
     }
-    render(&request, &state, Some(namespace)).await
+    render(&request, &caller, &state, Some(namespace)).await
 }
 
 async fn render(
     request: &HttpRequest,
+    caller: &Caller,
     state: &AppState,
     namespace: Option<String>,
 ) -> Result<NamespacePage, PageError> {
+    // The read scope is this page's authorization: the tree shows only readable models, and
+    // a namespace holding nothing readable is not found.
+    let scope = state.authz.read_scope(caller);
     let prefix = match &namespace {
         Some(ns) => format!("{ns}:"),
         None => "dtmi:".to_owned(),
     };
-    let counts = state.store.namespace_counts(&prefix).await?;
+    let counts = state.store.namespace_counts(&prefix, &scope).await?;
     let mut children: BTreeMap<String, u64> = BTreeMap::new();
     for (full, count) in &counts {
         let Some(rest) = full.strip_prefix(&prefix) else {
@@ -102,7 +109,7 @@ async fn render(
                     }],
                     offset: (page - 1) * PER_PAGE,
                     limit: PER_PAGE,
-                    ..SearchQuery::default()
+                    ..SearchQuery::within(scope.clone())
                 })
                 .await?;
             (found.items, found.total)
@@ -134,7 +141,7 @@ async fn render(
     }
     let here = request.path().to_owned();
     Ok(NamespacePage {
-        chrome: Chrome::for_request(request),
+        chrome: Chrome::new(request, caller),
         crumbs,
         children: children
             .into_iter()

@@ -8,10 +8,10 @@ use std::io::Read;
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use askama_web::WebTemplate;
 use futures_util::StreamExt;
 
-use super::{Chrome, model_path, page_caller, see_other};
+use super::{Chrome, check_form, model_path, see_other};
+use crate::auth::Caller;
 use crate::domain::batch::Batch;
 use crate::domain::diff::Diff;
 use crate::domain::issue::Issue;
@@ -48,7 +48,7 @@ pub struct PreviewView {
     pub diff: Option<Diff>,
 }
 
-#[derive(Template, WebTemplate)]
+#[derive(Template)]
 #[template(path = "publish.html")]
 pub struct PublishPage {
     chrome: Chrome,
@@ -62,9 +62,9 @@ pub struct PublishPage {
 }
 
 impl PublishPage {
-    fn empty(request: &HttpRequest) -> Self {
+    fn empty(request: &HttpRequest, caller: &Caller) -> Self {
         Self {
-            chrome: Chrome::for_request(request),
+            chrome: Chrome::new(request, caller),
             pasted: String::new(),
             sources: Vec::new(),
             problem: None,
@@ -75,23 +75,34 @@ impl PublishPage {
     }
 }
 
-pub async fn form(request: HttpRequest) -> PublishPage {
-    PublishPage::empty(&request)
+pub async fn form(request: HttpRequest, caller: Caller) -> Result<HttpResponse, PageError> {
+    if let Some(redirect) = super::sign_in_first(&request, &caller) {
+        return Ok(redirect);
+    }
+    render(
+        PublishPage::empty(&request, &caller),
+        actix_web::http::StatusCode::OK,
+    )
 }
 
-/// What the form sent: files by name, and whether to publish or preview.
+/// What the form sent: files by name, whether to publish or preview, and its CSRF token.
 struct Submission {
     files: Vec<(String, String)>,
     publish: bool,
+    csrf_token: String,
 }
 
 pub async fn submit(
     request: HttpRequest,
+    caller: Caller,
     payload: Multipart,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let submission = read_form(payload, state.settings.max_body_bytes).await?;
-    let mut page = PublishPage::empty(&request);
+    check_form(&caller, &submission.csrf_token)?;
+    // Previews diff against stored versions, so they need the same rights as a push.
+    let access = state.authz.push_access(&caller)?;
+    let mut page = PublishPage::empty(&request, &caller);
     if submission.files.is_empty() {
         page.problem = Some("Nothing to publish: paste a model or choose files.".to_owned());
         return render(page, actix_web::http::StatusCode::BAD_REQUEST);
@@ -118,15 +129,15 @@ pub async fn submit(
         Err(error) => return refused(page, &submission.files, PushError::from(error)),
     };
     if submission.publish {
-        let principal = page_caller(&state, &request)?;
-        return match publish::push(state.store.clone(), batch, &principal.name, &state.policy).await
+        let actor = caller.actor();
+        return match publish::push(state.store.clone(), batch, access, &actor, &state.policy).await
         {
             Ok(outcome) => {
                 if !outcome.created.is_empty() {
                     state
                         .resolution
                         .apply(&crate::domain::model::Change::ModelsAdded);
-                    tracing::info!(models.created = outcome.created.len(), principal = %principal.name, "models published from a page");
+                    tracing::info!(models.created = outcome.created.len(), principal = %actor.name, "models published from a page");
                 }
                 // The last model stored is the one the others lead up to (dependencies first).
                 let target = outcome
@@ -140,7 +151,7 @@ pub async fn submit(
             Err(error) => refused(page, &submission.files, error),
         };
     }
-    match publish::preview(state.store.clone(), batch, &state.policy).await {
+    match publish::preview(state.store.clone(), batch, access, &state.policy).await {
         Ok(items) => {
             page.can_publish = items.iter().any(|i| !i.unchanged);
             page.previews = items
@@ -248,6 +259,7 @@ fn render(
 async fn read_form(mut payload: Multipart, limit: usize) -> Result<Submission, ApiError> {
     let mut files = Vec::new();
     let mut publish = false;
+    let mut csrf_token = String::new();
     let mut total = 0usize;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| {
@@ -279,6 +291,7 @@ async fn read_form(mut payload: Multipart, limit: usize) -> Result<Submission, A
         };
         match name.as_str() {
             "action" => publish = bytes == b"publish",
+            "csrf_token" => csrf_token = String::from_utf8_lossy(&bytes).into_owned(),
             "content" => {
                 let content = text(bytes, "the pasted text")?;
                 if !content.trim().is_empty() {
@@ -306,7 +319,11 @@ async fn read_form(mut payload: Multipart, limit: usize) -> Result<Submission, A
             _ => {}
         }
     }
-    Ok(Submission { files, publish })
+    Ok(Submission {
+        files,
+        publish,
+        csrf_token,
+    })
 }
 
 /// The `.json` entries of a zip file, named `archive.zip/path/in/archive.json`.

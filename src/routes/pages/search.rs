@@ -7,6 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::{Chrome, display_text, encode, model_path, page_number};
+use crate::auth::Caller;
 use crate::domain::model::{Facet, FacetKind, ModelRecord, ModelState, SearchQuery};
 use crate::error::PageError;
 use crate::startup::AppState;
@@ -128,6 +129,7 @@ impl Filters {
 
 pub async fn search(
     request: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<SearchPage, PageError> {
     let filters = Filters::parse(request.query_string());
@@ -137,7 +139,9 @@ pub async fn search(
         text: (!query.is_empty()).then(|| query.clone()),
         offset: (page - 1) * PER_PAGE,
         limit: PER_PAGE,
-        ..SearchQuery::default()
+        // The read scope is this page's authorization: results and counts cover only what
+        // the caller may read.
+        ..SearchQuery::within(state.authz.read_scope(&caller))
     };
     let mut active = Vec::new();
     for (name, value) in &filters.pairs {
@@ -209,7 +213,7 @@ pub async fn search(
     let shown = found.items.len() as u64;
     let link = |p: u64| format!("{base}page={p}");
     Ok(SearchPage {
-        chrome: Chrome::for_request(&request),
+        chrome: Chrome::new(&request, &caller),
         first: if shown == 0 {
             0
         } else {
