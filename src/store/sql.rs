@@ -708,14 +708,32 @@ macro_rules! impl_model_store {
                 &self,
                 search: &$crate::domain::model::SearchQuery,
             ) -> Result<Vec<$crate::domain::model::FacetCount>, $crate::store::StoreError> {
-                // One pass: the matching ids once, then every facet grouped over them.
-                let mut query = Self::filtered(search, "SELECT m.id, m.state, m.dtdl_version", Some("hits"));
-                query.push(
+                // Nothing filtered: every count comes straight from an index, without a join.
+                let unfiltered = search.text.is_none()
+                    && search.namespace_prefix.is_none()
+                    && search.state.is_none()
+                    && search.dependencies_of.is_none()
+                    && search.dtdl_version.is_none()
+                    && search.facets.is_empty()
+                    && matches!(search.scope, $crate::domain::access::ReadScope::Everything);
+                let mut query = if unfiltered {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "SELECT facet, value, COUNT(*) FROM model_facets GROUP BY facet, value \
+                         UNION ALL SELECT 'state', state, COUNT(*) FROM models GROUP BY state \
+                         UNION ALL SELECT 'dtdlVersion', CAST(dtdl_version AS TEXT), COUNT(*) FROM models GROUP BY dtdl_version",
+                    )
+                } else {
+                    // One pass: the matching ids once, then every facet grouped over them.
+                    Self::filtered(search, "SELECT m.id, m.state, m.dtdl_version", Some("hits"))
+                };
+                if !unfiltered {
+                    query.push(
                     "SELECT f.facet, f.value, COUNT(*) FROM model_facets f JOIN hits h ON h.id = f.model_id \
                      GROUP BY f.facet, f.value \
                      UNION ALL SELECT 'state', h.state, COUNT(*) FROM hits h GROUP BY h.state \
                      UNION ALL SELECT 'dtdlVersion', CAST(h.dtdl_version AS TEXT), COUNT(*) FROM hits h GROUP BY h.dtdl_version",
                 );
+                }
                 let rows: Vec<(String, String, i64)> = query.build_query_as().fetch_all(&self.pool).await?;
                 let mut counts: Vec<$crate::domain::model::FacetCount> = rows
                     .into_iter()

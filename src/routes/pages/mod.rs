@@ -214,7 +214,7 @@ mod tests {
             model_path("dtmi:com:example:Thermostat;1"),
             "/models/dtmi:com:example:Thermostat%3B1"
         );
-        assert_eq!(flash_message("deprecated").is_some(), true);
+        assert!(flash_message("deprecated").is_some());
         assert_eq!(flash_message("<script>"), None);
     }
 }
