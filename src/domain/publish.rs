@@ -100,22 +100,8 @@ pub async fn push(
     actor: &Actor,
     policy: &PushPolicy,
 ) -> Result<PushOutcome, PushError> {
-    let candidates = check_repository_rules(&batch)?;
-    let forbidden: Vec<String> = candidates
-        .iter()
-        .filter(|c| !access.may_push(c.dtmi.as_str()))
-        .map(|c| c.dtmi.to_string())
-        .collect();
-    if !forbidden.is_empty() {
-        return Err(PushError::Forbidden(forbidden));
-    }
-    check_cycles(&candidates)?;
-
-    let lowers: Vec<String> = candidates
-        .iter()
-        .map(|c| c.dtmi.as_str().to_lowercase())
-        .collect();
-    let unchanged = check_against_store(store.as_ref(), &batch, &candidates, &lowers).await?;
+    let candidates = admitted(&batch, access.as_ref())?;
+    let unchanged = stored_unchanged(store.as_ref(), &batch, &candidates).await?;
     let new: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| !unchanged.contains(c.dtmi.as_str()))
@@ -158,21 +144,8 @@ pub async fn preview(
     access: Arc<dyn PushAccess>,
     policy: &PushPolicy,
 ) -> Result<Vec<PreviewItem>, PushError> {
-    let candidates = check_repository_rules(&batch)?;
-    let forbidden: Vec<String> = candidates
-        .iter()
-        .filter(|c| !access.may_push(c.dtmi.as_str()))
-        .map(|c| c.dtmi.to_string())
-        .collect();
-    if !forbidden.is_empty() {
-        return Err(PushError::Forbidden(forbidden));
-    }
-    check_cycles(&candidates)?;
-    let lowers: Vec<String> = candidates
-        .iter()
-        .map(|c| c.dtmi.as_str().to_lowercase())
-        .collect();
-    let unchanged = check_against_store(store.as_ref(), &batch, &candidates, &lowers).await?;
+    let candidates = admitted(&batch, access.as_ref())?;
+    let unchanged = stored_unchanged(store.as_ref(), &batch, &candidates).await?;
     let new: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| !unchanged.contains(c.dtmi.as_str()))
@@ -261,6 +234,38 @@ pub async fn previous_version(
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, dtmi)| dtmi))
+}
+
+/// The first checks of a push and of its preview: repository rules, the caller's right to push
+/// each model, no dependency cycle inside the push.
+fn admitted<'a>(
+    batch: &'a Batch<'_>,
+    access: &dyn PushAccess,
+) -> Result<Vec<Candidate<'a>>, PushError> {
+    let candidates = check_repository_rules(batch)?;
+    let forbidden: Vec<String> = candidates
+        .iter()
+        .filter(|c| !access.may_push(c.dtmi.as_str()))
+        .map(|c| c.dtmi.to_string())
+        .collect();
+    if !forbidden.is_empty() {
+        return Err(PushError::Forbidden(forbidden));
+    }
+    check_cycles(&candidates)?;
+    Ok(candidates)
+}
+
+/// The candidates already stored with identical content (conflicting ones are refused).
+async fn stored_unchanged(
+    store: &dyn ModelStore,
+    batch: &Batch<'_>,
+    candidates: &[Candidate<'_>],
+) -> Result<BTreeSet<String>, PushError> {
+    let lowers: Vec<String> = candidates
+        .iter()
+        .map(|c| c.dtmi.as_str().to_lowercase())
+        .collect();
+    check_against_store(store, batch, candidates, &lowers).await
 }
 
 /// The rules of `dmr-client validate --strict`: each document is one Interface object with a

@@ -273,7 +273,9 @@ macro_rules! impl_model_store {
             if let Some(name) = as_cte {
                 query.push(if search.dependencies_of.is_some() { ", " } else { "WITH " });
                 query.push(name);
-                query.push(" AS (");
+                // Computed once and joined by id; inlined, the planners re-run the filters
+                // for every facet row.
+                query.push(" AS MATERIALIZED (");
             }
             query.push(select);
             query.push(" FROM models m WHERE 1 = 1");
@@ -752,10 +754,15 @@ macro_rules! impl_model_store {
                 prefix: &str,
                 scope: &$crate::domain::access::ReadScope,
             ) -> Result<Vec<(String, u64)>, $crate::store::StoreError> {
-                let mut query = sqlx::QueryBuilder::<$db>::new(
+                // Everything readable: the facet index alone answers, without visiting models.
+                let everything = matches!(scope, $crate::domain::access::ReadScope::Everything);
+                let mut query = sqlx::QueryBuilder::<$db>::new(if everything {
+                    "SELECT f.value, COUNT(*) FROM model_facets f \
+                     WHERE f.facet = 'namespace' AND (f.value = "
+                } else {
                     "SELECT f.value, COUNT(*) FROM model_facets f JOIN models m ON m.id = f.model_id \
-                     WHERE f.facet = 'namespace' AND (f.value = ",
-                );
+                     WHERE f.facet = 'namespace' AND (f.value = "
+                });
                 query.push_bind(prefix.trim_end_matches(':').to_owned());
                 query.push(" OR f.value LIKE ");
                 query.push_bind(format!("{}%", $crate::store::like_escape(prefix)));
