@@ -413,3 +413,91 @@ async fn models_stored_before_facets_existed_get_them_at_start() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Posts a urlencoded form as the admin (bearer token, so no session and no CSRF token).
+async fn post_form(app: &TestApp, path: &str, body: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(app.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("POST form")
+}
+
+on_both_backends! {
+    async fn admin_pages_mint_tokens_set_visibility_and_grant_roles(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.push_ok(device_batch()).await;
+        let anonymous = app.client.get(app.url("/admin")).send().await.expect("GET");
+        assert_eq!(anonymous.url().path(), "/login");
+
+        let (status, admin) = html_as(&app, "/admin", true).await;
+        assert_eq!(status, StatusCode::OK, "{admin}");
+        assert!(admin.contains("API tokens") && admin.contains("Users and roles"), "{admin}");
+
+        // A token is shown once, on the answer to the form, and works.
+        let created = post_form(&app, "/admin/tokens", "name=%3Cscript%3Eci%3C%2Fscript%3E&role=publisher&namespaces=dtmi%3Acom%3Aexample&expires_on=").await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.headers()["cache-control"], "no-store");
+        let body = created.text().await.expect("html");
+        assert_escaped(&body);
+        assert!(!body.contains("<script>ci"), "{body}");
+        let secret = body
+            .split("id=\"new-token\" class=\"token\" tabindex=\"0\">")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("the secret is on the page")
+            .to_owned();
+        let listed = app.client.get(app.url("/api/v1/tokens")).bearer_auth(&secret).send().await.expect("GET");
+        assert_eq!(listed.status(), StatusCode::OK, "the minted token authenticates");
+        let (_, again) = html_as(&app, "/admin", true).await;
+        assert!(!again.contains(&secret), "the secret is shown only once");
+        let bad_date = post_form(&app, "/admin/tokens", "name=x&role=reader&namespaces=dtmi%3Acom%3Aexample&expires_on=tomorrow").await;
+        assert_eq!(bad_date.status(), StatusCode::BAD_REQUEST);
+        assert!(bad_date.text().await.expect("html").contains("is not a date"));
+
+        // A user, a grant, then a private namespace: anonymous visitors lose sight of it.
+        let user = post_form(&app, "/admin/users", "name=bob&password=correct+horse+battery&role=reader&namespace=dtmi%3Acom%3Aexample").await;
+        assert_eq!(user.status(), StatusCode::SEE_OTHER);
+        assert_eq!(user.headers()[LOCATION], "/admin?done=user-created");
+        let grant = post_form(&app, "/admin/grants", "user=bob&role=publisher&namespace=dtmi%3Aazure").await;
+        assert_eq!(grant.headers()[LOCATION], "/admin?done=grant-added");
+        let unknown = post_form(&app, "/admin/grants", "user=nobody&role=reader&namespace=dtmi%3Aazure").await;
+        assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+        assert!(unknown.text().await.expect("html").contains("create the user first"));
+
+        let private = post_form(&app, "/admin/namespaces", "prefix=dtmi%3Acom%3Aexample&visibility=private&owners=bob").await;
+        assert_eq!(private.headers()[LOCATION], "/admin?done=namespace-saved");
+        let (_, search) = html(&app, "/search").await;
+        assert!(!search.contains("dtmi:com:example:Thermostat;1"), "private models are hidden: {search}");
+        assert!(search.contains("dtmi:azure:DeviceManagement:DeviceInformation;1"), "{search}");
+        let (status, _) = html(&app, "/models/dtmi:com:example:Thermostat%3B1").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "a private model's page is not found");
+        let (status, _) = html(&app, "/namespaces/dtmi:com:example").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, as_admin) = html_as(&app, "/models/dtmi:com:example:Thermostat%3B1", true).await;
+        assert!(as_admin.contains("Reports the current temperature"));
+
+        let (_, listing) = html_as(&app, "/admin", true).await;
+        assert!(listing.contains("<code>dtmi:com:example</code></td><td><span class=\"tag\">private</span></td><td>bob</td>"), "{listing}");
+        let grant_id = listing
+            .split("action=\"/admin/grants/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("a revoke form")
+            .to_owned();
+        let revoked = post_form(&app, &format!("/admin/grants/{grant_id}/revoke"), "").await;
+        assert_eq!(revoked.headers()[LOCATION], "/admin?done=grant-revoked");
+
+        let (status, audit) = html_as(&app, "/admin/audit?action=namespaces.set", true).await;
+        assert_eq!(status, StatusCode::OK, "{audit}");
+        assert!(audit.contains("dtmi:com:example"), "{audit}");
+        let (status, _) = html_as(&app, "/admin/audit", false).await;
+        assert_eq!(status, StatusCode::OK, "anonymous visitors land on the sign-in form");
+    }
+}

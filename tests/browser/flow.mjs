@@ -1,6 +1,6 @@
 // The browser test: twinhub's pages in headless Debian Chromium, driven by playwright-core.
 // Flow: sign in, publish two versions of an interface, open the model page, run the diff,
-// deprecate, sign out — plus the read-only pages. Every page visited is saved as a PNG under
+// deprecate, administration (token, namespace, audit log), sign out — plus the read-only pages. Every page visited is saved as a PNG under
 // target/ui-screenshots/ (desktop width, and phone width for a few), for people to look at.
 //
 // Usage: node tests/browser/flow.mjs   (TWINHUB_BIN defaults to target/debug/twinhub)
@@ -180,6 +180,23 @@ try {
   await page.goto(`${base}/models/dtmi:com:example:browser:Thermostat%3B2/lifecycle?action=delete`);
   assert.match(await page.textContent("main"), /cannot be deleted while 1 model/);
   await shot("delete-blocked");
+
+  // Administration: a token shown once, a private namespace, the audit log.
+  await page.getByRole("link", { name: "Administration" }).click();
+  await page.waitForURL(`${base}/admin`);
+  await page.locator("#token-name").fill("ci-browser");
+  await page.locator("#token-ns").fill("dtmi:com:example:browser");
+  await page.getByRole("button", { name: "Create token" }).click();
+  assert.match(await page.textContent(".secret"), /shown only this once/);
+  await shot("admin-token-created");
+  await page.locator("#ns-prefix").fill("dtmi:com:example:secret");
+  await page.locator("#ns-vis").selectOption("private");
+  await page.getByRole("button", { name: "Save namespace" }).click();
+  await page.waitForURL(/done=namespace-saved/);
+  await shot("admin");
+  await page.getByRole("link", { name: "audit log" }).click();
+  assert.match(await page.textContent("main"), /tokens\.create|token/);
+  await shot("audit-log");
 
   await page.goto(`${base}/search?capability=Command`);
   await shot("search-facets");

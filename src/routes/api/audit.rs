@@ -53,24 +53,35 @@ pub async fn audit_log(
     params: web::Query<AuditParams>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<AuditPage>, ApiError> {
-    state
-        .authz
-        .require(&caller, Action::Administer, &Target::Repository)?;
     let page = super::parse_bounded("page", params.page.as_deref(), 1, 1, 1_000_000)?;
     let per_page = super::parse_bounded("per_page", params.per_page.as_deref(), 100, 1, 500)?;
-    let found = state
-        .store
-        .audit_log(&AuditQuery {
+    let found = entries(
+        &state,
+        &caller,
+        AuditQuery {
             actor: params.actor.clone(),
             action: params.action.clone(),
             offset: (page - 1) * per_page,
             limit: per_page,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(web::Json(AuditPage {
         items: found.items,
         page,
         per_page,
         total: found.total,
     }))
+}
+
+/// Audit entries for an admin (the API's and the admin page's authorization step).
+pub(crate) async fn entries(
+    state: &AppState,
+    caller: &Caller,
+    query: AuditQuery,
+) -> Result<crate::domain::model::Page<AuditRecord>, ApiError> {
+    state
+        .authz
+        .require(caller, Action::Administer, &Target::Repository)?;
+    Ok(state.store.audit_log(&query).await?)
 }

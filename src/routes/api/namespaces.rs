@@ -18,16 +18,16 @@ use crate::startup::AppState;
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceView {
     /// The DTMI prefix, lowercase (e.g. `dtmi:com:acme`).
-    prefix: String,
-    visibility: Visibility,
+    pub(crate) prefix: String,
+    pub(crate) visibility: Visibility,
     /// Users holding the owner role on exactly this namespace.
-    owners: Vec<String>,
+    pub(crate) owners: Vec<String>,
     /// Whether the visibility is set on this namespace (false: inherited or the default).
-    configured: bool,
+    pub(crate) configured: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    updated_by: Option<String>,
+    pub(crate) updated_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    updated_at: Option<DateTime<Utc>>,
+    pub(crate) updated_at: Option<DateTime<Utc>>,
 }
 
 /// The namespaces the caller can see.
@@ -40,11 +40,11 @@ pub struct NamespaceList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceUpdate {
-    visibility: Visibility,
+    pub(crate) visibility: Visibility,
     /// User names that become the owners of exactly this namespace (replacing the current
     /// ones); omit to keep them.
     #[serde(default)]
-    owners: Option<Vec<String>>,
+    pub(crate) owners: Option<Vec<String>>,
 }
 
 fn parse_namespace(text: &str) -> Result<Namespace, ApiError> {
@@ -110,16 +110,26 @@ pub async fn list_namespaces(
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<web::Json<NamespaceList>, ApiError> {
-    // Listing is open to everyone; private namespaces are shown only to those with a role.
+    Ok(web::Json(NamespaceList {
+        items: visible_namespaces(&state, &caller).await?,
+    }))
+}
+
+/// The configured namespaces the caller can see. Listing is open to everyone; private
+/// namespaces are shown only to those with a role.
+pub(crate) async fn visible_namespaces(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<NamespaceView>, ApiError> {
     let visibility = state.authz.visibility();
-    let admin = state.authz.is_admin(&caller);
+    let admin = state.authz.is_admin(caller);
     let mut items = Vec::new();
     for setting in state.store.namespaces().await? {
-        if admin || visible(&state, &caller, &setting.prefix, &visibility) {
-            items.push(view(&state, &setting.prefix).await?);
+        if admin || visible(state, caller, &setting.prefix, &visibility) {
+            items.push(view(state, &setting.prefix).await?);
         }
     }
-    Ok(web::Json(NamespaceList { items }))
+    Ok(items)
 }
 
 /// One namespace's visibility and owners.
@@ -170,12 +180,6 @@ pub async fn put_namespace(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
-    let namespace = parse_namespace(&path)?;
-    state.authz.require(
-        &caller,
-        Action::ManageNamespace,
-        &Target::Namespace(&namespace),
-    )?;
     let update: NamespaceUpdate = super::json_request(
         &request,
         payload,
@@ -183,6 +187,25 @@ pub async fn put_namespace(
         r#"{"visibility": "private", "owners": ["alice"]}"#,
     )
     .await?;
+    Ok(web::Json(
+        set_namespace(&state, &caller, &path, &update).await?,
+    ))
+}
+
+/// Sets a namespace's visibility and owners, for an owner of it (the one authorization step
+/// of the API and the admin page).
+pub(crate) async fn set_namespace(
+    state: &AppState,
+    caller: &Caller,
+    prefix: &str,
+    update: &NamespaceUpdate,
+) -> Result<NamespaceView, ApiError> {
+    let namespace = parse_namespace(prefix)?;
+    state.authz.require(
+        caller,
+        Action::ManageNamespace,
+        &Target::Namespace(&namespace),
+    )?;
     let owners = match &update.owners {
         Some(names) => {
             let mut subjects = Vec::with_capacity(names.len());
@@ -199,7 +222,7 @@ pub async fn put_namespace(
         }
         None => None,
     };
-    check_no_public_to_private(&state, &namespace, update.visibility).await?;
+    check_no_public_to_private(state, &namespace, update.visibility).await?;
     state
         .store
         .set_namespace(
@@ -211,7 +234,7 @@ pub async fn put_namespace(
         .await?;
     state.access_changed().await?;
     tracing::info!(namespace = %namespace, visibility = update.visibility.as_str(), principal = %caller.principal.name(), "namespace changed");
-    Ok(web::Json(view(&state, &namespace).await?))
+    view(state, &namespace).await
 }
 
 /// Refuses a visibility change after which a public model would depend on a private one.

@@ -70,14 +70,14 @@ pub struct TokenList {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// What the token is for, e.g. `ci-acme-sensors`.
-    name: String,
-    role: Role,
+    pub(crate) name: String,
+    pub(crate) role: Role,
     /// Namespaces the token works in (ignored for admin tokens, which cover everything).
     #[serde(default)]
-    namespaces: Vec<String>,
+    pub(crate) namespaces: Vec<String>,
     /// When the token stops working (RFC 3339); omit for no expiry.
     #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 /// Checks a token request against the caller's own rights.
@@ -155,7 +155,6 @@ pub async fn create_token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authz.require_signed_in(&caller)?;
     let wanted: TokenRequest = super::json_request(
         &request,
         payload,
@@ -163,7 +162,22 @@ pub async fn create_token(
         r#"{"name": "ci", "role": "publisher", "namespaces": ["dtmi:com:acme"], "expires_at": "2027-01-01T00:00:00Z"}"#,
     )
     .await?;
-    let namespaces = authorize_mint(&state, &caller, &wanted)?;
+    let (secret, stored) = mint(&state, &caller, &wanted).await?;
+    Ok(HttpResponse::Created().json(CreatedToken {
+        token: secret,
+        details: stored.into(),
+    }))
+}
+
+/// Mints a token the caller may mint (the one authorization step of the API and the admin
+/// page); returns its secret, which exists nowhere else, and the stored token.
+pub(crate) async fn mint(
+    state: &AppState,
+    caller: &Caller,
+    wanted: &TokenRequest,
+) -> Result<(String, ApiToken), ApiError> {
+    state.authz.require_signed_in(caller)?;
+    let namespaces = authorize_mint(state, caller, wanted)?;
     let minted = secrets::mint_token();
     let stored = state
         .store
@@ -181,10 +195,7 @@ pub async fn create_token(
         .await?;
     state.access_changed().await?;
     tracing::info!(token.id = stored.id, token.role = %stored.role, principal = %caller.principal.name(), "API token created");
-    Ok(HttpResponse::Created().json(CreatedToken {
-        token: minted.secret,
-        details: stored.into(),
-    }))
+    Ok((minted.secret, stored))
 }
 
 /// Tokens: all of them for admins, the caller's own for everyone else.
@@ -201,12 +212,23 @@ pub async fn list_tokens(
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<web::Json<TokenList>, ApiError> {
-    state.authz.require_signed_in(&caller)?;
-    let created_by = (!state.authz.is_admin(&caller)).then(|| caller.principal.name());
-    let tokens = state.store.tokens(created_by.as_deref()).await?;
     Ok(web::Json(TokenList {
-        items: tokens.into_iter().map(TokenView::from).collect(),
+        items: visible_tokens(&state, &caller)
+            .await?
+            .into_iter()
+            .map(TokenView::from)
+            .collect(),
     }))
+}
+
+/// The tokens the caller may see: all for admins, their own for everyone else.
+pub(crate) async fn visible_tokens(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<ApiToken>, ApiError> {
+    state.authz.require_signed_in(caller)?;
+    let created_by = (!state.authz.is_admin(caller)).then(|| caller.principal.name());
+    Ok(state.store.tokens(created_by.as_deref()).await?)
 }
 
 /// Revoke a token at once. Admins revoke any; others the tokens they made.
@@ -226,12 +248,22 @@ pub async fn revoke_token(
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<TokenView>, ApiError> {
-    state.authz.require_signed_in(&caller)?;
-    let id = path.into_inner();
+    Ok(web::Json(
+        revoke(&state, &caller, path.into_inner()).await?.into(),
+    ))
+}
+
+/// Revokes a token the caller may revoke: admins any, others the tokens they made.
+pub(crate) async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<ApiToken, ApiError> {
+    state.authz.require_signed_in(caller)?;
     let token = state.store.token(id).await?;
     let allowed = token
         .as_ref()
-        .is_some_and(|t| state.authz.is_admin(&caller) || t.created_by == caller.principal.name());
+        .is_some_and(|t| state.authz.is_admin(caller) || t.created_by == caller.principal.name());
     if !allowed {
         return Err(ApiError::not_found(format!(
             "token {id} does not exist among the tokens you may revoke"
@@ -240,5 +272,5 @@ pub async fn revoke_token(
     let revoked = state.store.revoke_token(id, &caller.actor()).await?;
     state.access_changed().await?;
     tracing::info!(token.id = id, principal = %caller.principal.name(), "API token revoked");
-    Ok(web::Json(revoked.into()))
+    Ok(revoked)
 }

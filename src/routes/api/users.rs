@@ -52,24 +52,24 @@ pub struct UserList {
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     /// 1 to 64 letters, digits, `.`, `-`, `_` or `@`; unique regardless of case.
-    name: String,
+    pub(crate) name: String,
     /// At least 12 characters. Omit for an account that signs in only through OIDC.
     #[serde(default)]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     #[serde(default)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Grants to give at creation.
     #[serde(default)]
-    grants: Vec<GrantSpec>,
+    pub(crate) grants: Vec<GrantSpec>,
 }
 
 /// A role on a namespace.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantSpec {
-    role: Role,
+    pub(crate) role: Role,
     /// A DTMI prefix such as `dtmi:com:acme`, or `*` (admin only).
-    namespace: String,
+    pub(crate) namespace: String,
 }
 
 /// Changes to a user.
@@ -120,9 +120,9 @@ pub struct GrantList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
-    user: String,
-    role: Role,
-    namespace: String,
+    pub(crate) user: String,
+    pub(crate) role: Role,
+    pub(crate) namespace: String,
 }
 
 fn validate_user_name(name: &str) -> Result<(), ApiError> {
@@ -222,9 +222,6 @@ pub async fn create_user(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .authz
-        .require(&caller, Action::Administer, &Target::Repository)?;
     let wanted: NewUserRequest = super::json_request(
         &request,
         payload,
@@ -232,6 +229,20 @@ pub async fn create_user(
         r#"{"name": "alice", "password": "at least 12 characters", "grants": [{"role": "publisher", "namespace": "dtmi:com:acme"}]}"#,
     )
     .await?;
+    let user = add_user(&state, &caller, wanted).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// Creates a local account with its grants (admins only; the API's and the admin page's
+/// authorization step).
+pub(crate) async fn add_user(
+    state: &AppState,
+    caller: &Caller,
+    wanted: NewUserRequest,
+) -> Result<User, ApiError> {
+    state
+        .authz
+        .require(caller, Action::Administer, &Target::Repository)?;
     validate_user_name(&wanted.name)?;
     let grants = wanted
         .grants
@@ -257,7 +268,7 @@ pub async fn create_user(
         )
         .await?;
     state.access_changed().await?;
-    Ok(HttpResponse::Created().json(UserView::from(user)))
+    Ok(user)
 }
 
 /// One user: admins see anyone, users themselves.
@@ -395,20 +406,30 @@ pub async fn list_grants(
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<web::Json<GrantList>, ApiError> {
-    state.authz.require_signed_in(&caller)?;
-    let owned = state.authz.granted_namespaces(&caller, Role::Owner);
-    let own_subject = caller.principal.subject_key();
-    let grants = state.store.grants().await?;
     Ok(web::Json(GrantList {
-        items: grants
+        items: visible_grants(&state, &caller)
+            .await?
             .into_iter()
-            .filter(|g| {
-                owned.iter().any(|ns| ns.covers(&g.namespace))
-                    || Some(g.subject.key()) == own_subject
-            })
             .map(GrantView::from)
             .collect(),
     }))
+}
+
+/// The grants the caller may see: those on namespaces it owns, and its own.
+pub(crate) async fn visible_grants(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<Grant>, ApiError> {
+    state.authz.require_signed_in(caller)?;
+    let owned = state.authz.granted_namespaces(caller, Role::Owner);
+    let own_subject = caller.principal.subject_key();
+    let grants = state.store.grants().await?;
+    Ok(grants
+        .into_iter()
+        .filter(|g| {
+            owned.iter().any(|ns| ns.covers(&g.namespace)) || Some(g.subject.key()) == own_subject
+        })
+        .collect())
 }
 
 /// Grant a user a role on a namespace: owners up to owner on theirs, admins anything.
@@ -431,7 +452,6 @@ pub async fn create_grant(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authz.require_signed_in(&caller)?;
     let wanted: GrantRequest = super::json_request(
         &request,
         payload,
@@ -439,8 +459,20 @@ pub async fn create_grant(
         r#"{"user": "alice", "role": "publisher", "namespace": "dtmi:com:acme"}"#,
     )
     .await?;
+    let grant = add_grant(&state, &caller, &wanted).await?;
+    Ok(HttpResponse::Created().json(GrantView::from(grant)))
+}
+
+/// Grants a role, within the caller's own rights (the API's and the admin page's
+/// authorization step).
+pub(crate) async fn add_grant(
+    state: &AppState,
+    caller: &Caller,
+    wanted: &GrantRequest,
+) -> Result<Grant, ApiError> {
+    state.authz.require_signed_in(caller)?;
     let namespace = parse_grant_namespace(wanted.role, &wanted.namespace)?;
-    require_grant(&state, &caller, wanted.role, &namespace)?;
+    require_grant(state, caller, wanted.role, &namespace)?;
     let user = state
         .store
         .user_by_name(&wanted.user)
@@ -461,7 +493,7 @@ pub async fn create_grant(
         )
         .await?;
     state.access_changed().await?;
-    Ok(HttpResponse::Created().json(GrantView::from(grant)))
+    Ok(grant)
 }
 
 /// Revoke a grant: owners on their namespaces (not admin grants), admins any.
@@ -482,8 +514,17 @@ pub async fn delete_grant(
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.authz.require_signed_in(&caller)?;
-    let id = path.into_inner();
+    remove_grant(&state, &caller, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes a grant the caller may revoke.
+pub(crate) async fn remove_grant(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<(), ApiError> {
+    state.authz.require_signed_in(caller)?;
     let grant = state
         .store
         .grants()
@@ -491,8 +532,8 @@ pub async fn delete_grant(
         .into_iter()
         .find(|g| g.id == id)
         .ok_or_else(|| ApiError::not_found(format!("grant {id} does not exist")))?;
-    require_grant(&state, &caller, grant.role, &grant.namespace)?;
+    require_grant(state, caller, grant.role, &grant.namespace)?;
     state.store.remove_grant(id, &caller.actor()).await?;
     state.access_changed().await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

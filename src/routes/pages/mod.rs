@@ -2,6 +2,7 @@
 //! through the same store and domain code as the API, render errors as friendly pages
 //! ([`PageError`]) and decide who may write in one place, [`page_caller`].
 
+pub mod admin;
 pub mod diff;
 pub mod home;
 pub mod lifecycle;
@@ -37,6 +38,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/models/{dtmi}/lifecycle", web::post().to(lifecycle::apply))
         .route("/publish", web::get().to(publish::form))
         .route("/publish", web::post().to(publish::submit))
+        .route("/admin", web::get().to(admin::index))
+        .route("/admin/audit", web::get().to(admin::audit_log))
+        .route("/admin/tokens", web::post().to(admin::create_token))
+        .route(
+            "/admin/tokens/{id}/revoke",
+            web::post().to(admin::revoke_token),
+        )
+        .route("/admin/namespaces", web::post().to(admin::set_namespace))
+        .route("/admin/users", web::post().to(admin::create_user))
+        .route("/admin/grants", web::post().to(admin::create_grant))
+        .route(
+            "/admin/grants/{id}/revoke",
+            web::post().to(admin::revoke_grant),
+        )
         .route("/static/site.css", web::get().to(site_css))
         .route("/static/site.js", web::get().to(site_js));
 }
@@ -88,6 +103,11 @@ fn flash_message(key: &str) -> Option<&'static str> {
         "deprecated" => "The model is now deprecated.",
         "decommissioned" => "The model is now decommissioned: no new model may depend on it.",
         "deleted" => "The model was deleted. Its DTMI stays reserved for the same content.",
+        "token-revoked" => "The token was revoked; it stops working at once.",
+        "namespace-saved" => "The namespace settings were saved.",
+        "user-created" => "The user was created.",
+        "grant-added" => "The role was granted.",
+        "grant-revoked" => "The grant was revoked.",
         _ => return None,
     })
 }

@@ -1,0 +1,471 @@
+//! Administration pages over the access-control API: API tokens (the secret shown once),
+//! namespaces (visibility and owners), users and grants, and the audit log. Each write goes
+//! through the same function the JSON API uses, which makes the authorization call, so the
+//! pages can do nothing the API would refuse.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+
+use super::{Chrome, check_form, encode, page_number, see_other, sign_in_first};
+use crate::auth::Caller;
+use crate::domain::access::{AuditRecord, Role, Visibility};
+use crate::error::{ApiError, PageError};
+use crate::routes::api::{audit, namespaces, tokens, users};
+use crate::startup::AppState;
+use crate::store::access::AuditQuery;
+
+/// A token as listed.
+pub struct TokenRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    role: String,
+    namespaces: String,
+    created_by: String,
+    expires: String,
+    last_used: String,
+    revoked: bool,
+}
+
+/// A user with the grants the caller may see.
+pub struct UserRow {
+    name: String,
+    source: String,
+    disabled: bool,
+    last_login: String,
+}
+
+pub struct GrantRow {
+    id: i64,
+    subject: String,
+    role: String,
+    namespace: String,
+}
+
+pub struct NamespaceRow {
+    prefix: String,
+    visibility: &'static str,
+    owners: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    chrome: Chrome,
+    problem: Option<String>,
+    /// A token minted just now: (name, secret). Shown on this response only.
+    new_token: Option<(String, String)>,
+    is_admin: bool,
+    tokens: Vec<TokenRow>,
+    namespaces: Vec<NamespaceRow>,
+    users: Vec<UserRow>,
+    grants: Vec<GrantRow>,
+}
+
+fn day(at: Option<chrono::DateTime<Utc>>) -> String {
+    at.map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "—".to_owned())
+}
+
+/// Renders the overview, with a problem from a refused form or a token minted just now.
+async fn overview(
+    request: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    status: StatusCode,
+    problem: Option<String>,
+    new_token: Option<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let is_admin = state.authz.is_admin(caller);
+    let tokens = tokens::visible_tokens(state, caller).await?;
+    let grants = users::visible_grants(state, caller).await?;
+    let namespaces = namespaces::visible_namespaces(state, caller).await?;
+    let users = if is_admin {
+        state.store.users().await?
+    } else {
+        Vec::new()
+    };
+    let page = AdminPage {
+        chrome: Chrome::new(request, caller),
+        problem,
+        new_token,
+        is_admin,
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                role: t.role.to_string(),
+                namespaces: if t.role == Role::Admin {
+                    "everything".to_owned()
+                } else {
+                    t.namespaces
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                created_by: t.created_by,
+                expires: day(t.expires_at),
+                last_used: day(t.last_used_at),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+        namespaces: namespaces
+            .into_iter()
+            .map(|n| NamespaceRow {
+                prefix: n.prefix,
+                visibility: n.visibility.as_str(),
+                owners: n.owners.join(", "),
+                updated: match (n.updated_by, n.updated_at) {
+                    (Some(by), Some(at)) => format!("{} by {by}", at.format("%Y-%m-%d")),
+                    _ => String::new(),
+                },
+            })
+            .collect(),
+        users: users
+            .into_iter()
+            .map(|u| UserRow {
+                source: u.issuer.clone().unwrap_or_else(|| "local".to_owned()),
+                name: u.name,
+                disabled: u.disabled,
+                last_login: day(u.last_login_at),
+            })
+            .collect(),
+        grants: grants
+            .into_iter()
+            .map(|g| GrantRow {
+                id: g.id,
+                subject: g.subject.key(),
+                role: g.role.to_string(),
+                namespace: g.namespace.to_string(),
+            })
+            .collect(),
+    };
+    let body = page.render().map_err(ApiError::unexpected)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        // The page may carry a token secret: never store it anywhere.
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+pub async fn index(
+    request: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    if let Some(redirect) = sign_in_first(&request, &caller) {
+        return Ok(redirect);
+    }
+    overview(&request, &caller, &state, StatusCode::OK, None, None).await
+}
+
+/// Runs a form's action; a refusal re-renders the overview with the reason.
+async fn after(
+    request: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    outcome: Result<&'static str, ApiError>,
+) -> Result<HttpResponse, PageError> {
+    match outcome {
+        Ok(done) => Ok(see_other(&format!("/admin?done={done}"))),
+        Err(error) if !error.status().is_server_error() => {
+            let status = error.status();
+            overview(
+                request,
+                caller,
+                state,
+                status,
+                Some(error.detail().to_owned()),
+                None,
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A list typed in a text field: commas or whitespace between entries.
+fn list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf_token: String,
+    name: String,
+    role: Role,
+    #[serde(default)]
+    namespaces: String,
+    /// `YYYY-MM-DD` from a date input; empty for no expiry.
+    #[serde(default)]
+    expires_on: String,
+}
+
+pub async fn create_token(
+    request: HttpRequest,
+    caller: Caller,
+    form: web::Form<TokenForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let expires_at = match form.expires_on.trim() {
+        "" => None,
+        text => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => date.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t)),
+            Err(_) => {
+                let problem =
+                    format!("expiry {text:?} is not a date; use YYYY-MM-DD or leave it empty");
+                return overview(
+                    &request,
+                    &caller,
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    Some(problem),
+                    None,
+                )
+                .await;
+            }
+        },
+    };
+    let wanted = tokens::TokenRequest {
+        name: form.name.clone(),
+        role: form.role,
+        namespaces: list(&form.namespaces),
+        expires_at,
+    };
+    match tokens::mint(&state, &caller, &wanted).await {
+        // The secret is shown in this response and never again.
+        Ok((secret, token)) => {
+            overview(
+                &request,
+                &caller,
+                &state,
+                StatusCode::CREATED,
+                None,
+                Some((token.name, secret)),
+            )
+            .await
+        }
+        Err(error) => after(&request, &caller, &state, Err(error)).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn revoke_token(
+    request: HttpRequest,
+    caller: Caller,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let outcome = tokens::revoke(&state, &caller, path.into_inner())
+        .await
+        .map(|_| "token-revoked");
+    after(&request, &caller, &state, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct NamespaceForm {
+    #[serde(default)]
+    csrf_token: String,
+    prefix: String,
+    visibility: Visibility,
+    #[serde(default)]
+    owners: String,
+}
+
+pub async fn set_namespace(
+    request: HttpRequest,
+    caller: Caller,
+    form: web::Form<NamespaceForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let owners = list(&form.owners);
+    let update = namespaces::NamespaceUpdate {
+        visibility: form.visibility,
+        owners: (!owners.is_empty()).then_some(owners),
+    };
+    let outcome = namespaces::set_namespace(&state, &caller, form.prefix.trim(), &update)
+        .await
+        .map(|_| "namespace-saved");
+    after(&request, &caller, &state, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf_token: String,
+    name: String,
+    #[serde(default)]
+    password: String,
+    /// Empty for a user without a first grant.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    namespace: String,
+}
+
+pub async fn create_user(
+    request: HttpRequest,
+    caller: Caller,
+    form: web::Form<UserForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let grants = match form.role.as_str() {
+        "" => Vec::new(),
+        role => match serde_json::from_value::<Role>(serde_json::Value::String(role.to_owned())) {
+            Ok(role) => vec![users::GrantSpec {
+                role,
+                namespace: form.namespace.trim().to_owned(),
+            }],
+            Err(_) => {
+                let problem =
+                    format!("{role:?} is not a role; use reader, publisher, owner or admin");
+                return overview(
+                    &request,
+                    &caller,
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    Some(problem),
+                    None,
+                )
+                .await;
+            }
+        },
+    };
+    let wanted = users::NewUserRequest {
+        name: form.name.trim().to_owned(),
+        password: (!form.password.is_empty()).then(|| form.password.clone()),
+        email: None,
+        grants,
+    };
+    let outcome = users::add_user(&state, &caller, wanted)
+        .await
+        .map(|_| "user-created");
+    after(&request, &caller, &state, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct GrantForm {
+    #[serde(default)]
+    csrf_token: String,
+    user: String,
+    role: Role,
+    namespace: String,
+}
+
+pub async fn create_grant(
+    request: HttpRequest,
+    caller: Caller,
+    form: web::Form<GrantForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let wanted = users::GrantRequest {
+        user: form.user.trim().to_owned(),
+        role: form.role,
+        namespace: form.namespace.trim().to_owned(),
+    };
+    let outcome = users::add_grant(&state, &caller, &wanted)
+        .await
+        .map(|_| "grant-added");
+    after(&request, &caller, &state, outcome).await
+}
+
+pub async fn revoke_grant(
+    request: HttpRequest,
+    caller: Caller,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let outcome = users::remove_grant(&state, &caller, path.into_inner())
+        .await
+        .map(|_| "grant-revoked");
+    after(&request, &caller, &state, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    page: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    chrome: Chrome,
+    actor: String,
+    action: String,
+    entries: Vec<AuditRecord>,
+    total: u64,
+    next_link: Option<String>,
+    prev_link: Option<String>,
+}
+
+const AUDIT_PER_PAGE: u64 = 50;
+
+pub async fn audit_log(
+    request: HttpRequest,
+    caller: Caller,
+    params: web::Query<AuditParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    if let Some(redirect) = sign_in_first(&request, &caller) {
+        return Ok(redirect);
+    }
+    let (page, _) = page_number(params.page.as_deref());
+    let actor = params.actor.clone().unwrap_or_default().trim().to_owned();
+    let action = params.action.clone().unwrap_or_default().trim().to_owned();
+    let found = audit::entries(
+        &state,
+        &caller,
+        AuditQuery {
+            actor: (!actor.is_empty()).then(|| actor.clone()),
+            action: (!action.is_empty()).then(|| action.clone()),
+            offset: (page - 1) * AUDIT_PER_PAGE,
+            limit: AUDIT_PER_PAGE,
+        },
+    )
+    .await?;
+    let link = |p: u64| {
+        format!(
+            "/admin/audit?actor={}&action={}&page={p}",
+            encode(&actor),
+            encode(&action)
+        )
+    };
+    let page = AuditPage {
+        chrome: Chrome::new(&request, &caller),
+        next_link: (page * AUDIT_PER_PAGE < found.total).then(|| link(page + 1)),
+        prev_link: (page > 1).then(|| link(page - 1)),
+        total: found.total,
+        entries: found.items,
+        actor,
+        action,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(ApiError::unexpected)?))
+}
