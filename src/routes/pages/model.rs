@@ -265,7 +265,7 @@ fn capability(root: dtdl::ElementRef<'_>, content: dtdl::ElementRef<'_>) -> Capa
             name: p.name().unwrap_or_default().to_owned(),
             schema: p
                 .schema()
-                .map(|s| schema_rows(s, "", 0))
+                .map(|s| schema_rows(s, p.name().unwrap_or("payload"), 0))
                 .unwrap_or_default(),
         })
     };
@@ -292,7 +292,7 @@ fn capability(root: dtdl::ElementRef<'_>, content: dtdl::ElementRef<'_>) -> Capa
         } else {
             content
                 .schema()
-                .map(|s| schema_rows(s, "", 0))
+                .map(|s| schema_rows(s, "schema", 0))
                 .unwrap_or_default()
         },
         request: payload(content.request()),
