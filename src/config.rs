@@ -256,11 +256,17 @@ impl Settings {
             if !valid_name {
                 return invalid(
                     "oidc.name",
-                    &format!("{:?} must be letters, digits, - or _ (it appears in URLs)", issuer.name),
+                    &format!(
+                        "{:?} must be letters, digits, - or _ (it appears in URLs)",
+                        issuer.name
+                    ),
                 );
             }
             if !names.insert(issuer.name.as_str()) {
-                return invalid("oidc.name", &format!("{:?} is configured twice", issuer.name));
+                return invalid(
+                    "oidc.name",
+                    &format!("{:?} is configured twice", issuer.name),
+                );
             }
             if !(issuer.issuer.starts_with("https://") || issuer.issuer.starts_with("http://")) {
                 return invalid(

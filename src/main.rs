@@ -88,6 +88,28 @@ struct ServeArgs {
     /// Highest DTDL major version accepted on push: 2, 3 or 4 [default: 4].
     #[arg(long, env = "TWINHUB_MAX_DTDL_VERSION", value_name = "N")]
     max_dtdl_version: Option<u8>,
+    /// Visibility of namespaces without a setting of their own: public or private
+    /// [default: public].
+    #[arg(long, env = "TWINHUB_DEFAULT_VISIBILITY", value_name = "VISIBILITY")]
+    default_visibility: Option<twinhub::domain::access::Visibility>,
+    /// Secret (at least 32 characters) that signs and encrypts session cookies; set it so
+    /// sessions survive restarts and work across instances.
+    #[arg(
+        long,
+        env = "TWINHUB_SESSION_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    session_secret: Option<String>,
+    /// Public base URL, e.g. https://models.example.com (used for OIDC redirect URIs).
+    #[arg(long, env = "TWINHUB_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Trust Forwarded / X-Forwarded-* headers from a reverse proxy in front of twinhub.
+    #[arg(long, env = "TWINHUB_BEHIND_PROXY", value_name = "BOOL")]
+    behind_proxy: Option<bool>,
+    /// Always mark cookies Secure (when TLS ends before twinhub without a trusted proxy).
+    #[arg(long, env = "TWINHUB_SECURE_COOKIES", value_name = "BOOL")]
+    secure_cookies: Option<bool>,
 }
 
 impl ServeArgs {
@@ -108,8 +130,17 @@ impl ServeArgs {
             max_body_bytes,
             cache_max_bytes,
             database_max_connections,
-            max_dtdl_version
+            max_dtdl_version,
+            default_visibility,
+            behind_proxy,
+            secure_cookies
         );
+        if let Some(url) = self.public_url {
+            settings.public_url = Some(url);
+        }
+        if let Some(secret) = self.session_secret {
+            settings.session_secret = Some(Secret::new(secret));
+        }
         if let Some(token) = self.admin_token {
             settings.admin_token = Some(Secret::new(token));
         }

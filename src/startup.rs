@@ -72,13 +72,12 @@ impl Application {
     /// Opens and migrates the database and binds the listener; serving starts with
     /// [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store =
-            crate::store::open(&settings.database_url, settings.database_max_connections)
-                .await
-                .map_err(|source| StartupError::Database {
-                    url: redact_url(&settings.database_url),
-                    source,
-                })?;
+        let store = crate::store::open(&settings.database_url, settings.database_max_connections)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database_url),
+                source,
+            })?;
         let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind,
             source,

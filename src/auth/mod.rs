@@ -206,7 +206,10 @@ impl Authenticator {
             });
         }
         if let Some((user, session)) = self.session_of(request).await? {
-            let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+            let writes = !matches!(
+                *request.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS
+            );
             if writes && request.path().starts_with("/api/") {
                 let presented = request
                     .headers()
@@ -312,7 +315,9 @@ impl Authenticator {
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.is_https(request))
-            .max_age(actix_web::cookie::time::Duration::seconds(max_age.num_seconds()))
+            .max_age(actix_web::cookie::time::Duration::seconds(
+                max_age.num_seconds(),
+            ))
             .finish();
         jar.private_mut(&self.cookie_key).add(cookie.clone());
         if let Some(encrypted) = jar.get(name) {

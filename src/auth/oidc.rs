@@ -42,7 +42,9 @@ pub enum OidcError {
     Discovery { issuer: String, reason: String },
     #[error("the sign-in has expired or was started in another browser; start again")]
     NoFlow,
-    #[error("the sign-in response does not belong to the sign-in this browser started (state mismatch); start again")]
+    #[error(
+        "the sign-in response does not belong to the sign-in this browser started (state mismatch); start again"
+    )]
     StateMismatch,
     #[error("the issuer refused the sign-in: {0}")]
     Refused(String),
@@ -124,6 +126,11 @@ pub struct OidcProviders {
 
 impl OidcProviders {
     pub fn new(settings: &[OidcIssuerSettings]) -> Self {
+        // Issuers are reached over HTTPS with rustls on ring (the one crypto provider in the
+        // build); install it unless something else did.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             // Following redirects from the token endpoint could leak the code elsewhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -206,11 +213,9 @@ impl OidcProviders {
         metadata: &Metadata,
         redirect_uri: &str,
     ) -> Result<OidcClient, OidcError> {
-        let invalid = |what: &str, e: oauth2::url::ParseError| {
-            OidcError::Discovery {
-                issuer: issuer.settings.issuer.clone(),
-                reason: format!("{what} is not a URL: {e}"),
-            }
+        let invalid = |what: &str, e: oauth2::url::ParseError| OidcError::Discovery {
+            issuer: issuer.settings.issuer.clone(),
+            reason: format!("{what} is not a URL: {e}"),
         };
         let mut client = oauth2::Client::new(ClientId::new(issuer.settings.client_id.clone()))
             .set_auth_uri(
@@ -222,7 +227,8 @@ impl OidcProviders {
                     .map_err(|e| invalid("token_endpoint", e))?,
             )
             .set_redirect_uri(
-                RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| invalid("redirect URI", e))?,
+                RedirectUrl::new(redirect_uri.to_owned())
+                    .map_err(|e| invalid("redirect URI", e))?,
             );
         if let Some(secret) = &issuer.settings.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
@@ -291,9 +297,25 @@ impl OidcProviders {
         // The access token is not needed: everything comes from the verified ID token.
         let _ = response.access_token();
         let id_token = &response.extra_fields().id_token;
-        let claims = self.verify(&issuer, &metadata, id_token, &flow.nonce).await?;
+        let claims = self
+            .verify(&issuer, &metadata, id_token, &flow.nonce)
+            .await?;
         let identity = identity(&issuer.settings, &metadata, &claims)?;
         Ok((identity, issuer.settings.clone()))
+    }
+
+    /// Verifies an ID token issued by the issuer named `name` for this client with `nonce`
+    /// (signature against the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`).
+    pub async fn verify_id_token(
+        &self,
+        name: &str,
+        id_token: &str,
+        nonce: &str,
+    ) -> Result<Identity, OidcError> {
+        let issuer = self.issuer(name)?;
+        let metadata = self.metadata(&issuer).await?;
+        let claims = self.verify(&issuer, &metadata, id_token, nonce).await?;
+        identity(&issuer.settings, &metadata, &claims)
     }
 
     async fn verify(
@@ -304,8 +326,7 @@ impl OidcProviders {
         nonce: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, OidcError> {
         let invalid = |reason: String| OidcError::InvalidIdToken(reason);
-        let header =
-            jsonwebtoken::decode_header(id_token).map_err(|e| invalid(format!("{e}")))?;
+        let header = jsonwebtoken::decode_header(id_token).map_err(|e| invalid(format!("{e}")))?;
         if !matches!(
             header.alg,
             Algorithm::RS256
@@ -336,7 +357,10 @@ impl OidcProviders {
         )
         .map_err(|e| invalid(format!("{e}")))?;
         let claims = data.claims;
-        let presented = claims.get("nonce").and_then(|n| n.as_str()).unwrap_or_default();
+        let presented = claims
+            .get("nonce")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
         if !super::secrets::constant_time_eq(presented.as_bytes(), nonce.as_bytes()) {
             return Err(invalid("its nonce does not match this sign-in".to_owned()));
         }
@@ -366,10 +390,14 @@ impl OidcProviders {
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| OidcError::InvalidIdToken(format!("cannot fetch the issuer's keys: {e}")))?
+                    .map_err(|e| {
+                        OidcError::InvalidIdToken(format!("cannot fetch the issuer's keys: {e}"))
+                    })?
                     .json()
                     .await
-                    .map_err(|e| OidcError::InvalidIdToken(format!("the issuer's JWKS is not readable: {e}")))?;
+                    .map_err(|e| {
+                        OidcError::InvalidIdToken(format!("the issuer's JWKS is not readable: {e}"))
+                    })?;
                 let found = find(&keys);
                 *issuer.keys.write().await = keys;
                 found.ok_or_else(|| {
@@ -379,7 +407,8 @@ impl OidcProviders {
                 })?
             }
         };
-        DecodingKey::from_jwk(&jwk).map_err(|e| OidcError::InvalidIdToken(format!("the issuer's key is unusable: {e}")))
+        DecodingKey::from_jwk(&jwk)
+            .map_err(|e| OidcError::InvalidIdToken(format!("the issuer's key is unusable: {e}")))
     }
 }
 
@@ -431,8 +460,8 @@ fn identity(
     claims: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Identity, OidcError> {
     let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let subject = text("sub")
-        .ok_or_else(|| OidcError::InvalidIdToken("it has no sub claim".to_owned()))?;
+    let subject =
+        text("sub").ok_or_else(|| OidcError::InvalidIdToken("it has no sub claim".to_owned()))?;
     let username = text(&settings.username_claim).unwrap_or_else(|| subject.clone());
     let groups = match claims.get(&settings.groups_claim) {
         Some(serde_json::Value::String(one)) => BTreeSet::from([one.clone()]),
@@ -458,6 +487,8 @@ pub async fn provision(
     settings: &OidcIssuerSettings,
     identity: &Identity,
 ) -> Result<User, OidcError> {
+    // Grants that follow groups are recorded as made by this actor, which is how they are told
+    // apart from first-login grants and from grants people made by hand.
     let actor = Actor::local(format!("oidc:{}", settings.name));
     let user = match store
         .user_by_identity(&identity.issuer, &identity.subject)
@@ -491,7 +522,7 @@ pub async fn provision(
                         email: identity.email.clone(),
                     },
                     &grants,
-                    &actor,
+                    &Actor::local(format!("oidc:{} first login", settings.name)),
                 )
                 .await?
         }
@@ -524,7 +555,10 @@ pub async fn provision(
         }
     }
     for (namespace, role) in &wanted {
-        if !held.iter().any(|g| &g.namespace == namespace && g.role == *role) {
+        if !held
+            .iter()
+            .any(|g| &g.namespace == namespace && g.role == *role)
+        {
             match store.add_grant(&subject, namespace, *role, &actor).await {
                 // Granted by someone else already: nothing to add.
                 Ok(_) | Err(StoreError::Conflict(_)) => {}
@@ -579,11 +613,18 @@ mod tests {
     fn admin_grants_cover_everything_and_others_their_namespaces() {
         let acme = Namespace::parse("dtmi:com:acme").expect("ns");
         let grants = expand_grants(
-            [(Role::Admin, &[][..]), (Role::Publisher, std::slice::from_ref(&acme))].into_iter(),
+            [
+                (Role::Admin, &[][..]),
+                (Role::Publisher, std::slice::from_ref(&acme)),
+            ]
+            .into_iter(),
         );
         assert_eq!(
             grants,
-            vec![(Namespace::everything(), Role::Admin), (acme, Role::Publisher)]
+            vec![
+                (Namespace::everything(), Role::Admin),
+                (acme, Role::Publisher)
+            ]
         );
     }
 }

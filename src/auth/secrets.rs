@@ -1,8 +1,8 @@
 //! Secrets made and checked here: API token values (256 bits of randomness, stored only as a
 //! SHA-256), session ids and CSRF tokens, and argon2id password hashes.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -75,8 +75,11 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 /// Checks a password against a stored argon2 hash. Slow on purpose: call it from a blocking
 /// task.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// A hash that no password matches, verified against when a user does not exist so that

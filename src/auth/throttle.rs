@@ -38,11 +38,17 @@ impl LoginThrottle {
             .into_iter()
             .filter_map(|key| {
                 let list = failures.get_mut(&key)?;
-                while list.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while list
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     list.pop_front();
                 }
                 (list.len() >= self.max_failures)
-                    .then(|| list.front().map(|oldest| self.window - now.duration_since(*oldest)))
+                    .then(|| {
+                        list.front()
+                            .map(|oldest| self.window - now.duration_since(*oldest))
+                    })
                     .flatten()
             })
             .max()
@@ -54,7 +60,8 @@ impl LoginThrottle {
             // Bound memory under a flood of distinct names: forget entries that aged out.
             if failures.len() > 100_000 {
                 failures.retain(|_, list| {
-                    list.back().is_some_and(|t| now.duration_since(*t) < self.window)
+                    list.back()
+                        .is_some_and(|t| now.duration_since(*t) < self.window)
                 });
             }
             for key in Self::keys(account, source) {

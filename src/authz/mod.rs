@@ -15,7 +15,7 @@ use crate::auth::{Caller, Principal};
 use crate::domain::access::{Namespace, ReadScope, Role, Visibility, VisibilityMap};
 use crate::domain::publish::PushAccess;
 use crate::error::ApiError;
-use crate::store::{StoreError, Store};
+use crate::store::{Store, StoreError};
 
 pub use adapter::{BOOTSTRAP_SUBJECT, StoreAdapter};
 
@@ -286,14 +286,11 @@ impl Authz {
         if matches!(caller.principal, Principal::Bootstrap) {
             return Some(Role::Admin);
         }
-        Role::ALL
-            .into_iter()
-            .rev()
-            .find(|role| {
-                self.granted_namespaces(caller, *role)
-                    .iter()
-                    .any(|granted| granted.covers(namespace))
-            })
+        Role::ALL.into_iter().rev().find(|role| {
+            self.granted_namespaces(caller, *role)
+                .iter()
+                .any(|granted| granted.covers(namespace))
+        })
     }
 
     /// The authorization call of handlers open to any signed-in caller, which then limit
@@ -308,10 +305,7 @@ impl Authz {
 
     /// The authorization call of push handlers: pushing needs a signed-in caller, and then
     /// each model of the push is checked against the caller's grants.
-    pub fn push_access(
-        self: &Arc<Self>,
-        caller: &Caller,
-    ) -> Result<Arc<dyn PushAccess>, ApiError> {
+    pub fn push_access(self: &Arc<Self>, caller: &Caller) -> Result<Arc<dyn PushAccess>, ApiError> {
         if caller.principal.is_anonymous() {
             return Err(unauthenticated());
         }
@@ -342,7 +336,9 @@ impl PushAccess for CallerPushAccess {
 
     fn may_read(&self, dtmi: &str) -> bool {
         self.visibility.of_dtmi(dtmi) == Visibility::Public
-            || self.authz.allows(&self.caller, Action::Read, &Target::Model(dtmi))
+            || self
+                .authz
+                .allows(&self.caller, Action::Read, &Target::Model(dtmi))
     }
 
     fn visibility(&self, dtmi: &str) -> Visibility {
@@ -376,7 +372,10 @@ mod tests {
         assert!(namespace_covers("*", "dtmi:a:b"));
         assert!(namespace_covers("dtmi:com:acme", "dtmi:com:acme"));
         assert!(namespace_covers("dtmi:com:acme", "dtmi:com:acme:sensor"));
-        assert!(!namespace_covers("dtmi:com:acme", "dtmi:com:acmesecret:sensor"));
+        assert!(!namespace_covers(
+            "dtmi:com:acme",
+            "dtmi:com:acmesecret:sensor"
+        ));
         assert!(!namespace_covers("dtmi:com:acme", "*"));
     }
 }

@@ -12,7 +12,11 @@ use crate::domain::access::{Actor, Namespace, NewUser, Role};
 #[derive(Args)]
 pub struct AdminArgs {
     /// Database of the repository (the same URL `twinhub serve` uses).
-    #[arg(long, env = "TWINHUB_DATABASE_URL", default_value = "sqlite://twinhub.db")]
+    #[arg(
+        long,
+        env = "TWINHUB_DATABASE_URL",
+        default_value = "sqlite://twinhub.db"
+    )]
     database_url: String,
     #[command(subcommand)]
     command: AdminCommand,
@@ -91,7 +95,12 @@ async fn execute(args: AdminArgs) -> Result<String, String> {
             let hash = secrets::hash_password(&password).map_err(|e| e.to_string())?;
             let store = crate::store::open(&args.database_url, 2)
                 .await
-                .map_err(|e| format!("cannot open {}: {e}", crate::config::redact_url(&args.database_url)))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot open {}: {e}",
+                        crate::config::redact_url(&args.database_url)
+                    )
+                })?;
             let user = store
                 .create_user(
                     &NewUser {

@@ -40,7 +40,10 @@ impl Namespace {
             .strip_prefix("dtmi:")
             .ok_or_else(|| InvalidNamespace(text.to_owned()))?;
         let valid_segment = |segment: &str| {
-            segment.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            segment
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
                 && !segment.ends_with('_')
                 && segment
                     .chars()
@@ -130,6 +133,12 @@ impl Visibility {
     }
 }
 
+impl fmt::Display for Visibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for Visibility {
     type Err = String;
 
@@ -163,7 +172,10 @@ pub struct VisibilityMap {
 }
 
 impl VisibilityMap {
-    pub fn new(default: Visibility, settings: impl IntoIterator<Item = (Namespace, Visibility)>) -> Self {
+    pub fn new(
+        default: Visibility,
+        settings: impl IntoIterator<Item = (Namespace, Visibility)>,
+    ) -> Self {
         let mut settings: Vec<_> = settings.into_iter().collect();
         settings.sort_by(|a, b| b.0.depth().cmp(&a.0.depth()).then_with(|| a.0.cmp(&b.0)));
         Self { default, settings }
@@ -262,9 +274,7 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|role| role.as_str() == value)
-            .ok_or_else(|| {
-                format!("unknown role {value:?}: use reader, publisher, owner or admin")
-            })
+            .ok_or_else(|| format!("unknown role {value:?}: use reader, publisher, owner or admin"))
     }
 }
 
@@ -477,7 +487,14 @@ mod tests {
     #[test]
     fn namespaces_are_normalized_and_validated() {
         assert_eq!(ns("DTMI:Com:Acme:").as_str(), "dtmi:com:acme");
-        for bad in ["com:acme", "dtmi:", "dtmi:com::acme", "dtmi:1com", "dtmi:com:ac-me", "dtmi:com;1"] {
+        for bad in [
+            "com:acme",
+            "dtmi:",
+            "dtmi:com::acme",
+            "dtmi:1com",
+            "dtmi:com:ac-me",
+            "dtmi:com;1",
+        ] {
             assert!(Namespace::parse(bad).is_err(), "{bad}");
         }
     }
@@ -492,8 +509,14 @@ mod tests {
             ],
         );
         assert_eq!(map.of_dtmi("dtmi:com:acme:Secret;1"), Visibility::Private);
-        assert_eq!(map.of_dtmi("dtmi:com:acme:open:Thing;1"), Visibility::Public);
-        assert_eq!(map.of_dtmi("dtmi:com:acmesecret:Thing;1"), Visibility::Public);
+        assert_eq!(
+            map.of_dtmi("dtmi:com:acme:open:Thing;1"),
+            Visibility::Public
+        );
+        assert_eq!(
+            map.of_dtmi("dtmi:com:acmesecret:Thing;1"),
+            Visibility::Public
+        );
         assert!(!map.all_public());
         let private_default = VisibilityMap::new(Visibility::Private, []);
         assert_eq!(private_default.of_dtmi("dtmi:a:B;1"), Visibility::Private);

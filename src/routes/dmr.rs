@@ -89,7 +89,11 @@ pub async fn metadata(
         .resolution
         .metadata(&state.authz.read_scope(&caller))
         .await?;
-    Ok(respond(&request, &file, listing_is_private(&state, &caller)))
+    Ok(respond(
+        &request,
+        &file,
+        listing_is_private(&state, &caller),
+    ))
 }
 
 /// The first page of the model index.

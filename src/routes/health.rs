@@ -4,8 +4,8 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
-use crate::error::ApiError;
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry::metrics::Metrics;
 

@@ -9,7 +9,8 @@ use crate::domain::access::{
     Visibility,
 };
 
-pub(super) const USER_COLUMNS: &str = "id, name, password_hash, issuer, subject, email, disabled, created_at, last_login_at";
+pub(super) const USER_COLUMNS: &str =
+    "id, name, password_hash, issuer, subject, email, disabled, created_at, last_login_at";
 
 pub(super) const TOKEN_COLUMNS: &str = "id, name, prefix, role, namespaces, created_by, created_at, expires_at, last_used_at, revoked_at";
 

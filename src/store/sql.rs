@@ -155,7 +155,8 @@ pub(super) fn push_read_scope<DB>(
     else {
         return;
     };
-    let covers = |query: &mut sqlx::QueryBuilder<DB>, namespace: &crate::domain::access::Namespace| {
+    let covers = |query: &mut sqlx::QueryBuilder<DB>,
+                  namespace: &crate::domain::access::Namespace| {
         query.push("(m.versionless_lower = ");
         query.push_bind(namespace.as_str().to_owned());
         query.push(" OR m.versionless_lower LIKE ");

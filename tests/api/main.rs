@@ -1,6 +1,7 @@
 //! Integration tests: the real application over HTTP on a random port with a fresh database.
 //! One binary; this file only declares the modules.
 
+mod access;
 mod bad_input;
 mod dmr;
 mod fixtures;
@@ -8,6 +9,7 @@ mod helpers;
 mod imports;
 mod lifecycle;
 mod models;
+mod oidc;
 mod openapi;
 mod operations;
 mod pages;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{parse_bounded, read_body, require_json};
 use crate::auth::Caller;
 use crate::authz::{Action, Target};
 use crate::domain::batch::Batch;
@@ -14,7 +15,6 @@ use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
 use crate::domain::publish::{self, PushError};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use super::{parse_bounded, read_body, require_json};
 
 /// A stored model version, without its content.
 #[derive(Serialize, ToSchema)]
@@ -282,8 +282,7 @@ async fn store_batch(
     batch: Batch<'_>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
-    let outcome =
-        publish::push(state.store.clone(), batch, access, &actor, &state.policy).await?;
+    let outcome = publish::push(state.store.clone(), batch, access, &actor, &state.policy).await?;
     if !outcome.created.is_empty() {
         state
             .resolution
@@ -420,7 +419,10 @@ pub async fn get_model(
     let expanded = if expand {
         let closure = state.store.closure(model.record.id).await?;
         // The closure of a readable model may reach into another private namespace.
-        if !closure.iter().all(|m| state.authz.can_read(&caller, &m.record.dtmi)) {
+        if !closure
+            .iter()
+            .all(|m| state.authz.can_read(&caller, &m.record.dtmi))
+        {
             return Err(ApiError::model_not_found(dtmi.as_str()));
         }
         Some(

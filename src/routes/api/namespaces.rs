@@ -61,7 +61,12 @@ fn parse_namespace(text: &str) -> Result<Namespace, ApiError> {
 
 /// Whether `caller` may learn about `namespace`: it is public, or the caller holds a role on
 /// (or under) it.
-fn visible(state: &AppState, caller: &Caller, namespace: &Namespace, visibility: &VisibilityMap) -> bool {
+fn visible(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &Namespace,
+    visibility: &VisibilityMap,
+) -> bool {
     visibility.of_dtmi(namespace.as_str()) == Visibility::Public
         || state
             .authz
@@ -136,7 +141,9 @@ pub async fn get_namespace(
     let namespace = parse_namespace(&path)?;
     let visibility = state.authz.visibility();
     if !(state.authz.is_admin(&caller) || visible(&state, &caller, &namespace, &visibility)) {
-        return Err(ApiError::not_found(format!("namespace {namespace} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "namespace {namespace} does not exist"
+        )));
     }
     Ok(web::Json(view(&state, &namespace).await?))
 }
@@ -164,9 +171,11 @@ pub async fn put_namespace(
     state: web::Data<AppState>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     let namespace = parse_namespace(&path)?;
-    state
-        .authz
-        .require(&caller, Action::ManageNamespace, &Target::Namespace(&namespace))?;
+    state.authz.require(
+        &caller,
+        Action::ManageNamespace,
+        &Target::Namespace(&namespace),
+    )?;
     let update: NamespaceUpdate = super::json_request(
         &request,
         payload,
@@ -193,7 +202,12 @@ pub async fn put_namespace(
     check_no_public_to_private(&state, &namespace, update.visibility).await?;
     state
         .store
-        .set_namespace(&namespace, update.visibility, owners.as_deref(), &caller.actor())
+        .set_namespace(
+            &namespace,
+            update.visibility,
+            owners.as_deref(),
+            &caller.actor(),
+        )
         .await?;
     state.access_changed().await?;
     tracing::info!(namespace = %namespace, visibility = update.visibility.as_str(), principal = %caller.principal.name(), "namespace changed");

@@ -229,9 +229,9 @@ pub async fn revoke_token(
     state.authz.require_signed_in(&caller)?;
     let id = path.into_inner();
     let token = state.store.token(id).await?;
-    let allowed = token.as_ref().is_some_and(|t| {
-        state.authz.is_admin(&caller) || t.created_by == caller.principal.name()
-    });
+    let allowed = token
+        .as_ref()
+        .is_some_and(|t| state.authz.is_admin(&caller) || t.created_by == caller.principal.name());
     if !allowed {
         return Err(ApiError::not_found(format!(
             "token {id} does not exist among the tokens you may revoke"

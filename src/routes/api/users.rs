@@ -290,7 +290,8 @@ pub async fn get_user(
 /// gets 404, so user names cannot be probed.
 fn require_self_or_admin(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
     state.authz.require_signed_in(caller)?;
-    let is_self = matches!(&caller.principal, Principal::User(user) if user.name.eq_ignore_ascii_case(name));
+    let is_self =
+        matches!(&caller.principal, Principal::User(user) if user.name.eq_ignore_ascii_case(name));
     if is_self || state.authz.is_admin(caller) {
         Ok(())
     } else {
@@ -330,7 +331,9 @@ pub async fn patch_user(
     )
     .await?;
     if patch.disabled.is_some() && !state.authz.is_admin(&caller) {
-        return Err(ApiError::forbidden("only admins disable or enable accounts"));
+        return Err(ApiError::forbidden(
+            "only admins disable or enable accounts",
+        ));
     }
     let password_hash = match patch.password {
         Some(password) => Some(hash(password).await?),
@@ -438,15 +441,24 @@ pub async fn create_grant(
     .await?;
     let namespace = parse_grant_namespace(wanted.role, &wanted.namespace)?;
     require_grant(&state, &caller, wanted.role, &namespace)?;
-    let user = state.store.user_by_name(&wanted.user).await?.ok_or_else(|| {
-        ApiError::bad_request(
-            "unknown-user",
-            format!("{:?} is not a user; create the user first", wanted.user),
-        )
-    })?;
+    let user = state
+        .store
+        .user_by_name(&wanted.user)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown-user",
+                format!("{:?} is not a user; create the user first", wanted.user),
+            )
+        })?;
     let grant = state
         .store
-        .add_grant(&Subject::User(user.name), &namespace, wanted.role, &caller.actor())
+        .add_grant(
+            &Subject::User(user.name),
+            &namespace,
+            wanted.role,
+            &caller.actor(),
+        )
         .await?;
     state.access_changed().await?;
     Ok(HttpResponse::Created().json(GrantView::from(grant)))

@@ -20,6 +20,9 @@ const LOGIN_CSRF_COOKIE: &str = "twinhub_login_csrf";
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
+    /// Set when the browser already has a session: the page offers to sign out.
+    signed_in_as: Option<String>,
+    session_csrf: String,
     problem: Option<String>,
     csrf_token: String,
     username: String,
@@ -71,6 +74,7 @@ fn safe_return_to(candidate: Option<&str>) -> String {
 
 fn render_login(
     request: &HttpRequest,
+    caller: Option<&Caller>,
     state: &AppState,
     status: StatusCode,
     problem: Option<String>,
@@ -79,7 +83,15 @@ fn render_login(
 ) -> Result<HttpResponse, ApiError> {
     // Public page: anyone may see the sign-in form.
     let csrf_token = secrets::random_hex();
+    let signed_in = caller.and_then(|c| match (&c.principal, &c.session) {
+        (crate::auth::Principal::User(user), Some(session)) => {
+            Some((user.name.clone(), session.csrf_token.clone()))
+        }
+        _ => None,
+    });
     let page = LoginPage {
+        signed_in_as: signed_in.as_ref().map(|(name, _)| name.clone()),
+        session_csrf: signed_in.map(|(_, csrf)| csrf).unwrap_or_default(),
         problem,
         csrf_token: csrf_token.clone(),
         username,
@@ -107,11 +119,20 @@ fn render_login(
 
 pub async fn login_form(
     request: HttpRequest,
+    caller: Caller,
     query: web::Query<LoginQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    render_login(&request, &state, StatusCode::OK, None, String::new(), return_to)
+    render_login(
+        &request,
+        Some(&caller),
+        &state,
+        StatusCode::OK,
+        None,
+        String::new(),
+        return_to,
+    )
 }
 
 pub async fn login(
@@ -128,9 +149,12 @@ pub async fn login(
     if !csrf_ok {
         return render_login(
             &request,
+            None,
             &state,
             StatusCode::FORBIDDEN,
-            Some("The form expired or did not come from this site. Please sign in again.".to_owned()),
+            Some(
+                "The form expired or did not come from this site. Please sign in again.".to_owned(),
+            ),
             form.username,
             return_to,
         );
@@ -150,6 +174,7 @@ pub async fn login(
         }
         Err(LoginError::BadCredentials) => render_login(
             &request,
+            None,
             &state,
             StatusCode::UNAUTHORIZED,
             Some(LoginError::BadCredentials.to_string()),
@@ -159,6 +184,7 @@ pub async fn login(
         Err(error @ LoginError::Throttled(wait)) => {
             let mut response = render_login(
                 &request,
+                None,
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(error.to_string()),
@@ -253,7 +279,10 @@ pub async fn oidc_callback(
             };
             if let Err(audit_error) = state
                 .store
-                .audit(&Actor::new("anonymous", state.auth.source(&request)), &entry)
+                .audit(
+                    &Actor::new("anonymous", state.auth.source(&request)),
+                    &entry,
+                )
                 .await
             {
                 tracing::warn!(error = %audit_error, "could not record a failed sign-in");
@@ -271,7 +300,9 @@ async fn finish_oidc(
 ) -> Result<(crate::domain::access::User, String), OidcError> {
     if let Some(error) = &query.error {
         let description = query.error_description.clone().unwrap_or_default();
-        return Err(OidcError::Refused(format!("{error} {description}").trim().to_owned()));
+        return Err(OidcError::Refused(
+            format!("{error} {description}").trim().to_owned(),
+        ));
     }
     let flow: Flow = state
         .auth
@@ -281,7 +312,11 @@ async fn finish_oidc(
         .ok_or(OidcError::NoFlow)?;
     let (code, returned_state) = match (&query.code, &query.state) {
         (Some(code), Some(returned_state)) => (code, returned_state),
-        _ => return Err(OidcError::Refused("the response has no code or state".to_owned())),
+        _ => {
+            return Err(OidcError::Refused(
+                "the response has no code or state".to_owned(),
+            ));
+        }
     };
     let return_to = flow.return_to.clone();
     let redirect = redirect_uri(request, state, issuer);
@@ -323,7 +358,12 @@ mod tests {
     #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(safe_return_to(Some("/models/x")), "/models/x");
-        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", "javascript:alert(1)"] {
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "javascript:alert(1)",
+        ] {
             assert_eq!(safe_return_to(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_return_to(None), "/");
