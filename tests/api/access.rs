@@ -642,13 +642,14 @@ on_both_backends! {
         assert!(!grants.to_string().contains("user:mallory"), "{grants}");
         let namespaces = admin(&app, Method::GET, "/api/v1/namespaces", None).await;
         assert_eq!(namespaces["items"], json!([]));
-        // Every refusal above was by access control; the audit log shows no successful change
-        // by the tokens.
+        // The audit log shows every attempt as refused, and no change made by the tokens.
         let audit = admin(&app, Method::GET, "/api/v1/audit?per_page=500", None).await;
         let by_tokens: Vec<&Value> = audit["items"].as_array().expect("items").iter()
             .filter(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("token:")))
             .collect();
-        assert!(by_tokens.is_empty(), "{by_tokens:?}");
+        assert_eq!(by_tokens.len(), 11, "{by_tokens:?}");
+        assert!(by_tokens.iter().all(|e| e["outcome"] == "denied" && e["action"] == "request.refused"), "{by_tokens:?}");
+        assert!(by_tokens.iter().any(|e| e["target"] == "PUT /api/v1/namespaces/dtmi:net:other"), "{by_tokens:?}");
     }
 }
 
@@ -836,4 +837,139 @@ on_both_backends! {
         let failed = audit["items"].as_array().expect("items").iter().filter(|e| e["outcome"] == "failed").count();
         assert_eq!(failed, 6);
     }
+}
+
+on_both_backends! {
+    async fn with_private_by_default_only_public_namespaces_and_grants_open_models(backend: Backend) {
+        let app = crate::helpers::spawn_app_with(backend, |s| {
+            s.default_visibility = twinhub::domain::access::Visibility::Private;
+        })
+        .await;
+        admin(&app, Method::POST, "/api/v1/models", Some(json!([
+            interface("dtmi:com:open:Thing;1", None),
+            interface("dtmi:com:closed:Thing;1", None),
+        ]))).await;
+        assert_eq!(app.get("/dtmi/com/open/thing-1.json").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(model_count(&app, None).await, 0);
+        admin(&app, Method::PUT, "/api/v1/namespaces/dtmi:com:open", Some(json!({ "visibility": "public" }))).await;
+        assert_eq!(app.get("/dtmi/com/open/thing-1.json").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/dtmi/com/closed/thing-1.json").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(model_count(&app, None).await, 1);
+        let (reader, _) = mint(&app, "reader", &["dtmi:com:closed"], None).await;
+        assert_eq!(model_count(&app, Some(&reader)).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_a_proxy_that_reports_https() {
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, |s| s.behind_proxy = true).await;
+    let plain = app
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login");
+    let cookie = plain.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let proxied = app
+        .client
+        .get(app.url("/login"))
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .await
+        .expect("login");
+    let cookie = proxied.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_admin_is_created_from_the_command_line() {
+    let database = crate::helpers::TestDatabase::create(Backend::Sqlite).await;
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinhub"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("twinhub");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("password");
+        child.wait_with_output().expect("output")
+    };
+    let created = run(
+        &[
+            "admin",
+            "--database-url",
+            &database.url,
+            "create-user",
+            "root",
+            "--role",
+            "admin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let again = run(
+        &[
+            "admin",
+            "--database-url",
+            &database.url,
+            "create-user",
+            "ROOT",
+            "--role",
+            "admin",
+        ],
+        "correct horse battery\n",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let weak = run(
+        &[
+            "admin",
+            "--database-url",
+            &database.url,
+            "create-user",
+            "weak",
+            "--role",
+            "admin",
+        ],
+        "short\n",
+    );
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
+
+    let app = crate::helpers::spawn_on(std::sync::Arc::new(database), |_| {}).await;
+    let browser = browser();
+    assert_eq!(
+        log_in(&app, &browser, "root", "correct horse battery").await,
+        StatusCode::SEE_OTHER
+    );
+    let users: Value = browser
+        .get(app.url("/api/v1/users"))
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(users["items"][0]["name"], "root");
 }
