@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, on_both_backends, spawn_app};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, browser, on_both_backends, spawn_app};
 
 const PUBLIC_NS: &str = "dtmi:com:acme";
 const PRIVATE_NS: &str = "dtmi:org:hidden";
@@ -674,15 +674,6 @@ on_both_backends! {
         assert!(problem["detail"].as_str().is_some_and(|d| d.contains("dtmi:com:acme:User;1")), "{problem}");
         assert_eq!(app.get("/dtmi/com/shared/base-1.json").await.status(), StatusCode::OK);
     }
-}
-
-/// A client that keeps cookies, as a browser does.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 /// The values of the hidden fields named `name`, in page order.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use twinhub::config::{GrantSetting, GroupGrantSetting, OidcIssuerSettings, Secret};
 use twinhub::domain::access::{Namespace, Role};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, spawn_app_with};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, browser, spawn_app_with};
 
 const CLIENT_SECRET: &str = "twinhub-test-secret";
 
@@ -107,14 +107,6 @@ fn issuer_settings(issuer: &str) -> OidcIssuerSettings {
     }
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 /// The `action` of the page's form and its hidden inputs.
 fn form_of(page: &str) -> Option<(String, Vec<(String, String)>)> {
     let action_start = page.find("action=\"")? + "action=\"".len();
@@ -148,57 +140,44 @@ async fn sign_in_at_provider(
     start: &str,
     user: &str,
 ) -> String {
+    // Relative links and redirects are on the provider.
+    let absolute = |link: &str| {
+        if link.starts_with('/') {
+            format!("{}{link}", provider.issuer)
+        } else {
+            link.to_owned()
+        }
+    };
+    let location = |response: &reqwest::Response| {
+        absolute(response.headers()["location"].to_str().expect("location"))
+    };
     let mut next = start.to_owned();
     for _ in 0..20 {
         let response = browser.get(&next).send().await.expect("provider page");
         if response.status().is_redirection() {
-            let location = response.headers()["location"]
-                .to_str()
-                .expect("location")
-                .to_owned();
-            let absolute = if location.starts_with('/') {
-                format!("{}{location}", provider.issuer)
-            } else {
-                location
-            };
-            if !absolute.starts_with(&provider.issuer) {
-                return absolute;
+            next = location(&response);
+        } else {
+            let page = response.text().await.expect("page");
+            let (action, mut fields) =
+                form_of(&page).unwrap_or_else(|| panic!("no form on {next}: {page}"));
+            if page.contains("name=\"login\"") {
+                fields.push(("login".to_owned(), user.to_owned()));
+                fields.push(("password".to_owned(), "any".to_owned()));
             }
-            next = absolute;
-            continue;
+            let target = absolute(&action);
+            let response = browser
+                .post(&target)
+                .form(&fields)
+                .send()
+                .await
+                .expect("form post");
+            assert!(
+                response.status().is_redirection(),
+                "posting {target} gave {}",
+                response.status()
+            );
+            next = location(&response);
         }
-        let page = response.text().await.expect("page");
-        let (action, mut fields) =
-            form_of(&page).unwrap_or_else(|| panic!("no form on {next}: {page}"));
-        if page.contains("name=\"login\"") {
-            fields.push(("login".to_owned(), user.to_owned()));
-            fields.push(("password".to_owned(), "any".to_owned()));
-        }
-        let target = if action.starts_with('/') {
-            format!("{}{action}", provider.issuer)
-        } else {
-            action
-        };
-        let response = browser
-            .post(&target)
-            .form(&fields)
-            .send()
-            .await
-            .expect("form post");
-        assert!(
-            response.status().is_redirection(),
-            "posting {target} gave {}",
-            response.status()
-        );
-        let location = response.headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_owned();
-        next = if location.starts_with('/') {
-            format!("{}{location}", provider.issuer)
-        } else {
-            location
-        };
         if !next.starts_with(&provider.issuer) {
             return next;
         }
@@ -322,12 +301,7 @@ async fn people_sign_in_through_a_real_oidc_provider_and_get_their_mapped_roles(
         .expect("location")
         .to_owned();
     let callback = sign_in_at_provider(&browser, &provider, &authorize, "carol").await;
-    let url = reqwest::Url::parse(&callback).expect("url");
-    let code = url
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
+    let code = query_value(&callback, "code");
     let forged = app.url(&format!(
         "/login/oidc/corp/callback?code={code}&state=forged"
     ));
@@ -367,12 +341,7 @@ async fn a_tampered_id_token_from_the_provider_is_refused() {
     );
     let browser = browser();
     let callback = sign_in_at_provider(&browser, &provider, &authorize, "dave").await;
-    let url = reqwest::Url::parse(&callback).expect("url");
-    let code = url
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
+    let code = query_value(&callback, "code");
     let tokens: Value = reqwest::Client::new()
         .post(format!("{}/token", provider.issuer))
         .basic_auth("twinhub", Some(CLIENT_SECRET))
@@ -419,6 +388,16 @@ async fn a_tampered_id_token_from_the_provider_is_refused() {
         .await
         .expect_err("nonce");
     assert!(error.to_string().contains("nonce"), "{error}");
+}
+
+/// A query parameter of a URL.
+fn query_value(url: &str, name: &str) -> String {
+    reqwest::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
 }
 
 fn percent_encode(text: &str) -> String {
