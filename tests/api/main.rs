@@ -2,6 +2,7 @@
 //! One binary; this file only declares the modules.
 
 mod bad_input;
+mod cli;
 mod dmr;
 mod fixtures;
 mod helpers;
