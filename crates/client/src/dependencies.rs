@@ -54,11 +54,7 @@ fn interface(value: &Value, found: &mut Vec<String>) {
 
 fn reference(value: &Value, found: &mut Vec<String>) {
     match value {
-        Value::String(dtmi) => {
-            if !found.contains(dtmi) {
-                found.push(dtmi.clone());
-            }
-        }
+        Value::String(dtmi) if !found.contains(dtmi) => found.push(dtmi.clone()),
         Value::Array(items) => items.iter().for_each(|item| reference(item, found)),
         Value::Object(_) => interface(value, found),
         _ => {}

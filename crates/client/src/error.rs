@@ -62,7 +62,7 @@ pub enum ClientError {
     Refused {
         url: String,
         status: u16,
-        problem: Problem,
+        problem: Box<Problem>,
     },
     #[error("{url} answered {status}{}", detail_suffix(.detail))]
     Status {

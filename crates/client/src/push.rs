@@ -61,7 +61,7 @@ impl RepositoryClient {
                 Ok(problem) => Err(ClientError::Refused {
                     url,
                     status,
-                    problem,
+                    problem: Box::new(problem),
                 }),
                 Err(_) => Err(status_error(&url, status, &text)),
             },
