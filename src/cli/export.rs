@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use twinhub_client::{ClientError, DependencyResolution, RepositoryClient};
 
 use super::progress::CliProgress;
-use super::{Exit, RepoArgs};
+use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::publish::Progress;
 use crate::domain::resolution::{DmrSettings, Resolution, expanded_document, index_name};
 
@@ -32,14 +32,8 @@ pub struct ExportArgs {
     /// Export from this database (`sqlite://PATH` or `postgres://…`), server stopped or not.
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// API token for `--repo`, sent as `Authorization: Bearer …`.
-    #[arg(
-        long,
-        env = "TWINHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// `sourceRepo` in metadata.json (with --database-url).
     #[arg(long, default_value = "twinhub", value_name = "NAME")]
     pub repository_name: String,
@@ -108,23 +102,18 @@ impl Sink {
 }
 
 pub fn run(args: ExportArgs) -> ExitCode {
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinhub export: cannot start: {error}");
-            return Exit::Unavailable.into();
+    super::block_on("export", async {
+        match export(&args).await {
+            Ok(count) => {
+                println!("exported {count} model(s) to {}", args.dest.display());
+                ExitCode::SUCCESS
+            }
+            Err((exit, message)) => {
+                eprintln!("twinhub export: {message}");
+                exit.into()
+            }
         }
-    };
-    match runtime.block_on(export(&args)) {
-        Ok(count) => {
-            println!("exported {count} model(s) to {}", args.dest.display());
-            ExitCode::SUCCESS
-        }
-        Err((exit, message)) => {
-            eprintln!("twinhub export: {message}");
-            exit.into()
-        }
-    }
+    })
 }
 
 type Failure = (Exit, String);
@@ -210,13 +199,9 @@ async fn from_repository(
 ) -> Result<usize, Failure> {
     let client_error = |e: ClientError| (Exit::for_client_error(&e), e.to_string());
     let write_error = |m: String| (Exit::Unavailable, m);
-    let client = RepoArgs {
-        repo: repo.to_owned(),
-        token: args.token.clone(),
-        timeout: 60,
-    }
-    .client()
-    .map_err(client_error)?;
+    let client = RepoArgs::for_location(repo, &args.token)
+        .client()
+        .map_err(client_error)?;
     let mut dtmis = Vec::new();
     let mut name = Some(index_name(0));
     let mut seen = std::collections::HashSet::new();

@@ -37,15 +37,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> ExitCode {
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinhub import: cannot start: {error}");
-            return Exit::Unavailable.into();
-        }
-    };
-    let exit = runtime.block_on(import(&args));
-    exit.into()
+    super::block_on("import", async { import(&args).await.into() })
 }
 
 async fn import(args: &ImportArgs) -> Exit {

@@ -62,11 +62,18 @@ impl Exit {
     }
 }
 
-/// A multi-threaded runtime for the client-side commands.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs an async command on a multi-threaded runtime.
+pub fn block_on(command: &str, run: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+    {
+        Ok(runtime) => runtime.block_on(run),
+        Err(error) => {
+            eprintln!("twinhub {command}: cannot start: {error}");
+            Exit::Unavailable.into()
+        }
+    }
 }
 
 /// Where a client-side command finds the repository, and the credentials it sends.
@@ -81,6 +88,16 @@ pub struct RepoArgs {
         value_name = "URL"
     )]
     pub repo: String,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Seconds before one HTTP request is abandoned (it is retried if transient).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// The API token of a client-side command.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TokenArgs {
     /// API token, sent as `Authorization: Bearer …`.
     #[arg(
         long,
@@ -89,17 +106,23 @@ pub struct RepoArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-    /// Seconds before one HTTP request is abandoned (it is retried if transient).
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-    pub timeout: u64,
 }
 
 impl RepoArgs {
+    /// Settings for `repo` with default timeout.
+    pub fn for_location(repo: &str, token: &TokenArgs) -> RepoArgs {
+        RepoArgs {
+            repo: repo.to_owned(),
+            token: token.clone(),
+            timeout: 60,
+        }
+    }
+
     pub fn client(&self) -> Result<twinhub_client::RepositoryClient, ClientError> {
         twinhub_client::RepositoryClient::with_options(
             &self.repo,
             twinhub_client::ClientOptions {
-                token: self.token.clone(),
+                token: self.token.token.clone(),
                 timeout: std::time::Duration::from_secs(self.timeout.max(1)),
                 ..twinhub_client::ClientOptions::default()
             },

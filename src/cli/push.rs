@@ -48,16 +48,11 @@ pub struct PushArgs {
 }
 
 pub fn run(args: PushArgs) -> ExitCode {
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinhub push: cannot start: {error}");
-            return Exit::Unavailable.into();
-        }
-    };
-    let mut summary = Summary::default();
-    let exit = runtime.block_on(push(&args, &mut summary));
-    finish("push", args.format, exit, summary)
+    super::block_on("push", async {
+        let mut summary = Summary::default();
+        let exit = push(&args, &mut summary).await;
+        finish("push", args.format, exit, summary)
+    })
 }
 
 /// Prints the outcome of `push` or `validate` and turns it into the exit status.

@@ -30,20 +30,15 @@ pub struct ResolveArgs {
 }
 
 pub fn run(args: ResolveArgs) -> ExitCode {
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinhub resolve: cannot start: {error}");
-            return Exit::Unavailable.into();
+    super::block_on("resolve", async {
+        match resolve(&args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err((exit, message)) => {
+                eprintln!("twinhub resolve: {message}");
+                exit.into()
+            }
         }
-    };
-    match runtime.block_on(resolve(&args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((exit, message)) => {
-            eprintln!("twinhub resolve: {message}");
-            exit.into()
-        }
-    }
+    })
 }
 
 async fn resolve(args: &ResolveArgs) -> Result<(), (Exit, String)> {

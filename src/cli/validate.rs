@@ -15,7 +15,7 @@ use super::progress::CliProgress;
 use super::push::finish;
 use super::references::Locations;
 use super::report::{self, Format, Summary};
-use super::{Exit, RepoArgs};
+use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
 use crate::domain::publish::{self, PushError, Rules};
@@ -33,14 +33,8 @@ pub struct ValidateArgs {
     /// A repository to resolve references from, after the `--deps` folders.
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
-    /// API token for `--repo`, sent as `Authorization: Bearer …`.
-    #[arg(
-        long,
-        env = "TWINHUB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// Highest DTDL major version accepted: 2, 3 or 4.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=4))]
     pub max_dtdl_version: u8,
@@ -54,22 +48,17 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: ValidateArgs) -> ExitCode {
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("twinhub validate: cannot start: {error}");
-            return Exit::Unavailable.into();
+    super::block_on("validate", async {
+        let mut summary = Summary::default();
+        let exit = validate(&args, &mut summary).await;
+        if exit == Exit::Ok && args.format != Format::Json {
+            println!(
+                "{} model(s) in {} file(s) are valid",
+                summary.models, summary.files
+            );
         }
-    };
-    let mut summary = Summary::default();
-    let exit = runtime.block_on(validate(&args, &mut summary));
-    if exit == Exit::Ok && args.format != Format::Json {
-        println!(
-            "{} model(s) in {} file(s) are valid",
-            summary.models, summary.files
-        );
-    }
-    finish("validate", args.format, exit, summary)
+        finish("validate", args.format, exit, summary)
+    })
 }
 
 async fn validate(args: &ValidateArgs, summary: &mut Summary) -> Exit {
@@ -87,11 +76,10 @@ async fn validate(args: &ValidateArgs, summary: &mut Summary) -> Exit {
     };
     summary.models = batch.items.len();
     let mut locations = Vec::new();
-    let repo = args.repo.iter().map(|repo| RepoArgs {
-        repo: repo.clone(),
-        token: args.token.clone(),
-        timeout: 60,
-    });
+    let repo = args
+        .repo
+        .iter()
+        .map(|repo| RepoArgs::for_location(repo, &args.token));
     for folder in &args.deps {
         match RepositoryClient::with_options(
             &folder.display().to_string(),
