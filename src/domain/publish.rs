@@ -561,7 +561,10 @@ async fn validate(
                             .iter()
                             .map(|dtmi| {
                                 let text = texts.get(dtmi).map(String::as_str).unwrap_or_default();
-                                let result = dtdl::parse(&[text], Some(&mut resolver), options);
+                                // Only the document's facts are kept: holding every parsed
+                                // object model until the end would cost gigabytes on imports.
+                                let result = dtdl::parse(&[text], Some(&mut resolver), options)
+                                    .map(|model| model.documents().first().cloned());
                                 progress.advance(1);
                                 result
                             })
@@ -586,8 +589,8 @@ async fn validate(
     let mut unresolved = Vec::new();
     for (candidate, result) in new.iter().zip(results) {
         match result {
-            Ok(model) => match model.documents().first() {
-                Some(document) => documents.push(document.clone()),
+            Ok(document) => match document {
+                Some(document) => documents.push(document),
                 None => {
                     return Err(PushError::Internal(format!(
                         "the parser described no document for {}",
