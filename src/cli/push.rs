@@ -75,19 +75,14 @@ pub(crate) fn finish(command: &str, format: Format, exit: Exit, mut summary: Sum
 }
 
 async fn push(args: &PushArgs, summary: &mut Summary) -> Exit {
-    let files = match files::read(&args.paths) {
+    let files = match read_files(&args.paths, summary) {
         Ok(files) => files,
-        Err(error) => {
-            summary.error = Some(error.to_string());
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
-    summary.files = files.len();
-    let batch = match Batch::from_files(&files, usize::MAX) {
+    let batch = match read_batch(&files, summary) {
         Ok(batch) => batch,
-        Err(error) => return refused(summary, &PushError::Batch(error)),
+        Err(exit) => return exit,
     };
-    summary.models = batch.items.len();
     let client = match args.repo.client() {
         Ok(client) => client,
         Err(error) => {
@@ -229,8 +224,32 @@ async fn push(args: &PushArgs, summary: &mut Summary) -> Exit {
     exit
 }
 
+/// Reads the model files of `paths`, counting them in the summary.
+pub(crate) fn read_files(
+    paths: &[PathBuf],
+    summary: &mut Summary,
+) -> Result<Vec<files::ModelFile>, Exit> {
+    let files = files::read(paths).map_err(|error| {
+        summary.error = Some(error.to_string());
+        Exit::Invalid
+    })?;
+    summary.files = files.len();
+    Ok(files)
+}
+
+/// Splits the files into the models they hold, counting them in the summary.
+pub(crate) fn read_batch<'a>(
+    files: &'a [files::ModelFile],
+    summary: &mut Summary,
+) -> Result<Batch<'a>, Exit> {
+    let batch = Batch::from_files(files, usize::MAX)
+        .map_err(|error| refused(summary, &PushError::Batch(error)))?;
+    summary.models = batch.items.len();
+    Ok(batch)
+}
+
 /// Records a locally refused batch in the summary.
-fn refused(summary: &mut Summary, error: &PushError) -> Exit {
+pub(crate) fn refused(summary: &mut Summary, error: &PushError) -> Exit {
     match report::issues_of(error) {
         Some(issues) => {
             summary.error = Some(error.to_string());

@@ -10,15 +10,14 @@ use std::sync::Arc;
 use clap::Args;
 use twinhub_client::{ClientOptions, RepositoryClient};
 
-use super::files;
 use super::progress::CliProgress;
-use super::push::finish;
+use super::push::{finish, read_batch, read_files, refused};
 use super::references::Locations;
-use super::report::{self, Format, Summary};
+use super::report::{Format, Summary};
 use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, PushError, Rules};
+use crate::domain::publish::{self, Rules};
 
 /// Exit codes: 0 every model is valid, 1 a model is invalid, 3/4 the repository could not be
 /// read (credentials / network).
@@ -62,19 +61,14 @@ pub fn run(args: ValidateArgs) -> ExitCode {
 }
 
 async fn validate(args: &ValidateArgs, summary: &mut Summary) -> Exit {
-    let files = match files::read(&args.paths) {
+    let files = match read_files(&args.paths, summary) {
         Ok(files) => files,
-        Err(error) => {
-            summary.error = Some(error.to_string());
-            return Exit::Invalid;
-        }
+        Err(exit) => return exit,
     };
-    summary.files = files.len();
-    let batch = match Batch::from_files(&files, usize::MAX) {
+    let batch = match read_batch(&files, summary) {
         Ok(batch) => batch,
-        Err(error) => return invalid(summary, &PushError::Batch(error)),
+        Err(exit) => return exit,
     };
-    summary.models = batch.items.len();
     let mut locations = Vec::new();
     let repo = args
         .repo
@@ -127,18 +121,7 @@ async fn validate(args: &ValidateArgs, summary: &mut Summary) -> Exit {
     progress.finish();
     match result {
         Ok(_) => Exit::Ok,
-        Err(error) => invalid(summary, &error),
-    }
-}
-
-fn invalid(summary: &mut Summary, error: &PushError) -> Exit {
-    summary.error = Some(error.to_string());
-    match report::issues_of(error) {
-        Some(issues) => {
-            summary.issues = issues;
-            Exit::Invalid
-        }
-        None => Exit::Unavailable,
+        Err(error) => refused(summary, &error),
     }
 }
 

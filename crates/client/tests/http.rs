@@ -80,47 +80,35 @@ async fn transient_failures_are_retried_until_the_model_arrives() {
 
 #[tokio::test]
 async fn permanent_failures_are_not_retried_and_credentials_are_named() {
-    let (address, count) = server(|_, _| (400, r#"{"detail": "bad"}"#)).await;
-    let client = RepositoryClient::with_options(&address, options()).expect("client");
-    let error = client
-        .get_models(
-            &["dtmi:com:example:Thermostat;1"],
-            DependencyResolution::Disabled,
-        )
-        .await
-        .expect_err("400");
-    assert!(
-        matches!(error, ClientError::Status { status: 400, .. }),
-        "{error}"
-    );
-    assert_eq!(count.load(Ordering::SeqCst), 1);
-
-    let (address, count) = server(|_, _| (403, r#"{"detail": "no rights"}"#)).await;
-    let client = RepositoryClient::with_options(&address, options()).expect("client");
-    let error = client
-        .get_models(
-            &["dtmi:com:example:Thermostat;1"],
-            DependencyResolution::Disabled,
-        )
-        .await
-        .expect_err("403");
-    assert!(error.is_unauthorized(), "{error}");
-    assert!(error.to_string().contains("no rights"), "{error}");
-    assert_eq!(count.load(Ordering::SeqCst), 1);
-
-    let (address, count) = server(|_, _| (503, "")).await;
-    let client = RepositoryClient::with_options(&address, options()).expect("client");
-    let error = client
-        .get_models(
-            &["dtmi:com:example:Thermostat;1"],
-            DependencyResolution::Disabled,
-        )
-        .await
-        .expect_err("always 503");
-    assert!(error.is_retryable(), "{error}");
-    assert_eq!(
-        count.load(Ordering::SeqCst),
-        4,
-        "max_attempts requests, then the error"
-    );
+    /// Status and body served, what the error must be, requests the server must have seen.
+    type Case = (u16, &'static str, fn(&ClientError) -> bool, usize);
+    let cases: [Case; 3] = [
+        (
+            400,
+            r#"{"detail": "bad"}"#,
+            |e| matches!(e, ClientError::Status { status: 400, .. }),
+            1,
+        ),
+        (
+            403,
+            r#"{"detail": "no rights"}"#,
+            |e| e.is_unauthorized() && e.to_string().contains("no rights"),
+            1,
+        ),
+        // Transient, so retried: max_attempts requests, then the error.
+        (503, "", ClientError::is_retryable, 4),
+    ];
+    for (status, body, expected, requests) in cases {
+        let (address, count) = server(move |_, _| (status, body)).await;
+        let client = RepositoryClient::with_options(&address, options()).expect("client");
+        let error = client
+            .get_models(
+                &["dtmi:com:example:Thermostat;1"],
+                DependencyResolution::Disabled,
+            )
+            .await
+            .expect_err("refused");
+        assert!(expected(&error), "{status}: {error}");
+        assert_eq!(count.load(Ordering::SeqCst), requests, "{status}");
+    }
 }
