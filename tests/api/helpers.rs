@@ -169,6 +169,7 @@ pub async fn spawn_on(
         .expect("application starts");
     let address = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
+    twinhub_client::install_crypto_provider();
     let app = TestApp {
         address,
         client: Client::builder()

@@ -3,6 +3,7 @@
 
 mod access;
 mod bad_input;
+mod cli;
 mod dmr;
 mod fixtures;
 mod helpers;
