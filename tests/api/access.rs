@@ -964,3 +964,33 @@ async fn the_first_admin_is_created_from_the_command_line() {
         .expect("json");
     assert_eq!(users["items"][0]["name"], "root");
 }
+
+on_both_backends! {
+    async fn database_exports_leave_private_models_out_unless_asked(backend: Backend) {
+        let app = spawn_app(backend).await;
+        admin(&app, Method::PUT, &format!("/api/v1/namespaces/{PRIVATE_NS}"), Some(json!({ "visibility": "private" }))).await;
+        admin(&app, Method::POST, "/api/v1/models", Some(json!([
+            interface(&format!("{PUBLIC_NS}:Open;1"), None),
+            interface(&format!("{PRIVATE_NS}:Secret;1"), None),
+        ]))).await;
+        let export = |include_private: bool| {
+            let dest = tempfile::tempdir().expect("dir");
+            let tree = dest.path().join("tree");
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_twinhub"));
+            command.args(["export", "--database-url", &app.database.url]).arg(&tree);
+            if include_private {
+                command.arg("--include-private");
+            }
+            let output = command.output().expect("export");
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            (dest, tree)
+        };
+        let (_anonymous_dir, anonymous) = export(false);
+        assert!(anonymous.join("dtmi/com/acme/open-1.json").is_file());
+        assert!(!anonymous.join("dtmi/org/hidden/secret-1.json").exists());
+        let index = std::fs::read_to_string(anonymous.join("index.json")).expect("index");
+        assert!(!index.contains("Secret"), "{index}");
+        let (_full_dir, full) = export(true);
+        assert!(full.join("dtmi/org/hidden/secret-1.json").is_file());
+    }
+}
