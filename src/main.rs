@@ -1,14 +1,10 @@
-//! The `twinhub` command: `serve` runs the model repository, `push` imports model files into one,
-//! `openapi` prints the OpenAPI document.
+//! The `twinhub` command: parses the command line and hands each subcommand to its module in
+//! `twinhub::cli` (`serve` runs the repository; the others are client-side tools).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use twinhub::config::{Secret, Settings};
-use twinhub::startup::Application;
-use twinhub::telemetry;
+use clap::{Parser, Subcommand};
+use twinhub::cli::{self, Exit};
 
 /// twinhub: a self-hosted IoT Plug and Play model repository.
 #[derive(Parser)]
@@ -21,146 +17,45 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the model repository service (HTTP API, DMR resolution tree, docs).
-    Serve(ServeArgs),
+    Serve(cli::serve::ServeArgs),
     /// Print the OpenAPI document of the HTTP API as JSON.
     Openapi,
-    /// Push model files and folders to a repository as one all-or-nothing import.
-    Push(PushArgs),
+    /// Validate model files locally, then push them to a repository in dependency order.
+    Push(cli::push::PushArgs),
+    /// Validate model files offline (references from folders and/or a repository).
+    Validate(cli::validate::ValidateArgs),
+    /// Fetch models and their dependencies from any DMR repository.
+    Resolve(cli::resolve::ResolveArgs),
+    /// Bulk-import a DMR folder tree or zip straight into a database (server stopped).
+    Import(cli::import::ImportArgs),
+    /// Write a static DMR tree (or zip) from a database or a repository.
+    Export(cli::export::ExportArgs),
     /// Administration on the server machine (e.g. `admin create-user alice --role admin`).
-    Admin(twinhub::cli::admin::AdminArgs),
-}
-
-/// Exit codes: 0 stored or already stored, 2 refused by the repository, 1 other failures.
-#[derive(Args)]
-struct PushArgs {
-    /// Base URL of the repository.
-    #[arg(long, env = "TWINHUB_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// API token (or the admin token) sent as `Authorization: Bearer …`.
-    #[arg(long, env = "TWINHUB_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// Model files (an interface object or an array) and folders (searched for *.json).
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
-}
-
-/// Every flag can also be set from the environment or a TOML file; flags win over the
-/// environment, which wins over the file, which wins over the built-in defaults.
-#[derive(Args)]
-struct ServeArgs {
-    /// TOML file with settings (keys are the snake_case names, e.g. `index_page_size = 500`).
-    #[arg(long, env = "TWINHUB_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
-    #[arg(long, env = "TWINHUB_BIND", value_name = "ADDR")]
-    bind: Option<SocketAddr>,
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`
-    /// [default: sqlite://twinhub.db].
-    #[arg(long, env = "TWINHUB_DATABASE_URL", value_name = "URL")]
-    database_url: Option<String>,
-    /// Bootstrap bearer token with full rights (at least 16 characters). Without it the
-    /// service is read-only.
-    #[arg(
-        long,
-        env = "TWINHUB_ADMIN_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    admin_token: Option<String>,
-    /// Name reported as `sourceRepo` in /metadata.json [default: twinhub].
-    #[arg(long, env = "TWINHUB_REPOSITORY_NAME", value_name = "NAME")]
-    repository_name: Option<String>,
-    /// Models per DMR index page [default: 2048].
-    #[arg(long, env = "TWINHUB_INDEX_PAGE_SIZE", value_name = "N")]
-    index_page_size: Option<usize>,
-    /// Most models accepted in one push [default: 1000].
-    #[arg(long, env = "TWINHUB_MAX_BATCH_MODELS", value_name = "N")]
-    max_batch_models: Option<usize>,
-    /// Largest push body in bytes [default: 8388608].
-    #[arg(long, env = "TWINHUB_MAX_BODY_BYTES", value_name = "BYTES")]
-    max_body_bytes: Option<usize>,
-    /// Memory budget of the resolution cache in bytes [default: 268435456].
-    #[arg(long, env = "TWINHUB_CACHE_MAX_BYTES", value_name = "BYTES")]
-    cache_max_bytes: Option<u64>,
-    /// Maximum database connections [default: 16].
-    #[arg(long, env = "TWINHUB_DATABASE_MAX_CONNECTIONS", value_name = "N")]
-    database_max_connections: Option<u32>,
-    /// Highest DTDL major version accepted on push: 2, 3 or 4 [default: 4].
-    #[arg(long, env = "TWINHUB_MAX_DTDL_VERSION", value_name = "N")]
-    max_dtdl_version: Option<u8>,
-}
-
-impl ServeArgs {
-    fn into_settings(self) -> Result<Settings, twinhub::config::ConfigError> {
-        let mut settings = match &self.config {
-            Some(path) => Settings::from_file(path)?,
-            None => Settings::default(),
-        };
-        macro_rules! overlay {
-            ($($field:ident),*) => { $(if let Some(value) = self.$field { settings.$field = value; })* };
-        }
-        overlay!(
-            bind,
-            database_url,
-            repository_name,
-            index_page_size,
-            max_batch_models,
-            max_body_bytes,
-            cache_max_bytes,
-            database_max_connections,
-            max_dtdl_version
-        );
-        if let Some(token) = self.admin_token {
-            settings.admin_token = Some(Secret::new(token));
-        }
-        settings.validate()?;
-        Ok(settings)
-    }
+    Admin(cli::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Openapi => {
-            println!("{}", twinhub::openapi::document_json());
-            ExitCode::SUCCESS
-        }
-        Command::Push(args) => push(args),
-        Command::Admin(args) => admin(args),
-        Command::Serve(args) => {
-            telemetry::init_logging();
-            let settings = match args.into_settings() {
-                Ok(settings) => settings,
-                Err(error) => {
-                    eprintln!("twinhub: {error}");
-                    return ExitCode::from(2);
-                }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are not errors; a wrong command line gets its own code so
+            // that CI can tell it from the documented outcomes (0–4).
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                ExitCode::SUCCESS
             };
-            match serve(settings) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(error = %error, "twinhub stopped with an error");
-                    eprintln!("twinhub: {error}");
-                    ExitCode::FAILURE
-                }
-            }
         }
+    };
+    match cli.command {
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Openapi => cli::openapi::run(),
+        Command::Push(args) => cli::push::run(args),
+        Command::Validate(args) => cli::validate::run(args),
+        Command::Resolve(args) => cli::resolve::run(args),
+        Command::Import(args) => cli::import::run(args),
+        Command::Export(args) => cli::export::run(args),
+        Command::Admin(args) => cli::block_on("admin", cli::admin::run(args)),
     }
-}
-
-#[tokio::main]
-async fn push(args: PushArgs) -> ExitCode {
-    twinhub::cli::push::run(&args.url, args.token.as_deref(), &args.paths).await
-}
-
-#[tokio::main]
-async fn admin(args: twinhub::cli::admin::AdminArgs) -> ExitCode {
-    twinhub::cli::admin::run(args).await
-}
-
-#[tokio::main]
-async fn serve(settings: Settings) -> Result<(), twinhub::startup::StartupError> {
-    tracing::info!(settings = ?settings, "starting twinhub");
-    let application = Application::build(settings).await?;
-    application.run_until_stopped().await
 }

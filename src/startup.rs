@@ -131,6 +131,7 @@ impl Application {
                     ApiError::bad_request("invalid-path", e.to_string()).into()
                 }))
                 .wrap(cors())
+                .wrap(middleware::from_fn(crate::auth::refusals::audit_refusals))
                 .wrap(middleware::from_fn(metrics::record))
                 .into_utoipa_app()
                 .openapi(openapi::base())

@@ -6,6 +6,7 @@
 //! logout really ends them) and their CSRF tokens.
 
 pub mod oidc;
+pub mod refusals;
 pub mod secrets;
 pub mod throttle;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha512};
@@ -123,7 +124,13 @@ impl FromRequest for Caller {
             let state = request
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::unexpected("application state is missing"))?;
-            state.auth.authenticate(&request).await
+            let caller = state.auth.authenticate(&request).await?;
+            if !caller.principal.is_anonymous() {
+                request
+                    .extensions_mut()
+                    .insert(refusals::AuthenticatedAs(caller.principal.name()));
+            }
+            Ok(caller)
         })
     }
 }

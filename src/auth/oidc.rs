@@ -126,6 +126,11 @@ pub struct OidcProviders {
 
 impl OidcProviders {
     pub fn new(settings: &[OidcIssuerSettings]) -> Self {
+        // Issuers are reached over HTTPS with rustls on ring (the one crypto provider in the
+        // build); install it unless something else did.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             // Following redirects from the token endpoint could leak the code elsewhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -299,6 +304,20 @@ impl OidcProviders {
         Ok((identity, issuer.settings.clone()))
     }
 
+    /// Verifies an ID token issued by the issuer named `name` for this client with `nonce`
+    /// (signature against the issuer's JWKS, `iss`, `aud`, `exp`, `nonce`).
+    pub async fn verify_id_token(
+        &self,
+        name: &str,
+        id_token: &str,
+        nonce: &str,
+    ) -> Result<Identity, OidcError> {
+        let issuer = self.issuer(name)?;
+        let metadata = self.metadata(&issuer).await?;
+        let claims = self.verify(&issuer, &metadata, id_token, nonce).await?;
+        identity(&issuer.settings, &metadata, &claims)
+    }
+
     async fn verify(
         &self,
         issuer: &Issuer,
@@ -468,6 +487,8 @@ pub async fn provision(
     settings: &OidcIssuerSettings,
     identity: &Identity,
 ) -> Result<User, OidcError> {
+    // Grants that follow groups are recorded as made by this actor, which is how they are told
+    // apart from first-login grants and from grants people made by hand.
     let actor = Actor::local(format!("oidc:{}", settings.name));
     let user = match store
         .user_by_identity(&identity.issuer, &identity.subject)
@@ -501,7 +522,7 @@ pub async fn provision(
                         email: identity.email.clone(),
                     },
                     &grants,
-                    &actor,
+                    &Actor::local(format!("oidc:{} first login", settings.name)),
                 )
                 .await?
         }

@@ -1,178 +1,291 @@
-//! `twinhub push PATH…`: imports model files and folders (DMR layout or any layout) into a
-//! repository as one all-or-nothing push, keeping each single-model file's exact bytes. Meant
-//! for CI pipelines; the exit code says what happened.
+//! `twinhub push PATH…`: validates model files locally (the repository's own rules and DTDL
+//! parser, references resolved from the files and the repository), orders them by dependency
+//! and uploads them in batches, each stored all-or-nothing (`--atomic`: one batch). Meant for
+//! CI: re-pushing identical content succeeds, and the exit code says what happened.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use serde_json::{Value, json};
+use clap::Args;
+use twinhub_client::{ClientError, ImportFile, ProblemIssue};
 
-/// Why a push could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum PushCommandError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0} holds no .json model files")]
-    NoFiles(String),
-    #[error("cannot reach the repository at {url}: {source}")]
-    Request { url: String, source: reqwest::Error },
+use super::files;
+use super::progress::CliProgress;
+use super::references::Locations;
+use super::report::{self, Format, Summary};
+use super::{Exit, RepoArgs};
+use crate::domain::batch::Batch;
+use crate::domain::issue::Issue;
+use crate::domain::publish::{self, PushError, Rules};
+
+/// Exit codes: 0 stored or already stored identically, 1 invalid model, 2 conflict with stored
+/// content, 3 credentials refused, 4 network or server error.
+#[derive(Args)]
+pub struct PushArgs {
+    /// Model files (an interface object or an array), folders (searched recursively for
+    /// *.json, e.g. a DMR tree) and zip archives.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Output: text lines, GitHub annotations, or a JSON summary on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Models per upload request; each request is stored all-or-nothing.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub batch_size: usize,
+    /// Upload everything in one all-or-nothing request (within the server's limits).
+    #[arg(long)]
+    pub atomic: bool,
+    /// Validate and plan the upload, but send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Highest DTDL major version accepted: 2, 3 or 4.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=4))]
+    pub max_dtdl_version: u8,
 }
 
-/// Collects `.json` files under `paths` (files as given, folders recursively, skipping
-/// `.expanded.json`, `index*.json` and `metadata.json`), sorted for a stable push.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, PushCommandError> {
-    let mut found = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, path, &mut found)?;
-        } else {
-            found.push((path.display().to_string(), read(path)?));
-        }
-    }
-    if found.is_empty() {
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(PushCommandError::NoFiles(names.join(", ")));
-    }
-    Ok(found)
-}
-
-fn walk(
-    root: &Path,
-    dir: &Path,
-    found: &mut Vec<(String, String)>,
-) -> Result<(), PushCommandError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| PushCommandError::Read {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            walk(root, &path, found)?;
-        } else if name.ends_with(".json")
-            && !name.ends_with(".expanded.json")
-            && !name.starts_with("index")
-            && name != "metadata.json"
-        {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            found.push((relative, read(&path)?));
-        }
-    }
-    Ok(())
-}
-
-fn read(path: &Path) -> Result<String, PushCommandError> {
-    std::fs::read_to_string(path).map_err(|source| PushCommandError::Read {
-        path: path.to_owned(),
-        source,
+pub fn run(args: PushArgs) -> ExitCode {
+    super::block_on("push", async {
+        let mut summary = Summary::default();
+        let exit = push(&args, &mut summary).await;
+        finish("push", args.format, exit, summary)
     })
 }
 
-/// Sends the files and prints the outcome: 0 stored (or already stored), 2 refused by the
-/// repository (the problem is printed), 1 anything else.
-pub async fn run(url: &str, token: Option<&str>, paths: &[PathBuf]) -> ExitCode {
-    match push(url, token, paths).await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("twinhub push: {error}");
-            ExitCode::FAILURE
-        }
+/// Prints the outcome of `push` or `validate` and turns it into the exit status.
+pub(crate) fn finish(command: &str, format: Format, exit: Exit, mut summary: Summary) -> ExitCode {
+    report::print_issues(format, &summary.issues);
+    summary.exit_code = exit as u8;
+    summary.status = match exit {
+        Exit::Ok => "ok",
+        Exit::Invalid => "invalid",
+        Exit::Conflict => "conflict",
+        Exit::Unauthorized => "unauthorized",
+        Exit::Unavailable | Exit::Usage => "unavailable",
+    };
+    if format == Format::Json {
+        report::print_summary(&summary);
+    } else if let Some(error) = &summary.error {
+        eprintln!("twinhub {command}: {error}");
     }
+    exit.into()
 }
 
-async fn push(
-    url: &str,
-    token: Option<&str>,
-    paths: &[PathBuf],
-) -> Result<ExitCode, PushCommandError> {
-    let files = collect_files(paths)?;
-    let body = json!({
-        "files": files.iter().map(|(path, content)| json!({"path": path, "content": content})).collect::<Vec<_>>()
-    });
-    let endpoint = format!("{}/api/v1/imports", url.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().post(&endpoint).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let request_error = |source| PushCommandError::Request {
-        url: endpoint.clone(),
-        source,
+async fn push(args: &PushArgs, summary: &mut Summary) -> Exit {
+    let files = match read_files(&args.paths, summary) {
+        Ok(files) => files,
+        Err(exit) => return exit,
     };
-    let response = request.send().await.map_err(request_error)?;
-    let status = response.status();
-    let answer: Value = response.json().await.map_err(request_error)?;
-    if status.is_success() {
-        let created = answer["created"].as_array().map_or(0, Vec::len);
-        let unchanged = answer["unchanged"].as_array().map_or(0, Vec::len);
-        for model in answer["created"].as_array().into_iter().flatten() {
-            println!("stored    {}", model["dtmi"].as_str().unwrap_or_default());
+    let batch = match read_batch(&files, summary) {
+        Ok(batch) => batch,
+        Err(exit) => return exit,
+    };
+    let client = match args.repo.client() {
+        Ok(client) => client,
+        Err(error) => {
+            summary.error = Some(error.to_string());
+            return Exit::Usage;
         }
+    };
+    let options = dtdl::ParsingOptions {
+        max_dtdl_version: args.max_dtdl_version,
+        ..dtdl::ParsingOptions::default()
+    };
+    let progress = Arc::new(CliProgress::new(args.format == Format::Json));
+    let validated = publish::validate_offline(
+        &batch,
+        Arc::new(Locations(vec![client.clone()])),
+        &options,
+        Rules::PUSH,
+        progress.clone(),
+    )
+    .await;
+    progress.finish();
+    let models = match validated {
+        Ok(models) => models,
+        Err(error) => return refused(summary, &error),
+    };
+
+    // Each model goes up as the exact text it has in its file; an element of an array file is
+    // named `file#/N` and its issues are mapped back into the file below.
+    let item_of: HashMap<&str, usize> = batch
+        .items
+        .iter()
+        .filter_map(|item| Some((item.value.get("@id")?.as_str()?, item.index)))
+        .collect();
+    let units: Vec<(usize, ImportFile)> = models
+        .iter()
+        .filter_map(|model| {
+            let index = *item_of.get(model.dtmi.as_str())?;
+            let item = &batch.items[index];
+            let source = &batch.sources[item.source];
+            let name = source.name.unwrap_or("-");
+            let path = if source.is_array {
+                format!("{name}#/{}", item.position)
+            } else {
+                name.to_owned()
+            };
+            Some((
+                index,
+                ImportFile {
+                    path,
+                    content: item.text.to_owned(),
+                },
+            ))
+        })
+        .collect();
+    let size = if args.atomic {
+        units.len().max(1)
+    } else {
+        args.batch_size.max(1)
+    };
+    let requests = units.len().div_ceil(size);
+    if args.dry_run {
+        if args.format != Format::Json {
+            println!(
+                "{} valid model(s) in {} file(s); would push them to {} in {requests} request(s) (dry run: nothing sent)",
+                units.len(),
+                files.len(),
+                client.location()
+            );
+        }
+        return Exit::Ok;
+    }
+
+    let progress = CliProgress::new(args.format == Format::Json);
+    publish::Progress::stage(&progress, "pushing", units.len());
+    let (mut created, mut unchanged) = (Vec::new(), Vec::new());
+    let mut exit = Exit::Ok;
+    for chunk in units.chunks(size) {
+        let request: Vec<ImportFile> = chunk.iter().map(|(_, file)| file.clone()).collect();
+        match client.import_files(&request).await {
+            Ok(outcome) => {
+                created.extend(outcome.created);
+                unchanged.extend(outcome.unchanged);
+                publish::Progress::advance(&progress, chunk.len());
+            }
+            Err(ClientError::Refused {
+                status, problem, ..
+            }) => {
+                summary.issues = problem
+                    .errors
+                    .into_iter()
+                    .map(|issue| relocate(&batch, chunk, issue))
+                    .collect();
+                exit = match status {
+                    409 => Exit::Conflict,
+                    400 | 422 => Exit::Invalid,
+                    413 => {
+                        summary.error = Some(format!(
+                            "{}; use a smaller --batch-size (or raise the server's max_batch_models / max_body_bytes)",
+                            problem.detail
+                        ));
+                        Exit::Unavailable
+                    }
+                    _ => Exit::Unavailable,
+                };
+                if summary.error.is_none() {
+                    summary.error = Some(format!(
+                        "the repository refused the push ({status}): {}",
+                        problem.detail
+                    ));
+                }
+                break;
+            }
+            Err(error) => {
+                exit = Exit::for_client_error(&error);
+                summary.error = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    progress.finish();
+    if args.format != Format::Json {
+        for dtmi in &created {
+            println!("stored    {dtmi}");
+        }
+        let verb = if exit == Exit::Ok {
+            ""
+        } else {
+            " before the failure"
+        };
         println!(
-            "{created} stored, {unchanged} already stored identically ({} file(s))",
+            "{} stored, {} already stored identically{verb} ({} file(s), {requests} request(s))",
+            created.len(),
+            unchanged.len(),
             files.len()
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    eprintln!(
-        "twinhub push: refused ({status}): {}",
-        answer["detail"].as_str().unwrap_or_default()
-    );
-    for issue in answer["errors"].as_array().into_iter().flatten() {
-        let place = match (
-            issue["file"].as_str(),
-            issue["line"].as_u64(),
-            issue["column"].as_u64(),
-        ) {
-            (Some(file), Some(line), Some(column)) => format!("{file}:{line}:{column}"),
-            (Some(file), _, _) => file.to_owned(),
-            _ => String::from("-"),
-        };
-        eprintln!(
-            "  {place}: {} [{}]",
-            issue["message"].as_str().unwrap_or_default(),
-            issue["code"].as_str().unwrap_or_default()
-        );
-    }
-    Ok(if status.is_client_error() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
-    })
+    summary.created = Some(created);
+    summary.unchanged = Some(unchanged);
+    exit
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Reads the model files of `paths`, counting them in the summary.
+pub(crate) fn read_files(
+    paths: &[PathBuf],
+    summary: &mut Summary,
+) -> Result<Vec<files::ModelFile>, Exit> {
+    let files = files::read(paths).map_err(|error| {
+        summary.error = Some(error.to_string());
+        Exit::Invalid
+    })?;
+    summary.files = files.len();
+    Ok(files)
+}
 
-    #[test]
-    fn folders_are_walked_for_model_files_only() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let models = dir.path().join("dtmi/com/example");
-        std::fs::create_dir_all(&models).expect("mkdir");
-        std::fs::write(models.join("thermostat-1.json"), "{}\n").expect("write");
-        std::fs::write(models.join("thermostat-1.expanded.json"), "[]").expect("write");
-        std::fs::write(dir.path().join("index.json"), "{}").expect("write");
-        std::fs::write(dir.path().join("README.md"), "#").expect("write");
-        let files = collect_files(&[dir.path().to_owned()]).expect("files");
-        assert_eq!(
-            files,
-            [(
-                "dtmi/com/example/thermostat-1.json".to_owned(),
-                "{}\n".to_owned()
-            )]
-        );
-        assert!(collect_files(&[dir.path().join("dtmi/com/none")]).is_err());
+/// Splits the files into the models they hold, counting them in the summary.
+pub(crate) fn read_batch<'a>(
+    files: &'a [files::ModelFile],
+    summary: &mut Summary,
+) -> Result<Batch<'a>, Exit> {
+    let batch = Batch::from_files(files, usize::MAX)
+        .map_err(|error| refused(summary, &PushError::Batch(error)))?;
+    summary.models = batch.items.len();
+    Ok(batch)
+}
+
+/// Records a locally refused batch in the summary.
+pub(crate) fn refused(summary: &mut Summary, error: &PushError) -> Exit {
+    match report::issues_of(error) {
+        Some(issues) => {
+            summary.error = Some(error.to_string());
+            summary.issues = issues;
+            match error {
+                PushError::Conflict(_) => Exit::Conflict,
+                _ => Exit::Invalid,
+            }
+        }
+        None => {
+            summary.error = Some(error.to_string());
+            Exit::Unavailable
+        }
+    }
+}
+
+/// An issue the server located in the text it was sent, moved into the original file.
+fn relocate(batch: &Batch<'_>, chunk: &[(usize, ImportFile)], issue: ProblemIssue) -> Issue {
+    let mut located = Issue {
+        code: issue.code,
+        message: issue.message,
+        element: issue.element,
+        document: None,
+        file: issue.file,
+        pointer: issue.pointer,
+        line: issue.line,
+        column: issue.column,
+    };
+    match issue.document.and_then(|d| chunk.get(d)) {
+        Some((index, _)) => {
+            // Issues about a whole model (such as changed content) point at where it starts.
+            if located.line.is_none() {
+                (located.line, located.column) = (Some(1), Some(1));
+            }
+            batch.locate(*index, located)
+        }
+        None => located,
     }
 }

@@ -2,10 +2,16 @@
 //! document, sub-element ids under the root DTMI, no case collisions, immutable content,
 //! tombstones), validate everything with the DTDL parser resolving references from the store,
 //! order the batch by its dependencies and store it in one transaction.
+//!
+//! The same pipeline without a store ([`validate_offline`]) is what the CLI runs before it
+//! pushes and for `twinhub validate`: references outside the batch then come from a
+//! [`ReferenceSource`] (folders, a remote repository). `twinhub import` runs [`push_with_progress`]
+//! straight against a store, so an import and a push of the same files store the same state.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -20,34 +26,6 @@ use crate::store::{ModelStore, StoreError};
 pub struct PushPolicy {
     pub max_models: usize,
     pub parsing: dtdl::ParsingOptions,
-}
-
-/// What access control says about a push's models, so publishing stays free of HTTP and
-/// casbin. Models the pusher may not read are treated as absent, exactly as elsewhere.
-pub trait PushAccess: Send + Sync {
-    /// Whether the pusher may push `dtmi`.
-    fn may_push(&self, dtmi: &str) -> bool;
-    /// Whether the pusher may see the stored model `dtmi`.
-    fn may_read(&self, dtmi: &str) -> bool;
-    /// The visibility of `dtmi`'s namespace.
-    fn visibility(&self, dtmi: &str) -> Visibility;
-}
-
-/// Every model may be pushed and read: for imports run on the server machine.
-pub struct Unrestricted(pub VisibilityMap);
-
-impl PushAccess for Unrestricted {
-    fn may_push(&self, _: &str) -> bool {
-        true
-    }
-
-    fn may_read(&self, _: &str) -> bool {
-        true
-    }
-
-    fn visibility(&self, dtmi: &str) -> Visibility {
-        self.0.of_dtmi(dtmi)
-    }
 }
 
 /// What a successful push did.
@@ -80,6 +58,102 @@ pub enum PushError {
     Internal(String),
 }
 
+/// What access control says about a push's models, so publishing stays free of HTTP and
+/// casbin. Models the pusher may not read are treated as absent, exactly as elsewhere.
+pub trait PushAccess: Send + Sync {
+    /// Whether the pusher may push `dtmi`.
+    fn may_push(&self, dtmi: &str) -> bool;
+    /// Whether the pusher may see the stored model `dtmi`.
+    fn may_read(&self, dtmi: &str) -> bool;
+    /// The visibility of `dtmi`'s namespace.
+    fn visibility(&self, dtmi: &str) -> Visibility;
+}
+
+/// Every model may be pushed and read: for imports run on the server machine.
+pub struct Unrestricted(pub VisibilityMap);
+
+impl PushAccess for Unrestricted {
+    fn may_push(&self, _: &str) -> bool {
+        true
+    }
+
+    fn may_read(&self, _: &str) -> bool {
+        true
+    }
+
+    fn visibility(&self, dtmi: &str) -> Visibility {
+        self.0.of_dtmi(dtmi)
+    }
+}
+
+/// Supplies models a batch references but does not contain (stored ones, or for offline
+/// validation ones found in folders or another repository).
+#[async_trait]
+pub trait ReferenceSource: Send + Sync {
+    /// Texts of the models with exactly these DTMIs (case-sensitive); unknown ones are left out.
+    async fn contents(&self, dtmis: &[String]) -> Result<Vec<(String, Vec<u8>)>, String>;
+}
+
+/// The store as a reference source: what a push on the server resolves against, limited to
+/// the models the pusher may read.
+struct StoreSource {
+    store: Arc<dyn ModelStore>,
+    access: Arc<dyn PushAccess>,
+}
+
+#[async_trait]
+impl ReferenceSource for StoreSource {
+    async fn contents(&self, dtmis: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut found = self
+            .store
+            .contents(dtmis)
+            .await
+            .map_err(|e| e.to_string())?;
+        found.retain(|(dtmi, _)| self.access.may_read(dtmi));
+        Ok(found)
+    }
+}
+
+/// Nothing beyond the batch: every reference must be in it.
+pub struct NoReferences;
+
+#[async_trait]
+impl ReferenceSource for NoReferences {
+    async fn contents(&self, _dtmis: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// Hears how far a long push has come (the CLI draws a progress bar from it).
+pub trait Progress: Send + Sync {
+    /// A stage starts with `total` steps (0 when its length is unknown).
+    fn stage(&self, name: &str, total: usize);
+    /// `steps` more steps of the current stage are done.
+    fn advance(&self, steps: usize);
+}
+
+/// Reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn stage(&self, _name: &str, _total: usize) {}
+    fn advance(&self, _steps: usize) {}
+}
+
+/// Which repository rules apply beyond "each document is an Interface with a DTMI".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Nested `@id`s must lie under the root DTMI (always on for pushes).
+    pub sub_ids_under_root: bool,
+}
+
+impl Rules {
+    /// The rules every push must meet.
+    pub const PUSH: Rules = Rules {
+        sub_ids_under_root: true,
+    };
+}
+
 /// One pushed document that passed the repository rules.
 struct Candidate<'a> {
     index: usize,
@@ -100,6 +174,19 @@ pub async fn push(
     actor: &Actor,
     policy: &PushPolicy,
 ) -> Result<PushOutcome, PushError> {
+    push_with_progress(store, batch, access, actor, policy, Arc::new(Silent)).await
+}
+
+/// [`push`], telling `progress` about each stage (rules, validation, storing).
+pub async fn push_with_progress(
+    store: Arc<dyn ModelStore>,
+    batch: Batch<'_>,
+    access: Arc<dyn PushAccess>,
+    actor: &Actor,
+    policy: &PushPolicy,
+    progress: Arc<dyn Progress>,
+) -> Result<PushOutcome, PushError> {
+    progress.stage("checking repository rules", 0);
     let candidates = admitted(&batch, access.as_ref())?;
     let unchanged = stored_unchanged(store.as_ref(), &batch, &candidates).await?;
     let new: Vec<&Candidate> = candidates
@@ -118,10 +205,16 @@ pub async fn push(
         return Ok(outcome);
     }
 
-    let documents = validate(store.clone(), access.clone(), &batch, &new, &policy.parsing).await?;
+    progress.stage("validating", new.len());
+    let source = Arc::new(StoreSource {
+        store: store.clone(),
+        access: access.clone(),
+    });
+    let documents = validate(source, &batch, &new, &policy.parsing, progress.clone()).await?;
     let models =
         resolve_dependencies(store.as_ref(), access.as_ref(), &batch, &new, &documents).await?;
     let ordered = dependency_order(models)?;
+    progress.stage("storing", 0);
     store.insert(&ordered, actor).await?;
     outcome.created = ordered.iter().map(|m| m.dtmi.to_string()).collect();
     Ok(outcome)
@@ -151,8 +244,11 @@ pub async fn preview(
         .filter(|c| !unchanged.contains(c.dtmi.as_str()))
         .collect();
     if !new.is_empty() {
-        let documents =
-            validate(store.clone(), access.clone(), &batch, &new, &policy.parsing).await?;
+        let source: Arc<dyn ReferenceSource> = Arc::new(StoreSource {
+            store: store.clone(),
+            access: access.clone(),
+        });
+        let documents = validate(source, &batch, &new, &policy.parsing, Arc::new(Silent)).await?;
         resolve_dependencies(store.as_ref(), access.as_ref(), &batch, &new, &documents).await?;
     }
     let texts: Arc<HashMap<String, String>> = Arc::new(
@@ -188,8 +284,10 @@ pub async fn preview(
                 };
                 let mut resolver = PushResolver {
                     batch: texts.clone(),
-                    store: store.clone(),
-                    access: access.clone(),
+                    source: Arc::new(StoreSource {
+                        store: store.clone(),
+                        access: access.clone(),
+                    }),
                     runtime: tokio::runtime::Handle::current(),
                 };
                 let text = candidate.text.to_owned();
@@ -236,13 +334,72 @@ pub async fn previous_version(
         .map(|(_, dtmi)| dtmi))
 }
 
+/// Validates a batch without storing anything: the repository rules in `rules`, cycles, and
+/// every document parsed with references resolved from the batch, then from `source`. Returns
+/// the models in dependency order (dependencies first), with their batch dependencies.
+pub async fn validate_offline(
+    batch: &Batch<'_>,
+    source: Arc<dyn ReferenceSource>,
+    options: &dtdl::ParsingOptions,
+    rules: Rules,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<NewModel>, PushError> {
+    let candidates = check_repository_rules(batch, rules)?;
+    check_cycles(&candidates)?;
+    let all: Vec<&Candidate> = candidates.iter().collect();
+    progress.stage("validating", all.len());
+    let documents = validate(source, batch, &all, options, progress).await?;
+    let in_batch: BTreeSet<&str> = all.iter().map(|c| c.dtmi.as_str()).collect();
+    let models = all
+        .iter()
+        .zip(&documents)
+        .map(|(candidate, (document, facets))| {
+            let mut dependencies = BTreeSet::new();
+            for reference in &document.external_references {
+                let reference = reference.as_str();
+                if in_batch.contains(reference) {
+                    dependencies.insert(reference.to_owned());
+                } else if let Some(owner) = owner_in_push(reference, &all) {
+                    if owner != candidate.dtmi.as_str() {
+                        dependencies.insert(owner.to_owned());
+                    }
+                } else {
+                    dependencies.insert(reference.to_owned());
+                }
+            }
+            new_model(candidate, document, facets.clone(), dependencies)
+        })
+        .collect();
+    dependency_order(models)
+}
+
+fn new_model(
+    candidate: &Candidate<'_>,
+    document: &dtdl::DocumentInfo,
+    facets: Vec<Facet>,
+    dependencies: BTreeSet<String>,
+) -> NewModel {
+    let object = candidate.value.as_object();
+    NewModel {
+        dtmi: candidate.dtmi.clone(),
+        content: candidate.text.as_bytes().to_vec(),
+        sha256: candidate.sha256.clone(),
+        canonical_sha256: candidate.canonical_sha256.clone(),
+        dtdl_version: document.dtdl_version,
+        display_name: object.and_then(|o| o.get("displayName")).cloned(),
+        description: object.and_then(|o| o.get("description")).cloned(),
+        dependencies: dependencies.into_iter().collect(),
+        facets,
+    }
+}
+
 /// The first checks of a push and of its preview: repository rules, the caller's right to push
 /// each model, no dependency cycle inside the push.
 fn admitted<'a>(
     batch: &'a Batch<'_>,
     access: &dyn PushAccess,
 ) -> Result<Vec<Candidate<'a>>, PushError> {
-    let candidates = check_repository_rules(batch)?;
+    let candidates = check_repository_rules(batch, Rules::PUSH)?;
     let forbidden: Vec<String> = candidates
         .iter()
         .filter(|c| !access.may_push(c.dtmi.as_str()))
@@ -269,8 +426,12 @@ async fn stored_unchanged(
 }
 
 /// The rules of `dmr-client validate --strict`: each document is one Interface object with a
-/// valid `@id`, and every nested `@id` lies under the root DTMI (segment-aware).
-fn check_repository_rules<'a>(batch: &'a Batch<'_>) -> Result<Vec<Candidate<'a>>, PushError> {
+/// valid `@id`, and (with `rules.sub_ids_under_root`) every nested `@id` lies under the root
+/// DTMI (segment-aware).
+fn check_repository_rules<'a>(
+    batch: &'a Batch<'_>,
+    rules: Rules,
+) -> Result<Vec<Candidate<'a>>, PushError> {
     let mut issues = Vec::new();
     let mut candidates = Vec::new();
     let mut seen: HashMap<String, (usize, String)> = HashMap::new();
@@ -331,7 +492,9 @@ fn check_repository_rules<'a>(batch: &'a Batch<'_>) -> Result<Vec<Candidate<'a>>
             );
         }
         if let Some(dtmi) = &dtmi {
-            check_sub_ids(dtmi, value, &mut local);
+            if rules.sub_ids_under_root {
+                check_sub_ids(dtmi, value, &mut local);
+            }
             let lower = dtmi.as_str().to_lowercase();
             if let Some((first, first_dtmi)) = seen.get(&lower) {
                 let message = if first_dtmi == dtmi.as_str() {
@@ -517,8 +680,7 @@ async fn check_against_store(
 /// first, then from the store.
 struct PushResolver {
     batch: Arc<HashMap<String, String>>,
-    store: Arc<dyn ModelStore>,
-    access: Arc<dyn PushAccess>,
+    source: Arc<dyn ReferenceSource>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -537,12 +699,9 @@ impl dtdl::Resolver for PushResolver {
         }
         let found = self
             .runtime
-            .block_on(self.store.contents(&wanted))
-            .map_err(|e| dtdl::ResolverError::new(e.to_string()))?;
+            .block_on(self.source.contents(&wanted))
+            .map_err(dtdl::ResolverError::new)?;
         for (dtmi, content) in found {
-            if !self.access.may_read(&dtmi) {
-                continue;
-            }
             texts.push(String::from_utf8(content).map_err(|_| {
                 dtdl::ResolverError::new(format!("stored model {dtmi} is not UTF-8"))
             })?);
@@ -555,11 +714,11 @@ impl dtdl::Resolver for PushResolver {
 /// its references from the rest of the push and the store. (Parsing the whole push as one model
 /// would wrongly refuse unrelated models that happen to define the same nested identifier.)
 async fn validate(
-    store: Arc<dyn ModelStore>,
-    access: Arc<dyn PushAccess>,
+    source: Arc<dyn ReferenceSource>,
     batch: &Batch<'_>,
     new: &[&Candidate<'_>],
     options: &dtdl::ParsingOptions,
+    progress: Arc<dyn Progress>,
 ) -> Result<Vec<(dtdl::DocumentInfo, Vec<Facet>)>, PushError> {
     let texts: Arc<HashMap<String, String>> = Arc::new(
         new.iter()
@@ -569,23 +728,55 @@ async fn validate(
     let order: Vec<String> = new.iter().map(|c| c.dtmi.to_string()).collect();
     let options = options.clone();
     let runtime = tokio::runtime::Handle::current();
+    // Documents are parsed independently, so large batches (imports) use every core.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, order.len().div_ceil(64).max(1));
     let results = tokio::task::spawn_blocking(move || {
-        order
-            .iter()
-            .map(|dtmi| {
-                let mut resolver = PushResolver {
-                    batch: texts.clone(),
-                    store: store.clone(),
-                    access: access.clone(),
-                    runtime: runtime.clone(),
-                };
-                let text = texts.get(dtmi).map(String::as_str).unwrap_or_default();
-                dtdl::parse(&[text], Some(&mut resolver), &options)
-            })
-            .collect::<Vec<_>>()
+        let chunk = order.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = order
+                .chunks(chunk)
+                .map(|dtmis| {
+                    let (texts, source, runtime) = (texts.clone(), source.clone(), runtime.clone());
+                    let (options, progress) = (&options, progress.clone());
+                    scope.spawn(move || {
+                        let mut resolver = PushResolver {
+                            batch: texts.clone(),
+                            source,
+                            runtime,
+                        };
+                        dtmis
+                            .iter()
+                            .map(|dtmi| {
+                                let text = texts.get(dtmi).map(String::as_str).unwrap_or_default();
+                                // Only the document's facts are kept: holding every parsed
+                                // object model until the end would cost gigabytes on imports.
+                                let result = dtdl::parse(&[text], Some(&mut resolver), options)
+                                    .map(|model| {
+                                        let facets = model
+                                            .element(dtmi.as_str())
+                                            .map(super::facets::facets_of)
+                                            .unwrap_or_default();
+                                        model.documents().first().cloned().map(|d| (d, facets))
+                                    });
+                                progress.advance(1);
+                                result
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join())
+                .collect::<Result<Vec<_>, _>>()
+                .map(|parts| parts.into_iter().flatten().collect::<Vec<_>>())
+        })
     })
     .await
-    .map_err(|e| PushError::Internal(format!("the validation task failed: {e}")))?;
+    .map_err(|e| PushError::Internal(format!("the validation task failed: {e}")))?
+    .map_err(|_| PushError::Internal("a validation thread panicked".to_owned()))?;
 
     let in_push: BTreeSet<&str> = new.iter().map(|c| c.dtmi.as_str()).collect();
     let mut documents = Vec::with_capacity(new.len());
@@ -593,14 +784,8 @@ async fn validate(
     let mut unresolved = Vec::new();
     for (candidate, result) in new.iter().zip(results) {
         match result {
-            Ok(model) => match model.documents().first() {
-                Some(document) => documents.push((
-                    document.clone(),
-                    model
-                        .element(candidate.dtmi.as_str())
-                        .map(super::facets::facets_of)
-                        .unwrap_or_default(),
-                )),
+            Ok(document) => match document {
+                Some(document) => documents.push(document),
                 None => {
                     return Err(PushError::Internal(format!(
                         "the parser described no document for {}",
@@ -837,18 +1022,7 @@ async fn resolve_dependencies(
                 }
             }
         }
-        let object = candidate.value.as_object();
-        models.push(NewModel {
-            dtmi: candidate.dtmi.clone(),
-            content: candidate.text.as_bytes().to_vec(),
-            sha256: candidate.sha256.clone(),
-            canonical_sha256: candidate.canonical_sha256.clone(),
-            dtdl_version: document.dtdl_version,
-            display_name: object.and_then(|o| o.get("displayName")).cloned(),
-            description: object.and_then(|o| o.get("description")).cloned(),
-            dependencies: dependencies.into_iter().collect(),
-            facets: facets.clone(),
-        });
+        models.push(new_model(candidate, document, facets.clone(), dependencies));
     }
     if conflicts.is_empty() {
         Ok(models)

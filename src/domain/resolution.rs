@@ -193,7 +193,7 @@ impl Resolution {
         };
         let file = if expanded {
             let closure = self.store.closure(model.record.id).await?;
-            let body = expanded_body(&closure);
+            let body = expanded_document(closure.iter().map(|m| m.content.as_slice()));
             let sha256 = hex::encode(Sha256::digest(&body));
             let mut file = DmrFile::for_model(&model, body, sha256);
             file.members = closure.iter().map(|m| m.record.dtmi.clone()).collect();
@@ -366,7 +366,8 @@ fn model_path(path_lower: &str) -> Option<(String, bool)> {
     (parsed.fragment().is_none() && canonical == path_lower).then_some((dtmi, expanded))
 }
 
-fn index_name(number: usize) -> String {
+/// The file name of index page `number`: `index.json`, then `index.page.N.json`.
+pub fn index_name(number: usize) -> String {
     if number == 0 {
         "index.json".to_owned()
     } else {
@@ -378,16 +379,15 @@ fn pretty(value: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
-/// The closure as a JSON array of the stored documents, each byte-exact.
-fn expanded_body(closure: &[StoredModel]) -> Vec<u8> {
-    let mut body =
-        Vec::with_capacity(closure.iter().map(|m| m.content.len() + 2).sum::<usize>() + 4);
-    body.extend_from_slice(b"[\n");
-    for (i, model) in closure.iter().enumerate() {
+/// An `.expanded.json` document: the given model texts (root first), each byte-exact apart
+/// from surrounding whitespace, as one JSON array.
+pub fn expanded_document<'a>(models: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = b"[\n".to_vec();
+    for (i, content) in models.enumerate() {
         if i > 0 {
             body.extend_from_slice(b",\n");
         }
-        body.extend_from_slice(model.content.trim_ascii());
+        body.extend_from_slice(content.trim_ascii());
     }
     body.extend_from_slice(b"\n]\n");
     body

@@ -10,6 +10,10 @@ use super::StoreError;
 use crate::domain::model::{IndexEntry, ModelRecord, ModelState};
 
 /// Columns of [`ModelRow`], in `SELECT` order.
+/// Most values bound into one `IN (…)` list: SQLite allows 32,766 variables per statement and
+/// PostgreSQL 65,535, so lookups for whole-repository imports are split into lists this long.
+pub(super) const MAX_LIST_BINDS: usize = 10_000;
+
 pub(super) const RECORD_COLUMNS: &str = "m.id, m.dtmi, m.sha256, m.canonical_sha256, m.size_bytes, m.dtdl_version, \
      m.display_name, m.description, m.state, m.pushed_by, m.pushed_at, m.state_changed_at";
 
@@ -347,19 +351,19 @@ macro_rules! impl_model_store {
                 &self,
                 dtmis_lower: &[String],
             ) -> Result<Vec<$crate::domain::model::ModelRecord>, $crate::store::StoreError> {
-                if dtmis_lower.is_empty() {
-                    return Ok(Vec::new());
+                let mut rows = Vec::new();
+                for chunk in dtmis_lower.chunks($crate::store::sql::MAX_LIST_BINDS) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                        "SELECT {} FROM models m WHERE m.dtmi_lower IN (",
+                        $crate::store::sql::RECORD_COLUMNS
+                    ));
+                    let mut list = query.separated(", ");
+                    for dtmi in chunk {
+                        list.push_bind(dtmi.as_str());
+                    }
+                    query.push(") ORDER BY m.id");
+                    rows.extend(query.build_query_as().fetch_all(&self.pool).await?);
                 }
-                let mut query = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT {} FROM models m WHERE m.dtmi_lower IN (",
-                    $crate::store::sql::RECORD_COLUMNS
-                ));
-                let mut list = query.separated(", ");
-                for dtmi in dtmis_lower {
-                    list.push_bind(dtmi.as_str());
-                }
-                query.push(") ORDER BY m.id");
-                let rows = query.build_query_as().fetch_all(&self.pool).await?;
                 $crate::store::sql::records(rows)
             }
 
@@ -367,18 +371,18 @@ macro_rules! impl_model_store {
                 &self,
                 dtmis_lower: &[String],
             ) -> Result<Vec<$crate::domain::model::Tombstone>, $crate::store::StoreError> {
-                if dtmis_lower.is_empty() {
-                    return Ok(Vec::new());
+                let mut rows: Vec<(String, String, String)> = Vec::new();
+                for chunk in dtmis_lower.chunks($crate::store::sql::MAX_LIST_BINDS) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT dtmi, sha256, canonical_sha256 FROM tombstones WHERE dtmi_lower IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for dtmi in chunk {
+                        list.push_bind(dtmi.as_str());
+                    }
+                    query.push(")");
+                    rows.extend(query.build_query_as().fetch_all(&self.pool).await?);
                 }
-                let mut query = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT dtmi, sha256, canonical_sha256 FROM tombstones WHERE dtmi_lower IN (",
-                );
-                let mut list = query.separated(", ");
-                for dtmi in dtmis_lower {
-                    list.push_bind(dtmi.as_str());
-                }
-                query.push(")");
-                let rows: Vec<(String, String, String)> = query.build_query_as().fetch_all(&self.pool).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(dtmi, sha256, canonical_sha256)| $crate::domain::model::Tombstone { dtmi, sha256, canonical_sha256 })
@@ -389,17 +393,18 @@ macro_rules! impl_model_store {
                 &self,
                 dtmis: &[String],
             ) -> Result<Vec<(String, Vec<u8>)>, $crate::store::StoreError> {
-                if dtmis.is_empty() {
-                    return Ok(Vec::new());
+                let mut rows = Vec::new();
+                for chunk in dtmis.chunks($crate::store::sql::MAX_LIST_BINDS) {
+                    let mut query =
+                        sqlx::QueryBuilder::<$db>::new("SELECT dtmi, content FROM models WHERE dtmi IN (");
+                    let mut list = query.separated(", ");
+                    for dtmi in chunk {
+                        list.push_bind(dtmi.as_str());
+                    }
+                    query.push(")");
+                    rows.extend(query.build_query_as::<(String, Vec<u8>)>().fetch_all(&self.pool).await?);
                 }
-                let mut query =
-                    sqlx::QueryBuilder::<$db>::new("SELECT dtmi, content FROM models WHERE dtmi IN (");
-                let mut list = query.separated(", ");
-                for dtmi in dtmis {
-                    list.push_bind(dtmi.as_str());
-                }
-                query.push(")");
-                Ok(query.build_query_as().fetch_all(&self.pool).await?)
+                Ok(rows)
             }
 
             async fn insert(

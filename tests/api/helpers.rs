@@ -129,6 +129,15 @@ pub struct TestApp {
     pub database: std::sync::Arc<TestDatabase>,
 }
 
+/// A client that keeps cookies and does not follow redirects, as a browser test needs.
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         bind: "127.0.0.1:0".parse().expect("address"),
@@ -160,6 +169,7 @@ pub async fn spawn_on(
         .expect("application starts");
     let address = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
+    twinhub_client::install_crypto_provider();
     let app = TestApp {
         address,
         client: Client::builder()

@@ -102,7 +102,8 @@ async fn the_push_command_imports_a_folder_and_reports_refusals_with_file_positi
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\n  \"@context\": \"dtmi:dtdl:context;2\",\n  \"@id\": \"dtmi:com:example:Bad;1\",\n  \"@type\": \"Interface\",\n  \"extends\": \"dtmi:com:example:Missing;1\"\n}\n").expect("write");
     let output = tokio::task::block_in_place(|| push(&[bad.as_path()]));
-    assert_eq!(output.status.code(), Some(2));
+    // Refused by the local validation, before anything is sent: exit 1 (invalid model).
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("dtmi:com:example:Missing;1"), "{stderr}");
     assert!(stderr.contains("bad.json:5:"), "{stderr}");

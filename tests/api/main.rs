@@ -1,13 +1,16 @@
 //! Integration tests: the real application over HTTP on a random port with a fresh database.
 //! One binary; this file only declares the modules.
 
+mod access;
 mod bad_input;
+mod cli;
 mod dmr;
 mod fixtures;
 mod helpers;
 mod imports;
 mod lifecycle;
 mod models;
+mod oidc;
 mod openapi;
 mod operations;
 mod pages;

@@ -69,7 +69,7 @@ fn bad_settings_stop_the_binary_with_a_clear_message() {
         ])
         .output()
         .expect("run twinhub serve");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("index_page_size"), "{stderr}");
 }

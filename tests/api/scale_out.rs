@@ -93,3 +93,75 @@ async fn two_instances_on_one_database_see_each_others_changes_within_a_second()
     })
     .await;
 }
+
+#[tokio::test]
+async fn access_changes_made_through_one_instance_apply_on_the_others_within_a_second() {
+    if postgres_url().is_none() {
+        eprintln!("TWINHUB_TEST_POSTGRES_URL is not set: skipping the two-instance access test");
+        return;
+    }
+    let first = spawn_app(Backend::Postgres).await;
+    let second = spawn_on(first.database.clone(), |_| {}).await;
+    first.push_ok(THERMOSTAT).await;
+    let path = "/dtmi/com/example/thermostat-1.json";
+    assert_eq!(second.get(path).await.status(), StatusCode::OK);
+    assert_eq!(
+        second.get_json("/metadata.json").await["totalModelCount"],
+        1
+    );
+
+    let response = first
+        .client
+        .put(first.url("/api/v1/namespaces/dtmi:com:example"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&serde_json::json!({ "visibility": "private" }))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), StatusCode::OK);
+    eventually("the namespace turning private", async || {
+        second.get(path).await.status() == StatusCode::NOT_FOUND
+            && second.get_json("/metadata.json").await["totalModelCount"] == 0
+    })
+    .await;
+
+    // A token minted through the first instance works on the second, and its revocation too.
+    let minted: serde_json::Value = first
+        .client
+        .post(first.url("/api/v1/tokens"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .json(&serde_json::json!({ "name": "ci", "role": "reader", "namespaces": ["dtmi:com:example"] }))
+        .send()
+        .await
+        .expect("mint")
+        .json()
+        .await
+        .expect("json");
+    let token = minted["token"].as_str().expect("token").to_owned();
+    let read = |app: &TestApp| {
+        app.client
+            .get(app.url(path))
+            .bearer_auth(token.clone())
+            .send()
+    };
+    eventually("the new reader token", async || {
+        read(&second)
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    let revoked = first
+        .client
+        .delete(first.url(&format!("/api/v1/tokens/{}", minted["id"])))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    eventually("the revocation", async || {
+        read(&second)
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED)
+    })
+    .await;
+}

@@ -207,3 +207,55 @@ def test_several_dtmis_in_one_call_resolve_together(repository, enabled_client):
     result = enabled_client.get_models(roots, dependency_resolution=DEPENDENCY_MODE_ENABLED)
     assert set(result) == expected
     assert_same_as_files(result, f"{len(roots)} DTMIs at once")
+
+
+# ---- a static tree exported by `twinhub export`, served by python -m http.server ----
+
+
+@pytest.fixture(scope="module")
+def static_tree(server, push_results, push_plan, tmp_path_factory):
+    """The base URL of the sample exported from twinhub and served by a plain static server."""
+    if len(push_results) != len(push_plan) or push_results[-1][1].status not in (200, 201):
+        pytest.fail("the sample could not be pushed: see test_push_creates_every_model", pytrace=False)
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from twinhub import free_port
+
+    tree = tmp_path_factory.mktemp("static") / "tree"
+    export = subprocess.run(
+        [str(server.binary), "export", str(tree), "--repo", server.base_url],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert export.returncode == 0, f"twinhub export failed ({export.returncode}): {export.stderr}"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tree)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/metadata.json", timeout=2).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "python -m http.server did not start"
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("mode", [DEPENDENCY_MODE_DISABLED, DEPENDENCY_MODE_ENABLED, DEPENDENCY_MODE_TRY_FROM_EXPANDED])
+def test_an_exported_static_tree_resolves_every_model_like_the_server(mode, static_tree, server):
+    """Every sample model resolves from the static export exactly as from twinhub itself."""
+    resolvable = [dtmi for dtmi in DTMIS if mode == DEPENDENCY_MODE_DISABLED or crash_reason(dtmi) is None]
+    assert resolvable, "no model to resolve"
+    with make_client(static_tree, mode) as from_static, make_client(server.base_url, mode) as from_server:
+        for dtmi in resolvable:
+            result = from_static.get_models(dtmi, dependency_resolution=mode)
+            assert result == from_server.get_models(dtmi, dependency_resolution=mode), dtmi
+            assert_same_as_files(result, dtmi)

@@ -206,6 +206,16 @@ pub(crate) async fn set_namespace(
         Action::ManageNamespace,
         &Target::Namespace(&namespace),
     )?;
+    apply_update(state, caller, &namespace, update).await
+}
+
+/// Applies an authorized namespace update.
+async fn apply_update(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &Namespace,
+    update: &NamespaceUpdate,
+) -> Result<NamespaceView, ApiError> {
     let owners = match &update.owners {
         Some(names) => {
             let mut subjects = Vec::with_capacity(names.len());
@@ -222,11 +232,11 @@ pub(crate) async fn set_namespace(
         }
         None => None,
     };
-    check_no_public_to_private(state, &namespace, update.visibility).await?;
+    check_no_public_to_private(state, namespace, update.visibility).await?;
     state
         .store
         .set_namespace(
-            &namespace,
+            namespace,
             update.visibility,
             owners.as_deref(),
             &caller.actor(),
@@ -234,7 +244,7 @@ pub(crate) async fn set_namespace(
         .await?;
     state.access_changed().await?;
     tracing::info!(namespace = %namespace, visibility = update.visibility.as_str(), principal = %caller.principal.name(), "namespace changed");
-    view(state, &namespace).await
+    view(state, namespace).await
 }
 
 /// Refuses a visibility change after which a public model would depend on a private one.

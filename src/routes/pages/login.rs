@@ -22,6 +22,9 @@ const LOGIN_CSRF_COOKIE: &str = "twinhub_login_csrf";
 struct LoginPage {
     /// The shared layout (nobody is signed in on this page).
     chrome: super::Chrome,
+    /// Set when the browser already has a session: the page offers to sign out.
+    signed_in_as: Option<String>,
+    session_csrf: String,
     problem: Option<String>,
     csrf_token: String,
     username: String,
@@ -73,6 +76,7 @@ fn safe_return_to(candidate: Option<&str>) -> String {
 
 fn render_login(
     request: &HttpRequest,
+    caller: Option<&Caller>,
     state: &AppState,
     status: StatusCode,
     problem: Option<String>,
@@ -81,8 +85,18 @@ fn render_login(
 ) -> Result<HttpResponse, ApiError> {
     // Public page: anyone may see the sign-in form.
     let csrf_token = secrets::random_hex();
+    let signed_in = caller.and_then(|c| match (&c.principal, &c.session) {
+        (crate::auth::Principal::User(user), Some(session)) => {
+            Some((user.name.clone(), session.csrf_token.clone()))
+        }
+        _ => None,
+    });
     let page = LoginPage {
-        chrome: super::Chrome::default(),
+        chrome: caller
+            .map(|c| super::Chrome::new(request, c))
+            .unwrap_or_default(),
+        signed_in_as: signed_in.as_ref().map(|(name, _)| name.clone()),
+        session_csrf: signed_in.map(|(_, csrf)| csrf).unwrap_or_default(),
         problem,
         csrf_token: csrf_token.clone(),
         username,
@@ -110,12 +124,14 @@ fn render_login(
 
 pub async fn login_form(
     request: HttpRequest,
+    caller: Caller,
     query: web::Query<LoginQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let return_to = safe_return_to(query.return_to.as_deref());
     render_login(
         &request,
+        Some(&caller),
         &state,
         StatusCode::OK,
         None,
@@ -138,6 +154,7 @@ pub async fn login(
     if !csrf_ok {
         return render_login(
             &request,
+            None,
             &state,
             StatusCode::FORBIDDEN,
             Some(
@@ -162,6 +179,7 @@ pub async fn login(
         }
         Err(LoginError::BadCredentials) => render_login(
             &request,
+            None,
             &state,
             StatusCode::UNAUTHORIZED,
             Some(LoginError::BadCredentials.to_string()),
@@ -171,6 +189,7 @@ pub async fn login(
         Err(error @ LoginError::Throttled(wait)) => {
             let mut response = render_login(
                 &request,
+                None,
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(error.to_string()),

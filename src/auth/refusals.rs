@@ -1,0 +1,53 @@
+//! Records refused writes in the audit log: a signed-in caller (token or session) asking for a
+//! change its roles do not allow. Anonymous refusals are not recorded, so that anyone on the
+//! network cannot fill the log; failed logins are recorded where they happen.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+
+use crate::domain::access::{Actor, AuditEntry, Outcome};
+use crate::startup::AppState;
+
+/// Who the [`Caller`](super::Caller) extractor found, kept for this middleware.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedAs(pub String);
+
+pub async fn audit_refusals(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let target = format!("{} {}", request.method(), request.path());
+    let response = next.call(request).await?;
+    if !writes || response.status() != StatusCode::FORBIDDEN {
+        return Ok(response);
+    }
+    let who = response
+        .request()
+        .extensions()
+        .get::<AuthenticatedAs>()
+        .map(|who| who.0.clone());
+    let state = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .cloned();
+    if let (Some(who), Some(state)) = (who, state) {
+        let actor = Actor::new(who, state.auth.source(response.request()));
+        let entry = AuditEntry {
+            action: "request.refused".to_owned(),
+            target,
+            outcome: Outcome::Denied,
+            detail: None,
+        };
+        if let Err(error) = state.store.audit(&actor, &entry).await {
+            tracing::warn!(error = %error, "could not record a refused request in the audit log");
+        }
+    }
+    Ok(response)
+}

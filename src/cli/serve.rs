@@ -1,0 +1,144 @@
+//! `twinhub serve`: runs the model repository (HTTP API, DMR tree, pages) until SIGTERM/SIGINT.
+//! Settings come from defaults, a TOML file, `TWINHUB_*` variables and these flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::{ConfigError, Secret, Settings};
+use crate::startup::{Application, StartupError};
+use crate::telemetry;
+
+/// Every flag can also be set from the environment or a TOML file; flags win over the
+/// environment, which wins over the file, which wins over the built-in defaults.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// TOML file with settings (keys are the snake_case names, e.g. `index_page_size = 500`).
+    #[arg(long, env = "TWINHUB_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+    #[arg(long, env = "TWINHUB_BIND", value_name = "ADDR")]
+    bind: Option<SocketAddr>,
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`
+    /// [default: sqlite://twinhub.db].
+    #[arg(long, env = "TWINHUB_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// Bootstrap bearer token with full rights (at least 16 characters). Without it the
+    /// service is read-only.
+    #[arg(
+        long,
+        env = "TWINHUB_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Name reported as `sourceRepo` in /metadata.json [default: twinhub].
+    #[arg(long, env = "TWINHUB_REPOSITORY_NAME", value_name = "NAME")]
+    repository_name: Option<String>,
+    /// Models per DMR index page [default: 2048].
+    #[arg(long, env = "TWINHUB_INDEX_PAGE_SIZE", value_name = "N")]
+    index_page_size: Option<usize>,
+    /// Most models accepted in one push [default: 1000].
+    #[arg(long, env = "TWINHUB_MAX_BATCH_MODELS", value_name = "N")]
+    max_batch_models: Option<usize>,
+    /// Largest push body in bytes [default: 8388608].
+    #[arg(long, env = "TWINHUB_MAX_BODY_BYTES", value_name = "BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Memory budget of the resolution cache in bytes [default: 268435456].
+    #[arg(long, env = "TWINHUB_CACHE_MAX_BYTES", value_name = "BYTES")]
+    cache_max_bytes: Option<u64>,
+    /// Maximum database connections [default: 16].
+    #[arg(long, env = "TWINHUB_DATABASE_MAX_CONNECTIONS", value_name = "N")]
+    database_max_connections: Option<u32>,
+    /// Highest DTDL major version accepted on push: 2, 3 or 4 [default: 4].
+    #[arg(long, env = "TWINHUB_MAX_DTDL_VERSION", value_name = "N")]
+    max_dtdl_version: Option<u8>,
+    /// Visibility of namespaces without a setting of their own: public or private
+    /// [default: public].
+    #[arg(long, env = "TWINHUB_DEFAULT_VISIBILITY", value_name = "VISIBILITY")]
+    default_visibility: Option<crate::domain::access::Visibility>,
+    /// Secret (at least 32 characters) that signs and encrypts session cookies; set it so
+    /// sessions survive restarts and work across instances.
+    #[arg(
+        long,
+        env = "TWINHUB_SESSION_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    session_secret: Option<String>,
+    /// Public base URL, e.g. https://models.example.com (used for OIDC redirect URIs).
+    #[arg(long, env = "TWINHUB_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Trust Forwarded / X-Forwarded-* headers from a reverse proxy in front of twinhub.
+    #[arg(long, env = "TWINHUB_BEHIND_PROXY", value_name = "BOOL")]
+    behind_proxy: Option<bool>,
+    /// Always mark cookies Secure (when TLS ends before twinhub without a trusted proxy).
+    #[arg(long, env = "TWINHUB_SECURE_COOKIES", value_name = "BOOL")]
+    secure_cookies: Option<bool>,
+}
+
+impl ServeArgs {
+    fn into_settings(self) -> Result<Settings, ConfigError> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $(if let Some(value) = self.$field { settings.$field = value; })* };
+        }
+        overlay!(
+            bind,
+            database_url,
+            repository_name,
+            index_page_size,
+            max_batch_models,
+            max_body_bytes,
+            cache_max_bytes,
+            database_max_connections,
+            max_dtdl_version,
+            default_visibility,
+            behind_proxy,
+            secure_cookies
+        );
+        if let Some(url) = self.public_url {
+            settings.public_url = Some(url);
+        }
+        if let Some(secret) = self.session_secret {
+            settings.session_secret = Some(Secret::new(secret));
+        }
+        if let Some(token) = self.admin_token {
+            settings.admin_token = Some(Secret::new(token));
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// Starts the service and runs it until it is stopped.
+pub fn run(args: ServeArgs) -> ExitCode {
+    telemetry::init_logging();
+    let settings = match args.into_settings() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("twinhub: {error}");
+            return super::Exit::Usage.into();
+        }
+    };
+    match serve(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "twinhub stopped with an error");
+            eprintln!("twinhub: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve(settings: Settings) -> Result<(), StartupError> {
+    tracing::info!(settings = ?settings, "starting twinhub");
+    let application = Application::build(settings).await?;
+    application.run_until_stopped().await
+}
