@@ -34,6 +34,14 @@ pub(super) struct ModelRow {
     pub state_changed_at: Option<DateTime<Utc>>,
 }
 
+/// A `models` row with the number of rows the query matched in all (window count).
+#[derive(sqlx::FromRow)]
+pub(super) struct CountedRow {
+    #[sqlx(flatten)]
+    pub row: ModelRow,
+    pub total_count: i64,
+}
+
 /// A `models` row with content.
 #[derive(sqlx::FromRow)]
 pub(super) struct ContentRow {
@@ -691,22 +699,36 @@ macro_rules! impl_model_store {
                 &self,
                 search: &$crate::domain::model::SearchQuery,
             ) -> Result<$crate::domain::model::Page<$crate::domain::model::ModelRecord>, $crate::store::StoreError> {
-                let (total,): (i64,) = Self::filtered(search, "SELECT COUNT(*)", None)
-                    .build_query_as()
-                    .fetch_one(&self.pool)
-                    .await?;
+                // A text filter visits every row anyway: count in the same pass. Without one,
+                // the page walks an index and stops early, and a separate count is cheaper.
+                let counted_inline = search.text.is_some();
                 let mut query = Self::filtered(
                     search,
-                    &format!("SELECT {}", $crate::store::sql::RECORD_COLUMNS),
+                    &if counted_inline {
+                        format!("SELECT {}, COUNT(*) OVER () AS total_count", $crate::store::sql::RECORD_COLUMNS)
+                    } else {
+                        format!("SELECT {}, CAST(0 AS BIGINT) AS total_count", $crate::store::sql::RECORD_COLUMNS)
+                    },
                     None,
                 );
                 query.push(if search.newest_first { " ORDER BY m.id DESC LIMIT " } else { " ORDER BY m.dtmi_lower LIMIT " });
                 query.push_bind(i64::try_from(search.limit).unwrap_or(i64::MAX));
                 query.push(" OFFSET ");
                 query.push_bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
-                let rows = query.build_query_as().fetch_all(&self.pool).await?;
+                let rows: Vec<$crate::store::sql::CountedRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                let total = match rows.first() {
+                    Some(first) if counted_inline => first.total_count,
+                    // No row on this page (or no text filter): count separately.
+                    _ => {
+                        let (total,): (i64,) = Self::filtered(search, "SELECT COUNT(*)", None)
+                            .build_query_as()
+                            .fetch_one(&self.pool)
+                            .await?;
+                        total
+                    }
+                };
                 Ok($crate::domain::model::Page {
-                    items: $crate::store::sql::records(rows)?,
+                    items: $crate::store::sql::records(rows.into_iter().map(|r| r.row).collect())?,
                     total: u64::try_from(total).unwrap_or_default(),
                 })
             }

@@ -219,45 +219,42 @@ pub async fn create_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
-    let expires_at = match form.expires_on.trim() {
-        "" => None,
-        text => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(date) => date.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t)),
-            Err(_) => {
-                let problem =
-                    format!("expiry {text:?} is not a date; use YYYY-MM-DD or leave it empty");
-                return overview(
-                    &request,
-                    &caller,
-                    &state,
-                    StatusCode::BAD_REQUEST,
-                    Some(problem),
-                    None,
-                )
-                .await;
-            }
-        },
+    let minted = match expiry(&form.expires_on) {
+        Ok(expires_at) => {
+            let wanted = tokens::TokenRequest {
+                name: form.name.clone(),
+                role: form.role,
+                namespaces: list(&form.namespaces),
+                expires_at,
+            };
+            tokens::mint(&state, &caller, &wanted).await
+        }
+        Err(error) => Err(error),
     };
-    let wanted = tokens::TokenRequest {
-        name: form.name.clone(),
-        role: form.role,
-        namespaces: list(&form.namespaces),
-        expires_at,
-    };
-    match tokens::mint(&state, &caller, &wanted).await {
+    match minted {
         // The secret is shown in this response and never again.
         Ok((secret, token)) => {
-            overview(
-                &request,
-                &caller,
-                &state,
-                StatusCode::CREATED,
-                None,
-                Some((token.name, secret)),
-            )
-            .await
+            let shown = Some((token.name, secret));
+            overview(&request, &caller, &state, StatusCode::CREATED, None, shown).await
         }
         Err(error) => after(&request, &caller, &state, Err(error)).await,
+    }
+}
+
+/// A date input's value as the start of that day (UTC); empty for none.
+fn expiry(text: &str) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .map(|t| Some(Utc.from_utc_datetime(&t)))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid-expiry",
+                    format!("expiry {text:?} is not a date; use YYYY-MM-DD or leave it empty"),
+                )
+            }),
     }
 }
 
@@ -330,38 +327,40 @@ pub async fn create_user(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
-    let grants = match form.role.as_str() {
-        "" => Vec::new(),
-        role => match serde_json::from_value::<Role>(serde_json::Value::String(role.to_owned())) {
-            Ok(role) => vec![users::GrantSpec {
-                role,
-                namespace: form.namespace.trim().to_owned(),
-            }],
-            Err(_) => {
-                let problem =
-                    format!("{role:?} is not a role; use reader, publisher, owner or admin");
-                return overview(
-                    &request,
-                    &caller,
-                    &state,
-                    StatusCode::BAD_REQUEST,
-                    Some(problem),
-                    None,
-                )
-                .await;
-            }
-        },
+    let outcome = match first_grant(&form.role, &form.namespace) {
+        Ok(grants) => {
+            let wanted = users::NewUserRequest {
+                name: form.name.trim().to_owned(),
+                password: (!form.password.is_empty()).then(|| form.password.clone()),
+                email: None,
+                grants,
+            };
+            users::add_user(&state, &caller, wanted)
+                .await
+                .map(|_| "user-created")
+        }
+        Err(error) => Err(error),
     };
-    let wanted = users::NewUserRequest {
-        name: form.name.trim().to_owned(),
-        password: (!form.password.is_empty()).then(|| form.password.clone()),
-        email: None,
-        grants,
-    };
-    let outcome = users::add_user(&state, &caller, wanted)
-        .await
-        .map(|_| "user-created");
     after(&request, &caller, &state, outcome).await
+}
+
+/// The first grant of a new user: none when no role is chosen.
+fn first_grant(role: &str, namespace: &str) -> Result<Vec<users::GrantSpec>, ApiError> {
+    if role.is_empty() {
+        return Ok(Vec::new());
+    }
+    let role = serde_json::from_value::<Role>(serde_json::Value::String(role.to_owned())).map_err(
+        |_| {
+            ApiError::bad_request(
+                "invalid-role",
+                format!("{role:?} is not a role; use reader, publisher, owner or admin"),
+            )
+        },
+    )?;
+    Ok(vec![users::GrantSpec {
+        role,
+        namespace: namespace.trim().to_owned(),
+    }])
 }
 
 #[derive(Deserialize)]
