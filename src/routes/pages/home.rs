@@ -41,19 +41,18 @@ pub async fn home(
     }
     // The read scope is this page's authorization: it lists only what the caller may read.
     let scope = state.authz.read_scope(&caller);
-    let status = state.store.status(&scope).await?;
-    let recent = state
-        .store
-        .search(&SearchQuery {
-            newest_first: true,
-            limit: 10,
-            ..SearchQuery::within(scope.clone())
-        })
-        .await?;
-    let counts = state
-        .store
-        .facet_counts(&SearchQuery::within(scope))
-        .await?;
+    let recent_query = SearchQuery {
+        newest_first: true,
+        limit: 10,
+        ..SearchQuery::within(scope.clone())
+    };
+    let all = SearchQuery::within(scope.clone());
+    // Independent reads on separate connections: the page waits for the slowest only.
+    let (status, recent, counts) = tokio::try_join!(
+        state.store.status(&scope),
+        state.store.search(&recent_query),
+        state.store.facet_counts(&all)
+    )?;
     let links = |facet: &str, limit: usize| -> Vec<FacetLink> {
         counts
             .iter()

@@ -178,8 +178,11 @@ pub async fn search(
             active.push(link);
         }
     }
-    let found = state.store.search(&search).await?;
-    let counts = state.store.facet_counts(&search).await?;
+    // Independent reads on separate connections: the page waits for the slower one only.
+    let (found, counts) = tokio::try_join!(
+        state.store.search(&search),
+        state.store.facet_counts(&search)
+    )?;
     let base = filters.base(None);
     let groups = [
         ("Namespace", "namespace"),
