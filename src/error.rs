@@ -373,6 +373,58 @@ struct ErrorPage<'a> {
     chrome: crate::routes::pages::Chrome,
 }
 
+/// What an error page said, kept on the response so that [`error_page_chrome`] can render it
+/// again with the signed-in caller's header (`error_response` cannot see the request).
+#[derive(Clone, Debug)]
+struct RenderedErrorPage {
+    status: u16,
+    title: String,
+    detail: String,
+    request_id: Option<String>,
+}
+
+impl RenderedErrorPage {
+    fn render(&self, chrome: crate::routes::pages::Chrome) -> String {
+        let page = ErrorPage {
+            status: self.status,
+            title: &self.title,
+            detail: &self.detail,
+            request_id: self.request_id.clone(),
+            chrome,
+        };
+        askama::Template::render(&page).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the error page did not render");
+            format!("{} {}", self.status, self.title)
+        })
+    }
+}
+
+/// Middleware: error pages answered to a signed-in caller get the caller's header (name,
+/// sign-out form) like every other page.
+pub async fn error_page_chrome(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let response = next.call(request).await?.map_into_boxed_body();
+    let rendered = response
+        .response()
+        .extensions()
+        .get::<RenderedErrorPage>()
+        .cloned();
+    let caller = response
+        .request()
+        .extensions()
+        .get::<crate::auth::Caller>()
+        .cloned();
+    let (Some(rendered), Some(caller)) = (rendered, caller) else {
+        return Ok(response);
+    };
+    let chrome = crate::routes::pages::Chrome::new(response.request(), &caller);
+    let body = rendered.render(chrome);
+    Ok(response.map_body(|_, _| actix_web::body::BoxBody::new(body)))
+}
+
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         self.0.0.status
@@ -391,22 +443,20 @@ impl ResponseError for PageError {
             StatusCode::UNAUTHORIZED => ("Sign-in required", parts.detail.as_str()),
             _ => (parts.title, parts.detail.as_str()),
         };
-        let page = ErrorPage {
+        let rendered = RenderedErrorPage {
             status: parts.status.as_u16(),
-            title,
-            detail,
+            title: title.to_owned(),
+            detail: detail.to_owned(),
             request_id,
-            chrome: crate::routes::pages::Chrome::default(),
         };
-        let body = askama::Template::render(&page).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the error page did not render");
-            format!("{} {}", parts.status, parts.title)
-        });
-        HttpResponse::build(parts.status)
+        let body = rendered.render(crate::routes::pages::Chrome::default());
+        let mut response = HttpResponse::build(parts.status)
             .insert_header((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ))
-            .body(body)
+            .body(body);
+        response.extensions_mut().insert(rendered);
+        response
     }
 }

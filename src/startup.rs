@@ -132,6 +132,7 @@ impl Application {
                 }))
                 .wrap(cors())
                 .wrap(middleware::from_fn(crate::auth::refusals::audit_refusals))
+                .wrap(middleware::from_fn(crate::error::error_page_chrome))
                 .wrap(middleware::from_fn(metrics::record))
                 .into_utoipa_app()
                 .openapi(openapi::base())

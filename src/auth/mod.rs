@@ -125,10 +125,9 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::unexpected("application state is missing"))?;
             let caller = state.auth.authenticate(&request).await?;
+            // Kept for what runs after the handler: refusal auditing and error pages.
             if !caller.principal.is_anonymous() {
-                request
-                    .extensions_mut()
-                    .insert(refusals::AuthenticatedAs(caller.principal.name()));
+                request.extensions_mut().insert(caller.clone());
             }
             Ok(caller)
         })

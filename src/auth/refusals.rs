@@ -11,10 +11,6 @@ use actix_web::{HttpMessage, web};
 use crate::domain::access::{Actor, AuditEntry, Outcome};
 use crate::startup::AppState;
 
-/// Who the [`Caller`](super::Caller) extractor found, kept for this middleware.
-#[derive(Clone, Debug)]
-pub struct AuthenticatedAs(pub String);
-
 pub async fn audit_refusals(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -28,11 +24,12 @@ pub async fn audit_refusals(
     if !writes || response.status() != StatusCode::FORBIDDEN {
         return Ok(response);
     }
+    // The Caller extractor leaves signed-in callers in the request's extensions.
     let who = response
         .request()
         .extensions()
-        .get::<AuthenticatedAs>()
-        .map(|who| who.0.clone());
+        .get::<super::Caller>()
+        .map(|caller| caller.principal.name());
     let state = response
         .request()
         .app_data::<web::Data<AppState>>()

@@ -1001,3 +1001,43 @@ on_both_backends! {
         assert!(full.join("dtmi/org/hidden/secret-1.json").is_file());
     }
 }
+
+#[tokio::test]
+async fn error_pages_keep_the_signed_in_header() {
+    let app = spawn_app(Backend::Sqlite).await;
+    admin(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({ "name": "erin", "password": "correct horse battery" })),
+    )
+    .await;
+    let browser = browser();
+    assert_eq!(
+        log_in(&app, &browser, "erin", "correct horse battery").await,
+        StatusCode::SEE_OTHER
+    );
+    let page = browser
+        .get(app.url("/models/dtmi:com:example:Nothing%3B1"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("Signed in as <strong>erin</strong>") && html.contains("action=\"/logout\""),
+        "{html}"
+    );
+    assert!(html.contains("Not found"), "{html}");
+    // Anonymous visitors get the same page with the sign-in link.
+    let anonymous = app
+        .get("/models/dtmi:com:example:Nothing%3B1")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        anonymous.contains("Sign in") && !anonymous.contains("Signed in as"),
+        "{anonymous}"
+    );
+}
