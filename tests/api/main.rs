@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod cli;
 mod dmr;
+mod external;
 mod fixtures;
 mod helpers;
 mod imports;
