@@ -1041,3 +1041,103 @@ async fn error_pages_keep_the_signed_in_header() {
         "{anonymous}"
     );
 }
+
+#[tokio::test]
+async fn admins_disable_enable_and_reset_passwords_from_the_admin_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (name, grants) in [
+        ("ada", json!([{ "role": "admin", "namespace": "*" }])),
+        ("bob", json!([])),
+    ] {
+        admin(
+            &app,
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": name, "password": "correct horse battery", "grants": grants })),
+        )
+        .await;
+    }
+    let ada = browser();
+    assert_eq!(
+        log_in(&app, &ada, "ada", "correct horse battery").await,
+        StatusCode::SEE_OTHER
+    );
+    let bob = browser();
+    assert_eq!(
+        log_in(&app, &bob, "bob", "correct horse battery").await,
+        StatusCode::SEE_OTHER
+    );
+    let page = ada
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .expect("admin")
+        .text()
+        .await
+        .expect("html");
+    let csrf = session_csrf(&page);
+    let update = async |fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        ada.post(app.url("/admin/users/bob/update"))
+            .form(&form)
+            .send()
+            .await
+            .expect("update")
+            .status()
+    };
+    // Disabling ends bob's session and refuses his logins.
+    assert_eq!(update(&[("disabled", "true")]).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        bob.get(app.url("/api/v1/users/bob"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        log_in(&app, &browser(), "bob", "correct horse battery").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        update(&[("disabled", "false")]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        update(&[("password", "a much better passphrase")]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        log_in(&app, &browser(), "bob", "correct horse battery").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        log_in(&app, &browser(), "bob", "a much better passphrase").await,
+        StatusCode::SEE_OTHER
+    );
+    // A weak password is refused on the page, with the reason.
+    let weak = ada
+        .post(app.url("/admin/users/bob/update"))
+        .form(&[("csrf_token", csrf.as_str()), ("password", "short")])
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        weak.text()
+            .await
+            .expect("html")
+            .contains("at least 12 characters")
+    );
+    // Without the session's CSRF token nothing changes.
+    let forged = ada
+        .post(app.url("/admin/users/bob/update"))
+        .form(&[("csrf_token", "forged"), ("disabled", "true")])
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let audit = admin(&app, Method::GET, "/api/v1/audit?action=users.update", None).await;
+    assert_eq!(audit["total"], 3, "{audit}");
+}

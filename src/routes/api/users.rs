@@ -77,12 +77,12 @@ pub struct GrantSpec {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     /// Disabled users cannot sign in; their sessions end.
     #[serde(default)]
-    disabled: Option<bool>,
+    pub(crate) disabled: Option<bool>,
     #[serde(default)]
-    email: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 /// A grant as shown.
@@ -333,7 +333,6 @@ pub async fn patch_user(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    require_self_or_admin(&state, &caller, &path)?;
     let patch: UserPatch = super::json_request(
         &request,
         payload,
@@ -341,7 +340,20 @@ pub async fn patch_user(
         r#"{"password": "a new password", "disabled": false}"#,
     )
     .await?;
-    if patch.disabled.is_some() && !state.authz.is_admin(&caller) {
+    let user = update_user(&state, &caller, &path, patch).await?;
+    Ok(web::Json(user.into()))
+}
+
+/// Changes a user: the user themselves (password, e-mail) or an admin (also disabling). The
+/// authorization step of the API and the admin page.
+pub(crate) async fn update_user(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    patch: UserPatch,
+) -> Result<User, ApiError> {
+    require_self_or_admin(state, caller, name)?;
+    if patch.disabled.is_some() && !state.authz.is_admin(caller) {
         return Err(ApiError::forbidden(
             "only admins disable or enable accounts",
         ));
@@ -353,7 +365,7 @@ pub async fn patch_user(
     let user = state
         .store
         .update_user(
-            &path,
+            name,
             &UserUpdate {
                 password_hash,
                 disabled: patch.disabled,
@@ -363,7 +375,7 @@ pub async fn patch_user(
         )
         .await?;
     state.access_changed().await?;
-    Ok(web::Json(user.into()))
+    Ok(user)
 }
 
 /// Delete a user with their grants and sessions (admins only).

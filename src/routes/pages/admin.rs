@@ -279,6 +279,38 @@ pub async fn revoke_token(
 }
 
 #[derive(Deserialize)]
+pub struct UserUpdateForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// A new password; empty to keep the current one.
+    #[serde(default)]
+    password: String,
+    /// `true` or `false` from the disable/enable button; absent from the password form.
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+pub async fn update_user(
+    request: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<UserUpdateForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    check_form(&caller, &form.csrf_token)?;
+    let form = form.into_inner();
+    let patch = users::UserPatch {
+        password: (!form.password.is_empty()).then_some(form.password),
+        disabled: form.disabled,
+        email: None,
+    };
+    let outcome = users::update_user(&state, &caller, &path, patch)
+        .await
+        .map(|_| "user-updated");
+    after(&request, &caller, &state, outcome).await
+}
+
+#[derive(Deserialize)]
 pub struct NamespaceForm {
     #[serde(default)]
     csrf_token: String,

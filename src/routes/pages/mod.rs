@@ -47,6 +47,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .route("/admin/namespaces", web::post().to(admin::set_namespace))
         .route("/admin/users", web::post().to(admin::create_user))
+        .route(
+            "/admin/users/{name}/update",
+            web::post().to(admin::update_user),
+        )
         .route("/admin/grants", web::post().to(admin::create_grant))
         .route(
             "/admin/grants/{id}/revoke",
@@ -106,6 +110,9 @@ fn flash_message(key: &str) -> Option<&'static str> {
         "token-revoked" => "The token was revoked; it stops working at once.",
         "namespace-saved" => "The namespace settings were saved.",
         "user-created" => "The user was created.",
+        "user-updated" => {
+            "The user was updated; a new password or a disabled account ends their sessions."
+        }
         "grant-added" => "The role was granted.",
         "grant-revoked" => "The grant was revoked.",
         _ => return None,
