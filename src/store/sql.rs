@@ -213,7 +213,8 @@ pub(super) fn write_conflict(error: sqlx::Error, what: impl FnOnce() -> String) 
     }
 }
 
-/// Inserts a model's facets inside the caller's transaction.
+/// Inserts a model's facets inside the caller's transaction, in one statement (an import of
+/// 20,000 models writes about ten times as many facet rows).
 pub(super) async fn write_facets<'c, DB>(
     tx: &mut sqlx::Transaction<'c, DB>,
     model_id: i64,
@@ -222,17 +223,20 @@ pub(super) async fn write_facets<'c, DB>(
 where
     DB: sqlx::Database,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
     for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
 {
-    for facet in facets {
-        sqlx::query("INSERT INTO model_facets (model_id, facet, value) VALUES ($1, $2, $3)")
-            .bind(model_id)
-            .bind(facet.kind.as_str())
-            .bind(facet.value.as_str())
-            .execute(&mut **tx)
-            .await?;
+    // Bounded so that one statement stays well inside every backend's parameter limit.
+    for chunk in facets.chunks(256) {
+        let mut query =
+            sqlx::QueryBuilder::<DB>::new("INSERT INTO model_facets (model_id, facet, value) ");
+        query.push_values(chunk, |mut row, facet| {
+            row.push_bind(model_id)
+                .push_bind(facet.kind.as_str().to_owned())
+                .push_bind(facet.value.clone());
+        });
+        query.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
