@@ -105,8 +105,12 @@ impl Application {
             ..dtdl::ParsingOptions::default()
         };
         // Models stored before facets existed get theirs in the background; search works
-        // meanwhile, with facet counts that grow as the backfill proceeds.
-        tokio::spawn(backfill_facets(store.clone(), parsing.clone()));
+        // meanwhile, with facet counts that are complete once the backfill ends.
+        tokio::spawn(backfill_facets(
+            store.clone(),
+            resolution.clone(),
+            parsing.clone(),
+        ));
         let state = web::Data::new(AppState {
             policy: PushPolicy {
                 max_models: settings.max_batch_models,
@@ -205,13 +209,21 @@ async fn not_found(request: HttpRequest) -> HttpResponse {
     }
 }
 
-async fn backfill_facets(store: Arc<dyn Store>, parsing: dtdl::ParsingOptions) {
+async fn backfill_facets(
+    store: Arc<dyn Store>,
+    resolution: Arc<Resolution>,
+    parsing: dtdl::ParsingOptions,
+) {
     match crate::domain::facets::backfill(store, &parsing).await {
         Ok(0) => {}
-        Ok(count) => tracing::info!(
-            models = count,
-            "facets computed for models stored before facets existed"
-        ),
+        Ok(count) => {
+            // Cached facet counts were taken while rows still lacked facets.
+            resolution.clear();
+            tracing::info!(
+                models = count,
+                "facets computed for models stored before facets existed"
+            );
+        }
         Err(error) => {
             tracing::error!(error = %error, "computing facets of stored models failed; restart to retry")
         }

@@ -210,6 +210,18 @@ impl SearchQuery {
             limit: 50,
         }
     }
+
+    /// Whether the search matches every stored model: no filter, and a caller who may read
+    /// everything.
+    pub fn matches_everything(&self) -> bool {
+        self.text.is_none()
+            && self.namespace_prefix.is_none()
+            && self.state.is_none()
+            && self.dependencies_of.is_none()
+            && self.dtdl_version.is_none()
+            && self.facets.is_empty()
+            && matches!(self.scope, crate::domain::access::ReadScope::Everything)
+    }
 }
 
 /// Filters and paging of a model search.

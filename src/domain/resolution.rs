@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::access::ReadScope;
-use super::model::{Change, ModelState, StoredModel};
+use super::model::{Change, FacetCount, ModelState, SearchQuery, StoredModel};
 use crate::store::{ModelStore, StoreError};
 
 /// One servable DMR file.
@@ -122,6 +122,8 @@ impl quick_cache::Weighter<String, Arc<DmrFile>> for FileWeighter {
 #[derive(Default)]
 struct Listings {
     views: [ListingView; 2],
+    /// Facet counts over every model (the home page and the unfiltered search page).
+    facet_counts: Option<Arc<Vec<FacetCount>>>,
 }
 
 #[derive(Default)]
@@ -279,6 +281,33 @@ impl Resolution {
             l.pages[number] = Some(file.clone());
         });
         Ok(Some(file))
+    }
+
+    /// Facet counts of `query`: those over every model are cached with the listings (they change
+    /// with the same writes); filtered ones come from the store.
+    pub async fn facet_counts(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<Arc<Vec<FacetCount>>, StoreError> {
+        if !query.matches_everything() {
+            return Ok(Arc::new(self.store.facet_counts(query).await?));
+        }
+        if let Some(counts) = self
+            .listings
+            .read()
+            .ok()
+            .and_then(|l| l.facet_counts.clone())
+        {
+            return Ok(counts);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let counts = Arc::new(self.store.facet_counts(query).await?);
+        if let Ok(mut listings) = self.listings.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            listings.facet_counts = Some(counts.clone());
+        }
+        Ok(counts)
     }
 
     /// Drops exactly what `change` makes stale.

@@ -742,13 +742,7 @@ macro_rules! impl_model_store {
                 search: &$crate::domain::model::SearchQuery,
             ) -> Result<Vec<$crate::domain::model::FacetCount>, $crate::store::StoreError> {
                 // Nothing filtered: every count comes straight from an index, without a join.
-                let unfiltered = search.text.is_none()
-                    && search.namespace_prefix.is_none()
-                    && search.state.is_none()
-                    && search.dependencies_of.is_none()
-                    && search.dtdl_version.is_none()
-                    && search.facets.is_empty()
-                    && matches!(search.scope, $crate::domain::access::ReadScope::Everything);
+                let unfiltered = search.matches_everything();
                 let mut query = if unfiltered {
                     sqlx::QueryBuilder::<$db>::new(
                         "SELECT facet, value, COUNT(*) FROM model_facets GROUP BY facet, value \

@@ -116,6 +116,12 @@ on_both_backends! {
         assert!(home.contains("Temperature Controller"), "language maps show their English text");
         assert!(home.contains("dtmi:com:example</a> <span class=\"count\">2</span>"), "{home}");
         assert!(home.contains("DTDL v2</a> <span class=\"count\">3</span>"), "{home}");
+        // The counts are cached until the next write, which must show at once.
+        app.push_ok(crate::fixtures::interface("dtmi:com:example:Fourth;1")).await;
+        let home = page_ok(&app, "/").await;
+        assert!(home.contains("dtmi:com:example</a> <span class=\"count\">3</span>"), "{home}");
+        let search = page_ok(&app, "/search").await;
+        assert!(search.contains("1–4 of 4"), "{search}");
 
         let redirected = app.client.get(app.url("/?q=thermo")).send().await.expect("GET");
         assert_eq!(redirected.url().path(), "/search", "old home searches land on the search page");

@@ -51,7 +51,7 @@ pub async fn home(
     let (status, recent, counts) = tokio::try_join!(
         state.store.status(&scope),
         state.store.search(&recent_query),
-        state.store.facet_counts(&all)
+        state.resolution.facet_counts(&all)
     )?;
     let links = |facet: &str, limit: usize| -> Vec<FacetLink> {
         counts

@@ -181,7 +181,7 @@ pub async fn search(
     // Independent reads on separate connections: the page waits for the slower one only.
     let (found, counts) = tokio::try_join!(
         state.store.search(&search),
-        state.store.facet_counts(&search)
+        state.resolution.facet_counts(&search)
     )?;
     let base = filters.base(None);
     let groups = [
