@@ -98,7 +98,7 @@ async fn import(args: &ImportArgs) -> Exit {
         }
     };
     let result = publish::push_with_progress(
-        store,
+        store.clone(),
         batch,
         std::sync::Arc::new(publish::Unrestricted(visibility)),
         &crate::domain::access::Actor::local(args.pushed_by.clone()),
@@ -106,6 +106,15 @@ async fn import(args: &ImportArgs) -> Exit {
         progress.clone(),
     )
     .await;
+    if result.as_ref().is_ok_and(|o| !o.created.is_empty()) {
+        progress.stage("updating the database statistics", 0);
+        if let Err(error) = store.refresh_statistics().await {
+            // The models are stored; the planner catches up on its own eventually.
+            eprintln!(
+                "twinhub import: the models are stored, but refreshing the database statistics failed: {error}"
+            );
+        }
+    }
     progress.finish();
     match result {
         Ok(outcome) => {

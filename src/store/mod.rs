@@ -60,6 +60,11 @@ pub trait ModelStore: Send + Sync {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Refreshes the query planner's statistics, after a bulk load has changed the tables
+    /// far faster than autovacuum notices (PostgreSQL would otherwise plan faceted searches
+    /// for empty tables for a while).
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
+
     /// Looks a model up by its lowercase DTMI (DMR paths are lowercase).
     async fn find(&self, dtmi_lower: &str) -> Result<Option<StoredModel>, StoreError>;
 

@@ -339,6 +339,12 @@ macro_rules! impl_model_store {
                 Ok(())
             }
 
+            async fn refresh_statistics(&self) -> Result<(), $crate::store::StoreError> {
+                // The same statement on both backends: statistics of every table.
+                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn find(
                 &self,
                 dtmi_lower: &str,
