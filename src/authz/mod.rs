@@ -156,11 +156,7 @@ impl Authz {
                 namespace_covers(&granted, &requested).into()
             }),
         );
-        let settings = store.namespaces().await?;
-        let visibility = VisibilityMap::new(
-            default_visibility,
-            settings.into_iter().map(|s| (s.prefix, s.visibility)),
-        );
+        let visibility = store.visibility_map(default_visibility).await?;
         Ok(Policy {
             enforcer,
             visibility: Arc::new(visibility),

@@ -46,15 +46,9 @@ pub struct ExportArgs {
     /// anyone.
     #[arg(long)]
     pub include_private: bool,
-    /// With --database-url: visibility of namespaces without a setting, as the server is
-    /// configured.
-    #[arg(
-        long,
-        env = "TWINHUB_DEFAULT_VISIBILITY",
-        default_value = "public",
-        value_name = "VISIBILITY"
-    )]
-    pub default_visibility: crate::domain::access::Visibility,
+    /// With --database-url: which namespaces are private.
+    #[command(flatten)]
+    pub visibility: super::VisibilityArgs,
 }
 
 /// Where the tree goes: a folder or a zip archive.
@@ -159,11 +153,10 @@ async fn from_database(
     let scope = if args.include_private {
         ReadScope::Everything
     } else {
-        let settings = store.namespaces().await.map_err(store_error)?;
-        let visibility = crate::domain::access::VisibilityMap::new(
-            args.default_visibility,
-            settings.into_iter().map(|s| (s.prefix, s.visibility)),
-        );
+        let visibility = store
+            .visibility_map(args.visibility.default_visibility)
+            .await
+            .map_err(store_error)?;
         // The anonymous view: what the server shows to callers without grants.
         if visibility.all_public() {
             ReadScope::Everything

@@ -34,15 +34,9 @@ pub struct ImportArgs {
     /// Recorded as who pushed the imported models.
     #[arg(long, default_value = "twinhub import", value_name = "NAME")]
     pub pushed_by: String,
-    /// Visibility of namespaces without a setting, as the server is configured; public models
-    /// may not depend on private ones.
-    #[arg(
-        long,
-        env = "TWINHUB_DEFAULT_VISIBILITY",
-        default_value = "public",
-        value_name = "VISIBILITY"
-    )]
-    pub default_visibility: crate::domain::access::Visibility,
+    /// Public models may not depend on private ones.
+    #[command(flatten)]
+    pub visibility: super::VisibilityArgs,
 }
 
 pub fn run(args: ImportArgs) -> ExitCode {
@@ -86,11 +80,11 @@ async fn import(args: &ImportArgs) -> Exit {
         },
     };
     // The import runs on the server machine with full rights; only the visibility rule applies.
-    let visibility = match store.namespaces().await {
-        Ok(settings) => crate::domain::access::VisibilityMap::new(
-            args.default_visibility,
-            settings.into_iter().map(|s| (s.prefix, s.visibility)),
-        ),
+    let visibility = match store
+        .visibility_map(args.visibility.default_visibility)
+        .await
+    {
+        Ok(visibility) => visibility,
         Err(error) => {
             progress.finish();
             eprintln!("twinhub import: cannot read the namespace settings: {error}");

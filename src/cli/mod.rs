@@ -96,6 +96,20 @@ pub struct RepoArgs {
     pub timeout: u64,
 }
 
+/// How commands that open the database directly learn which namespaces are private: the
+/// namespace settings stored there, over the server's default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct VisibilityArgs {
+    /// Visibility of namespaces without a setting of their own, as the server is configured.
+    #[arg(
+        long,
+        env = "TWINHUB_DEFAULT_VISIBILITY",
+        default_value = "public",
+        value_name = "VISIBILITY"
+    )]
+    pub default_visibility: crate::domain::access::Visibility,
+}
+
 /// The API token of a client-side command.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TokenArgs {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use crate::domain::access::{
     Actor, ApiToken, AuditEntry, AuditRecord, Grant, Namespace, NamespaceSetting, NewApiToken,
-    NewUser, Role, Session, Subject, User, Visibility,
+    NewUser, Role, Session, Subject, User, Visibility, VisibilityMap,
 };
 use crate::domain::model::Page;
 
@@ -99,6 +99,15 @@ pub trait AccessStore: Send + Sync {
     async fn delete_session(&self, id_sha256: &str) -> Result<(), StoreError>;
 
     async fn namespaces(&self) -> Result<Vec<NamespaceSetting>, StoreError>;
+
+    /// The visibility of every DTMI: the namespace settings over `default`.
+    async fn visibility_map(&self, default: Visibility) -> Result<VisibilityMap, StoreError> {
+        let settings = self.namespaces().await?;
+        Ok(VisibilityMap::new(
+            default,
+            settings.into_iter().map(|s| (s.prefix, s.visibility)),
+        ))
+    }
 
     /// Sets a namespace's visibility and, when `owners` is given, replaces the owner grants
     /// on exactly this namespace.
