@@ -404,25 +404,33 @@ impl RenderedErrorPage {
 pub async fn error_page_chrome(
     request: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+) -> Result<
+    actix_web::dev::ServiceResponse<
+        actix_web::body::EitherBody<impl actix_web::body::MessageBody, String>,
+    >,
+    actix_web::Error,
+> {
     use actix_web::HttpMessage;
-    let response = next.call(request).await?.map_into_boxed_body();
+    let response = next.call(request).await?;
     let rendered = response
         .response()
         .extensions()
         .get::<RenderedErrorPage>()
         .cloned();
-    let caller = response
-        .request()
-        .extensions()
-        .get::<crate::auth::Caller>()
-        .cloned();
+    let caller = rendered.as_ref().and_then(|_| {
+        response
+            .request()
+            .extensions()
+            .get::<crate::auth::Caller>()
+            .cloned()
+    });
     let (Some(rendered), Some(caller)) = (rendered, caller) else {
-        return Ok(response);
+        // Everything else (the DMR tree above all) passes through without re-boxing.
+        return Ok(response.map_into_left_body());
     };
     let chrome = crate::routes::pages::Chrome::new(response.request(), &caller);
     let body = rendered.render(chrome);
-    Ok(response.map_body(|_, _| actix_web::body::BoxBody::new(body)))
+    Ok(response.map_body(|_, _| actix_web::body::EitherBody::right(body)))
 }
 
 impl ResponseError for PageError {
