@@ -96,6 +96,17 @@ impl TryFrom<ModelRow> for ModelRecord {
     }
 }
 
+impl TryFrom<ContentRow> for crate::domain::model::StoredModel {
+    type Error = StoreError;
+
+    fn try_from(row: ContentRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            record: row.row.try_into()?,
+            content: row.content,
+        })
+    }
+}
+
 impl TryFrom<IndexRow> for IndexEntry {
     type Error = StoreError;
 
@@ -356,13 +367,7 @@ macro_rules! impl_model_store {
                 .bind(dtmi_lower)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(|r| {
-                    Ok($crate::domain::model::StoredModel {
-                        record: r.row.try_into()?,
-                        content: r.content,
-                    })
-                })
-                .transpose()
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn records(
@@ -680,12 +685,7 @@ macro_rules! impl_model_store {
                 .await?;
                 let members = rows
                     .into_iter()
-                    .map(|r| {
-                        Ok($crate::domain::model::StoredModel {
-                            record: r.row.try_into()?,
-                            content: r.content,
-                        })
-                    })
+                    .map(TryInto::try_into)
                     .collect::<Result<Vec<_>, $crate::store::StoreError>>()?;
                 Ok($crate::store::sql::breadth_first(model_id, members, &edges))
             }
@@ -818,14 +818,7 @@ macro_rules! impl_model_store {
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok($crate::domain::model::StoredModel {
-                            record: r.row.try_into()?,
-                            content: r.content,
-                        })
-                    })
-                    .collect()
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn set_facets(
