@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use casbin::function_map::OperatorFunction;
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi};
 
-use crate::auth::{Caller, Principal};
+use crate::auth::Caller;
 use crate::domain::access::{Namespace, ReadScope, Role, Visibility, VisibilityMap};
 use crate::domain::publish::PushAccess;
 use crate::error::ApiError;
@@ -277,18 +277,6 @@ impl Authz {
             .collect()
     }
 
-    /// The highest role `caller` holds on `namespace` (through it or a namespace above it).
-    pub fn role_on(&self, caller: &Caller, namespace: &Namespace) -> Option<Role> {
-        if matches!(caller.principal, Principal::Bootstrap) {
-            return Some(Role::Admin);
-        }
-        Role::ALL.into_iter().rev().find(|role| {
-            self.granted_namespaces(caller, *role)
-                .iter()
-                .any(|granted| granted.covers(namespace))
-        })
-    }
-
     /// The authorization call of handlers open to any signed-in caller, which then limit
     /// what they show or do to the caller's own rights.
     pub fn require_signed_in(&self, caller: &Caller) -> Result<(), ApiError> {
@@ -309,6 +297,7 @@ impl Authz {
             authz: self.clone(),
             caller: caller.clone(),
             visibility: self.visibility(),
+            scope: self.read_scope(caller),
         }))
     }
 
@@ -322,6 +311,8 @@ struct CallerPushAccess {
     authz: Arc<Authz>,
     caller: Caller,
     visibility: Arc<VisibilityMap>,
+    /// Taken once per push: references are checked against it without casbin.
+    scope: ReadScope,
 }
 
 impl PushAccess for CallerPushAccess {
@@ -331,10 +322,7 @@ impl PushAccess for CallerPushAccess {
     }
 
     fn may_read(&self, dtmi: &str) -> bool {
-        self.visibility.of_dtmi(dtmi) == Visibility::Public
-            || self
-                .authz
-                .allows(&self.caller, Action::Read, &Target::Model(dtmi))
+        self.scope.can_read(dtmi)
     }
 
     fn visibility(&self, dtmi: &str) -> Visibility {

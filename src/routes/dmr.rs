@@ -103,12 +103,23 @@ pub async fn index(
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    listing_page(&request, &caller, &state, 0)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the index is empty"))
+}
+
+/// Index page `number` as `caller` may see it; `None` past the end.
+async fn listing_page(
+    request: &HttpRequest,
+    caller: &Caller,
+    state: &AppState,
+    number: usize,
+) -> Result<Option<HttpResponse>, ApiError> {
     let file = state
         .resolution
-        .index_page(0, &state.authz.read_scope(&caller))
+        .index_page(number, &state.authz.read_scope(caller))
         .await?;
-    file.map(|f| respond(&request, &f, listing_is_private(&state, &caller)))
-        .ok_or_else(|| ApiError::not_found("the index is empty"))
+    Ok(file.map(|f| respond(request, &f, listing_is_private(state, caller))))
 }
 
 /// Further pages of the model index (`index.page.1.json`, …).
@@ -138,16 +149,8 @@ pub async fn index_page(
                 "index.page.{text}.json is not an index page; pages are numbered 1, 2, …"
             ))
         })?;
-    match state
-        .resolution
-        .index_page(page, &state.authz.read_scope(&caller))
-        .await?
-    {
-        Some(file) => Ok(respond(
-            &request,
-            &file,
-            listing_is_private(&state, &caller),
-        )),
+    match listing_page(&request, &caller, &state, page).await? {
+        Some(response) => Ok(response),
         None => Err(ApiError::not_found(format!(
             "index page {page} does not exist"
         ))),

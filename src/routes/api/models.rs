@@ -419,10 +419,8 @@ pub async fn get_model(
     let expanded = if expand {
         let closure = state.store.closure(model.record.id).await?;
         // The closure of a readable model may reach into another private namespace.
-        if !closure
-            .iter()
-            .all(|m| state.authz.can_read(&caller, &m.record.dtmi))
-        {
+        let scope = state.authz.read_scope(&caller);
+        if !closure.iter().all(|m| scope.can_read(&m.record.dtmi)) {
             return Err(ApiError::model_not_found(dtmi.as_str()));
         }
         Some(
@@ -485,10 +483,11 @@ async fn related(
 ) -> Result<web::Json<ModelList>, ApiError> {
     let record = find_record(state, caller, dtmi).await?;
     let items = state.store.related(record.id, relation).await?;
+    let scope = state.authz.read_scope(caller);
     Ok(web::Json(ModelList {
         items: items
             .into_iter()
-            .filter(|m| state.authz.can_read(caller, &m.dtmi))
+            .filter(|m| scope.can_read(&m.dtmi))
             .map(ModelSummary::from)
             .collect(),
     }))
@@ -689,9 +688,10 @@ fn hide_unreadable_dependents(
     match error {
         crate::store::StoreError::HasDependents { dtmi, dependents } => {
             let total = dependents.len();
+            let scope = state.authz.read_scope(caller);
             let mut visible: Vec<String> = dependents
                 .into_iter()
-                .filter(|d| state.authz.can_read(caller, d))
+                .filter(|d| scope.can_read(d))
                 .collect();
             let hidden = total - visible.len();
             if hidden > 0 {
