@@ -17,7 +17,7 @@ use crate::routes;
         license(name = "MIT")
     ),
     paths(routes::dmr::model_file, routes::dmr::metadata, routes::dmr::index, routes::dmr::index_page),
-    components(schemas(crate::error::Problem, crate::domain::issue::Issue)),
+    components(schemas(crate::http::error::Problem, crate::domain::issue::Issue)),
     tags(
         (name = "models", description = "Push, search, read and manage model versions"),
         (name = "dmr", description = "The Device Models Repository tree (anonymous, cacheable)"),

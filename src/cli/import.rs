@@ -16,7 +16,7 @@ use super::files;
 use super::progress::CliProgress;
 use super::report::{self, Format};
 use crate::domain::batch::Batch;
-use crate::domain::publish::{self, Progress, PushError, PushPolicy};
+use crate::repository::publish::{self, Progress, PushError, PushPolicy};
 
 /// Exit codes: 0 imported (or already stored identically), 1 invalid model, 2 conflict with
 /// stored content, 4 database error.
@@ -94,7 +94,7 @@ async fn import(args: &ImportArgs) -> Exit {
     let result = publish::push_with_progress(
         store.clone(),
         batch,
-        std::sync::Arc::new(publish::Unrestricted(visibility)),
+        std::sync::Arc::new(crate::domain::access::Unrestricted(visibility)),
         &crate::domain::access::Actor::local(args.pushed_by.clone()),
         &policy,
         progress.clone(),

@@ -18,7 +18,7 @@ use super::report::{self, Format, Summary};
 use super::{Exit, RepoArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, PushError, Rules};
+use crate::repository::publish::{self, PushError, Rules};
 
 /// Exit codes: 0 stored or already stored identically, 1 invalid model, 2 conflict with stored
 /// content, 3 credentials refused, 4 network or server error.

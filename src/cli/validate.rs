@@ -17,7 +17,7 @@ use super::report::{Format, Summary};
 use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, Rules};
+use crate::repository::publish::{self, Rules};
 
 /// Exit codes: 0 every model is valid, 1 a model is invalid, 3/4 the repository could not be
 /// read (credentials / network).

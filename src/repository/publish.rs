@@ -15,10 +15,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::access::{Actor, Visibility, VisibilityMap};
-use super::batch::{Batch, BatchError};
-use super::issue::Issue;
-use super::model::{Facet, ModelState, NewModel};
+use super::resolution::Resolution;
+use crate::domain::access::{Actor, PushAccess, Visibility};
+use crate::domain::batch::{Batch, BatchError};
+use crate::domain::issue::Issue;
+use crate::domain::model::{Change, Facet, ModelState, NewModel};
 use crate::store::{ModelStore, StoreError};
 
 /// Limits and parser settings that apply to every push.
@@ -26,6 +27,55 @@ use crate::store::{ModelStore, StoreError};
 pub struct PushPolicy {
     pub max_models: usize,
     pub parsing: dtdl::ParsingOptions,
+}
+
+/// The push pipeline as the service runs it: over its store and policy, dropping the cached
+/// DMR files a push makes stale. (`twinhub import` runs [`push_with_progress`] directly.)
+pub struct Publisher {
+    store: Arc<dyn ModelStore>,
+    policy: PushPolicy,
+    resolution: Arc<Resolution>,
+}
+
+impl Publisher {
+    pub fn new(
+        store: Arc<dyn ModelStore>,
+        policy: PushPolicy,
+        resolution: Arc<Resolution>,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            resolution,
+        }
+    }
+
+    pub fn policy(&self) -> &PushPolicy {
+        &self.policy
+    }
+
+    /// Validates and stores the models of a push.
+    pub async fn push(
+        &self,
+        batch: Batch<'_>,
+        access: Arc<dyn PushAccess>,
+        actor: &Actor,
+    ) -> Result<PushOutcome, PushError> {
+        let outcome = push(self.store.clone(), batch, access, actor, &self.policy).await?;
+        if !outcome.created.is_empty() {
+            self.resolution.apply(&Change::ModelsAdded);
+        }
+        Ok(outcome)
+    }
+
+    /// Checks a push without storing it and diffs each new model against its previous version.
+    pub async fn preview(
+        &self,
+        batch: Batch<'_>,
+        access: Arc<dyn PushAccess>,
+    ) -> Result<Vec<PreviewItem>, PushError> {
+        preview(self.store.clone(), batch, access, &self.policy).await
+    }
 }
 
 /// What a successful push did.
@@ -56,34 +106,6 @@ pub enum PushError {
     Store(#[from] StoreError),
     #[error("validation could not run: {0}")]
     Internal(String),
-}
-
-/// What access control says about a push's models, so publishing stays free of HTTP and
-/// casbin. Models the pusher may not read are treated as absent, exactly as elsewhere.
-pub trait PushAccess: Send + Sync {
-    /// Whether the pusher may push `dtmi`.
-    fn may_push(&self, dtmi: &str) -> bool;
-    /// Whether the pusher may see the stored model `dtmi`.
-    fn may_read(&self, dtmi: &str) -> bool;
-    /// The visibility of `dtmi`'s namespace.
-    fn visibility(&self, dtmi: &str) -> Visibility;
-}
-
-/// Every model may be pushed and read: for imports run on the server machine.
-pub struct Unrestricted(pub VisibilityMap);
-
-impl PushAccess for Unrestricted {
-    fn may_push(&self, _: &str) -> bool {
-        true
-    }
-
-    fn may_read(&self, _: &str) -> bool {
-        true
-    }
-
-    fn visibility(&self, dtmi: &str) -> Visibility {
-        self.0.of_dtmi(dtmi)
-    }
 }
 
 /// Supplies models a batch references but does not contain (stored ones, or for offline
@@ -226,7 +248,7 @@ pub struct PreviewItem {
     pub dtmi: String,
     /// Already stored with identical content: publishing changes nothing for it.
     pub unchanged: bool,
-    pub diff: Option<super::diff::Diff>,
+    pub diff: Option<crate::domain::diff::Diff>,
 }
 
 /// Checks a push exactly as [`push`] does, without storing anything, and diffs each new
@@ -298,7 +320,7 @@ pub async fn preview(
                         .map_err(|e| PushError::Internal(e.to_string()))?;
                     match (old.root(), new_model.element(&id)) {
                         (Some(old_root), Some(new_root)) => {
-                            Ok::<_, PushError>(Some(super::diff::diff(old_root, new_root)))
+                            Ok::<_, PushError>(Some(crate::domain::diff::diff(old_root, new_root)))
                         }
                         _ => Ok(None),
                     }
@@ -756,7 +778,7 @@ async fn validate(
                                     .map(|model| {
                                         let facets = model
                                             .element(dtmi.as_str())
-                                            .map(super::facets::facets_of)
+                                            .map(crate::domain::facets::facets_of)
                                             .unwrap_or_default();
                                         model.documents().first().cloned().map(|d| (d, facets))
                                     });
