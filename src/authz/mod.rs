@@ -12,8 +12,7 @@ use casbin::function_map::OperatorFunction;
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi};
 
 use crate::auth::Caller;
-use crate::domain::access::PushAccess;
-use crate::domain::access::{Namespace, ReadScope, Role, Visibility, VisibilityMap};
+use crate::domain::access::{Namespace, PushAccess, ReadScope, Role, Visibility, VisibilityMap};
 use crate::store::{Store, StoreError};
 
 pub use adapter::StoreAdapter;

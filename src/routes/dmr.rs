@@ -12,8 +12,7 @@ use crate::authz::Authz;
 use crate::domain::access::Visibility;
 use crate::http::Site;
 use crate::http::error::ApiError;
-use crate::repository::resolution::DmrFile;
-use crate::repository::resolution::Resolution;
+use crate::repository::resolution::{DmrFile, Resolution};
 use crate::telemetry::metrics::RouteLabel;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

@@ -9,6 +9,7 @@ mod external;
 mod fixtures;
 mod helpers;
 mod imports;
+mod layers;
 mod lifecycle;
 mod models;
 mod oidc;

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::authz::Authz;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
 use crate::domain::access::AuditRecord;
 use crate::http::error::ApiError;
 use crate::store::Store;

@@ -11,16 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::parse_bounded;
 use crate::auth::Caller;
-use crate::authz::Authz;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
 use crate::domain::access::PushAccess;
 use crate::domain::batch::Batch;
 use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
 use crate::http::Site;
 use crate::http::body::{read_body, require_json};
 use crate::http::error::ApiError;
-use crate::repository::publish::PushError;
-use crate::repository::publish::{Publisher, PushPolicy};
+use crate::repository::publish::{Publisher, PushError, PushPolicy};
 use crate::repository::resolution::Resolution;
 use crate::store::Store;
 

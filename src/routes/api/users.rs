@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Principal, secrets};
-use crate::authz::Authz;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
 use crate::changes::Caches;
 use crate::domain::access::{Grant, Namespace, NewUser, Role, Subject, User};
 use crate::http::error::ApiError;

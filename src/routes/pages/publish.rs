@@ -18,8 +18,7 @@ use crate::domain::diff::Diff;
 use crate::domain::issue::Issue;
 use crate::http::Site;
 use crate::http::error::ApiError;
-use crate::repository::publish::Publisher;
-use crate::repository::publish::PushError;
+use crate::repository::publish::{Publisher, PushError};
 use crate::routes::pages::error::PageError;
 
 /// The name a pasted document gets in messages.
