@@ -188,7 +188,10 @@ impl Application {
                 .configure(routes::configure_documented)
                 .split_for_parts();
             app.configure(routes::configure_undocumented)
-                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}")
+                        .url("/api/openapi.json", openapi::complete(api)),
+                )
                 .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(10)

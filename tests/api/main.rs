@@ -4,6 +4,7 @@
 mod access;
 mod bad_input;
 mod cli;
+mod contract;
 mod dmr;
 mod external;
 mod fixtures;

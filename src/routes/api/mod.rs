@@ -6,6 +6,9 @@ pub mod namespaces;
 pub mod tokens;
 pub mod users;
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::http::error::ApiError;
@@ -58,3 +61,26 @@ pub(crate) fn parse_bounded(
         )),
     }
 }
+
+/// A DTDL text property as written in the model: a string, or a language map from language
+/// code to string (`{"en": "Thermostat", "de": "Thermostat"}`). Used for `displayName` and
+/// `description`.
+pub struct LocalizedText;
+
+impl PartialSchema for LocalizedText {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String))),
+            )
+            .description(Some(
+                "A string, or a language map from language code to string",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for LocalizedText {}

@@ -32,11 +32,11 @@ pub struct ModelSummary {
     dtdl_version: u8,
     /// The model's displayName as written: a string or a language map.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::LocalizedText>)]
     display_name: Option<serde_json::Value>,
     /// The model's description as written: a string or a language map.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::LocalizedText>)]
     description: Option<serde_json::Value>,
     state: ModelState,
     /// SHA-256 of the stored bytes, hex.
