@@ -11,6 +11,7 @@ mod fixtures;
 mod helpers;
 mod imports;
 mod layers;
+mod legacy;
 mod lifecycle;
 mod models;
 mod oidc;

@@ -235,6 +235,7 @@ mod tests {
             description: None,
             dependencies: dependencies.iter().map(|d| (*d).to_owned()).collect(),
             facets: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::domain::model::{Change, Facet, NewModel};
 use crate::store::{ModelStore, StoreError};
 
 pub use preview::{PreviewItem, preview, previous_version};
-pub use rules::Rules;
+pub use rules::{Conventions, Rules};
 pub use validation::{NoReferences, ReferenceSource};
 
 use conflicts::stored_unchanged;
@@ -71,14 +71,23 @@ impl Publisher {
         &self.policy
     }
 
-    /// Validates and stores the models of a push.
+    /// Validates and stores the models of a push under `rules`.
     pub async fn push(
         &self,
         batch: Batch<'_>,
         access: Arc<dyn PushAccess>,
         actor: &Actor,
+        rules: Rules,
     ) -> Result<PushOutcome, PushError> {
-        let outcome = push(self.store.clone(), batch, access, actor, &self.policy).await?;
+        let outcome = push(
+            self.store.clone(),
+            batch,
+            access,
+            actor,
+            &self.policy,
+            rules,
+        )
+        .await?;
         if !outcome.created.is_empty() {
             self.resolution.apply(&Change::ModelsAdded);
         }
@@ -102,6 +111,8 @@ pub struct PushOutcome {
     pub created: Vec<String>,
     /// DTMIs that were already stored with identical content.
     pub unchanged: Vec<String>,
+    /// How many of the stored models carry warnings (legacy imports only).
+    pub with_warnings: usize,
 }
 
 /// Why a push was refused. Nothing is stored in any of these cases.
@@ -151,17 +162,20 @@ struct Candidate<'a> {
     /// Hash of the JSON value itself (keys sorted, no whitespace): equal for texts that differ
     /// only in formatting or key order.
     canonical_sha256: String,
+    /// Conventions the document breaks, admitted under [`Conventions::Warn`].
+    warnings: Vec<Issue>,
 }
 
-/// Validates and stores the models of a push.
+/// Validates and stores the models of a push under `rules`.
 pub async fn push(
     store: Arc<dyn ModelStore>,
     batch: Batch<'_>,
     access: Arc<dyn PushAccess>,
     actor: &Actor,
     policy: &PushPolicy,
+    rules: Rules,
 ) -> Result<PushOutcome, PushError> {
-    push_with_progress(store, batch, access, actor, policy, Arc::new(Silent)).await
+    push_with_progress(store, batch, access, actor, policy, rules, Arc::new(Silent)).await
 }
 
 /// [`push`], telling `progress` about each stage (rules, validation, storing).
@@ -171,10 +185,11 @@ pub async fn push_with_progress(
     access: Arc<dyn PushAccess>,
     actor: &Actor,
     policy: &PushPolicy,
+    rules: Rules,
     progress: Arc<dyn Progress>,
 ) -> Result<PushOutcome, PushError> {
     progress.stage("checking repository rules", 0);
-    let candidates = admitted(&batch, access.as_ref())?;
+    let candidates = admitted(&batch, access.as_ref(), rules)?;
     let unchanged = stored_unchanged(store.as_ref(), &batch, &candidates).await?;
     let new: Vec<&Candidate> = candidates
         .iter()
@@ -187,6 +202,7 @@ pub async fn push_with_progress(
             .filter(|c| unchanged.contains(c.dtmi.as_str()))
             .map(|c| c.dtmi.to_string())
             .collect(),
+        with_warnings: 0,
     };
     if new.is_empty() {
         return Ok(outcome);
@@ -204,6 +220,7 @@ pub async fn push_with_progress(
     progress.stage("storing", 0);
     store.insert(&ordered, actor).await?;
     outcome.created = ordered.iter().map(|m| m.dtmi.to_string()).collect();
+    outcome.with_warnings = ordered.iter().filter(|m| !m.warnings.is_empty()).count();
     Ok(outcome)
 }
 
@@ -263,6 +280,7 @@ fn new_model(
         description: object.and_then(|o| o.get("description")).cloned(),
         dependencies: dependencies.into_iter().collect(),
         facets,
+        warnings: candidate.warnings.clone(),
     }
 }
 
@@ -271,8 +289,9 @@ fn new_model(
 fn admitted<'a>(
     batch: &'a Batch<'_>,
     access: &dyn PushAccess,
+    rules: Rules,
 ) -> Result<Vec<Candidate<'a>>, PushError> {
-    let candidates = check_repository_rules(batch, Rules::PUSH)?;
+    let candidates = check_repository_rules(batch, rules)?;
     let forbidden: Vec<String> = candidates
         .iter()
         .filter(|c| !access.may_push(c.dtmi.as_str()))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::conflicts::stored_unchanged;
 use super::dependencies::resolve_dependencies;
 use super::validation::{PushResolver, ReferenceSource, StoreSource, validate};
-use super::{Candidate, PushError, PushPolicy, Silent, admitted};
+use super::{Candidate, PushError, PushPolicy, Rules, Silent, admitted};
 use crate::domain::access::PushAccess;
 use crate::domain::batch::Batch;
 use crate::store::{ModelStore, StoreError};
@@ -28,7 +28,7 @@ pub async fn preview(
     access: Arc<dyn PushAccess>,
     policy: &PushPolicy,
 ) -> Result<Vec<PreviewItem>, PushError> {
-    let candidates = admitted(&batch, access.as_ref())?;
+    let candidates = admitted(&batch, access.as_ref(), Rules::PUSH)?;
     let unchanged = stored_unchanged(store.as_ref(), &batch, &candidates).await?;
     let new: Vec<&Candidate> = candidates
         .iter()

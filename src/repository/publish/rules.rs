@@ -1,5 +1,7 @@
 //! The repository rules of each pushed document, before any parsing: one root Interface
-//! with a DTMI, nested `@id`s under the root DTMI, no DTMI twice in a push. Pure.
+//! with a DTMI, no DTMI twice in a push, and the repository's conventions (nested `@id`s
+//! under the root DTMI), which [`Conventions`] enforces, records as warnings, or skips. Pure.
+
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -9,23 +11,41 @@ use super::{Candidate, PushError};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
 
-/// Which repository rules apply beyond "each document is an Interface with a DTMI".
+/// How the repository's conventions apply: the rules the public repository checks on new
+/// models that DTDL itself does not require (today: nested `@id`s lie under the root DTMI).
+/// The DTDL rules and "each document is an Interface with a DTMI" always apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conventions {
+    /// Breaking a convention refuses the push (every push, by default).
+    Enforce,
+    /// Breaking a convention is stored with the model as a warning: for an admin importing
+    /// models published before the conventions were checked (legacy public content).
+    Warn,
+    /// Not checked (`twinhub validate` without `--strict`).
+    Skip,
+}
+
+/// Which repository rules apply to a push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
-    /// Nested `@id`s must lie under the root DTMI (always on for pushes).
-    pub sub_ids_under_root: bool,
+    pub conventions: Conventions,
 }
 
 impl Rules {
     /// The rules every push must meet.
     pub const PUSH: Rules = Rules {
-        sub_ids_under_root: true,
+        conventions: Conventions::Enforce,
+    };
+
+    /// A legacy import: conventions become warnings stored with each model.
+    pub const LEGACY: Rules = Rules {
+        conventions: Conventions::Warn,
     };
 }
 
 /// The rules of `dmr-client validate --strict`: each document is one Interface object with a
-/// valid `@id`, and (with `rules.sub_ids_under_root`) every nested `@id` lies under the root
-/// DTMI (segment-aware).
+/// valid `@id`, and (as `rules.conventions` says) every nested `@id` lies under the root DTMI
+/// (segment-aware).
 pub(super) fn check_repository_rules<'a>(
     batch: &'a Batch<'_>,
     rules: Rules,
@@ -89,9 +109,18 @@ pub(super) fn check_repository_rules<'a>(
                 .at("/@type"),
             );
         }
+        let mut warnings = Vec::new();
         if let Some(dtmi) = &dtmi {
-            if rules.sub_ids_under_root {
-                check_sub_ids(dtmi, value, &mut local);
+            match rules.conventions {
+                Conventions::Enforce => check_sub_ids(dtmi, value, &mut local),
+                Conventions::Warn => {
+                    check_sub_ids(dtmi, value, &mut warnings);
+                    // Stored with the model, so located in the model, not in the push.
+                    for warning in &mut warnings {
+                        warning.element = Some(dtmi.to_string());
+                    }
+                }
+                Conventions::Skip => {}
             }
             let lower = dtmi.as_str().to_lowercase();
             if let Some((first, first_dtmi)) = seen.get(&lower) {
@@ -126,6 +155,7 @@ pub(super) fn check_repository_rules<'a>(
                 sha256: hex::encode(Sha256::digest(item.text.as_bytes())),
                 canonical_sha256: canonical_sha256(value),
                 value,
+                warnings,
             });
         }
     }

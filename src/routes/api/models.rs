@@ -18,7 +18,7 @@ use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
 use crate::http::Site;
 use crate::http::body::{read_body, require_json};
 use crate::http::error::ApiError;
-use crate::repository::publish::{Publisher, PushError, PushPolicy};
+use crate::repository::publish::{Publisher, PushError, PushPolicy, Rules};
 use crate::repository::resolution::Resolution;
 use crate::store::Store;
 
@@ -46,6 +46,10 @@ pub struct ModelSummary {
     pushed_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state_changed_at: Option<DateTime<Utc>>,
+    /// Repository conventions the model breaks, admitted by an admin's legacy import (absent
+    /// when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<crate::domain::issue::Issue>,
     links: ModelLinks,
 }
 
@@ -86,6 +90,7 @@ impl From<ModelRecord> for ModelSummary {
             pushed_by: record.pushed_by,
             pushed_at: record.pushed_at,
             state_changed_at: record.state_changed_at,
+            warnings: record.warnings,
         }
     }
 }
@@ -210,14 +215,27 @@ pub async fn push_models(
     let access = authz.push_access(&caller)?;
     let body = json_body(&request, payload, &site).await?;
     let batch = Batch::parse(&body, publisher.policy().max_models).map_err(PushError::from)?;
-    store_batch(store.get_ref(), &publisher, &caller, access, batch).await
+    store_batch(
+        store.get_ref(),
+        &publisher,
+        &caller,
+        access,
+        batch,
+        Rules::PUSH,
+    )
+    .await
 }
 
 /// Files of an import: each an interface object or an array of them, as in a DMR folder.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportRequest {
     files: Vec<ImportFile>,
+    /// Admins only: admit models that break only the repository's conventions (nested `@id`s
+    /// outside the root DTMI, as in older public models); each is stored with `warnings`.
+    #[serde(default)]
+    allow_legacy: bool,
 }
 
 /// One imported file.
@@ -240,6 +258,7 @@ pub struct ImportFile {
         (status = 200, description = "Every model was already stored with identical content", body = PushResponse),
         (status = 400, description = "The body or a file is not JSON, or a file is not an object or array", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid admin token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not push a model, or sent `allowLegacy` without the admin role", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Conflicts with stored models", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body or batch over the limits", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content-Type is not JSON", body = crate::http::error::Problem, content_type = "application/problem+json"),
@@ -267,6 +286,16 @@ pub async fn import_models(
             ),
         )
     })?;
+    let rules = if import.allow_legacy {
+        if !authz.is_admin(&caller) {
+            return Err(ApiError::forbidden(
+                "allowLegacy admits models that break the repository's conventions and is for admins only; fix the models or ask an admin to import them",
+            ));
+        }
+        Rules::LEGACY
+    } else {
+        Rules::PUSH
+    };
     let files: Vec<(String, String)> = import
         .files
         .into_iter()
@@ -274,7 +303,7 @@ pub async fn import_models(
         .collect();
     let batch =
         Batch::from_files(&files, publisher.policy().max_models).map_err(PushError::from)?;
-    store_batch(store.get_ref(), &publisher, &caller, access, batch).await
+    store_batch(store.get_ref(), &publisher, &caller, access, batch, rules).await
 }
 
 /// A push's JSON body, within the size limit.
@@ -294,9 +323,10 @@ async fn store_batch(
     caller: &Caller,
     access: Arc<dyn PushAccess>,
     batch: Batch<'_>,
+    rules: Rules,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
-    let outcome = publisher.push(batch, access, &actor).await?;
+    let outcome = publisher.push(batch, access, &actor, rules).await?;
     if !outcome.created.is_empty() {
         tracing::info!(
             models.created = outcome.created.len(),

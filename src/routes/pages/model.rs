@@ -121,6 +121,8 @@ pub struct ModelPage {
     can_deprecate: bool,
     can_decommission: bool,
     can_delete: bool,
+    /// Repository conventions the model breaks (legacy imports): each message and where.
+    warnings: Vec<(String, String)>,
 }
 
 pub async fn model(
@@ -212,7 +214,13 @@ pub async fn model(
         format!("/{}", dtmi.to_dmr_path()),
         format!("/{}", dtmi.to_dmr_expanded_path()),
     );
+    let warnings = record
+        .warnings
+        .iter()
+        .map(|w| (w.message.clone(), w.pointer.clone().unwrap_or_default()))
+        .collect();
     Ok(ModelPage {
+        warnings,
         chrome: Chrome::new(&request, &caller),
         description: lang_text(&root.description()),
         sha256: record.sha256.clone(),

@@ -18,7 +18,7 @@ use crate::domain::diff::Diff;
 use crate::domain::issue::Issue;
 use crate::http::Site;
 use crate::http::error::ApiError;
-use crate::repository::publish::{Publisher, PushError};
+use crate::repository::publish::{Publisher, PushError, Rules};
 use crate::routes::pages::error::PageError;
 
 /// The name a pasted document gets in messages.
@@ -134,7 +134,7 @@ pub async fn submit(
     };
     if submission.publish {
         let actor = caller.actor();
-        return match publisher.push(batch, access, &actor).await {
+        return match publisher.push(batch, access, &actor, Rules::PUSH).await {
             Ok(outcome) => {
                 if !outcome.created.is_empty() {
                     tracing::info!(models.created = outcome.created.len(), principal = %actor.name, "models published from a page");
