@@ -6,69 +6,51 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Each top-level module of `src/` and the modules it may import.
-const LAYERS: &[(&str, &[&str])] = &[
-    ("domain", &[]),
-    ("config", &["domain"]),
-    ("store", &["domain"]),
-    ("repository", &["domain", "store"]),
-    ("auth", &["domain", "config", "store"]),
-    ("authz", &["domain", "store", "auth"]),
-    ("changes", &["domain", "store", "repository", "authz"]),
-    ("telemetry", &[]),
+/// What a layer may import.
+enum May {
+    /// Exactly these modules.
+    Import(&'static [&'static str]),
+    /// Every module above it in [`LAYERS`].
+    ImportAllBelow,
+}
+
+/// The top-level modules of `src/`, lowest first, and what each may import.
+const LAYERS: &[(&str, May)] = &[
+    ("domain", May::Import(&[])),
+    ("config", May::Import(&["domain"])),
+    ("store", May::Import(&["domain"])),
+    ("repository", May::Import(&["domain", "store"])),
+    ("auth", May::Import(&["domain", "config", "store"])),
+    ("authz", May::Import(&["domain", "store", "auth"])),
+    (
+        "changes",
+        May::Import(&["domain", "store", "repository", "authz"]),
+    ),
+    ("telemetry", May::Import(&[])),
     (
         "http",
-        &["domain", "config", "store", "repository", "auth", "authz"],
+        May::Import(&["domain", "config", "store", "repository", "auth", "authz"]),
     ),
-    (
-        "routes",
-        &[
-            "domain",
-            "config",
-            "store",
-            "repository",
-            "auth",
-            "authz",
-            "changes",
-            "telemetry",
-            "http",
-        ],
-    ),
-    ("openapi", &["domain", "http", "routes"]),
-    (
-        "startup",
-        &[
-            "domain",
-            "config",
-            "store",
-            "repository",
-            "auth",
-            "authz",
-            "changes",
-            "telemetry",
-            "http",
-            "routes",
-            "openapi",
-        ],
-    ),
-    (
-        "cli",
-        &[
-            "domain",
-            "config",
-            "store",
-            "repository",
-            "auth",
-            "authz",
-            "changes",
-            "telemetry",
-            "http",
-            "routes",
-            "openapi",
-            "startup",
-        ],
-    ),
+    ("routes", May::ImportAllBelow),
+    ("openapi", May::Import(&["domain", "http", "routes"])),
+    ("startup", May::ImportAllBelow),
+    ("cli", May::ImportAllBelow),
 ];
+
+/// Module → the modules it may import.
+fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
+    LAYERS
+        .iter()
+        .enumerate()
+        .map(|(position, (module, may))| {
+            let modules = match may {
+                May::Import(modules) => modules.to_vec(),
+                May::ImportAllBelow => LAYERS[..position].iter().map(|(m, _)| *m).collect(),
+            };
+            (*module, modules)
+        })
+        .collect()
+}
 
 /// The layers the hub and other crates reuse: no HTTP framework, no templates.
 const BELOW_HTTP: &[&str] = &[
@@ -185,100 +167,106 @@ fn uses_crate(text: &str, krate: &str) -> bool {
     })
 }
 
-/// Module → the modules it imports, with one file that shows each edge.
-fn import_graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
+/// One source file: its top-level module, its path under `src/`, its text without comments.
+struct Source {
+    module: String,
+    name: String,
+    text: String,
+}
+
+/// Every source file of the modules in [`LAYERS`] (`lib.rs` and `main.rs` only declare them).
+fn sources() -> Vec<Source> {
     let mut files = Vec::new();
     rust_files(&source_root(), &mut files);
-    let modules: BTreeSet<String> = LAYERS.iter().map(|(m, _)| (*m).to_owned()).collect();
-    let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
-    for file in files {
-        let module = module_of(&file);
-        if module == "lib" || module == "main" {
-            continue;
-        }
-        assert!(
-            modules.contains(&module),
-            "src/{module} is not in the layer table of tests/api/layers.rs; add it there and to ARCHITECTURE.md"
-        );
-        let text = without_comments(&std::fs::read_to_string(&file).expect("read file"));
-        let edges = graph.entry(module.clone()).or_default();
-        for imported in imported_modules(&text) {
-            if imported != module && modules.contains(&imported) {
-                edges.entry(imported).or_insert_with(|| file.clone());
+    let modules: BTreeSet<&str> = LAYERS.iter().map(|(m, _)| *m).collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let module = module_of(&file);
+            if module == "lib" || module == "main" {
+                return None;
             }
-        }
-    }
-    graph
+            assert!(
+                modules.contains(module.as_str()),
+                "src/{module} is not in the layer table of tests/api/layers.rs; add it there and to ARCHITECTURE.md"
+            );
+            let text = std::fs::read_to_string(&file).expect("read file");
+            Some(Source {
+                name: file
+                    .strip_prefix(source_root())
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
+                text: without_comments(&text),
+                module,
+            })
+        })
+        .collect()
+}
+
+fn assert_none(violations: &[String], rule: &str) {
+    assert!(violations.is_empty(), "{rule}:\n{}", violations.join("\n"));
 }
 
 #[test]
 fn each_module_imports_only_the_layers_below_it() {
-    let allowed: BTreeMap<&str, &[&str]> = LAYERS.iter().copied().collect();
+    let allowed = allowed();
     let mut violations = Vec::new();
-    for (module, edges) in import_graph() {
-        for (imported, file) in edges {
-            if !allowed[module.as_str()].contains(&imported.as_str()) {
+    for source in sources() {
+        for imported in imported_modules(&source.text) {
+            let known = allowed.contains_key(imported.as_str());
+            if known
+                && imported != source.module
+                && !allowed[source.module.as_str()].contains(&imported.as_str())
+            {
                 violations.push(format!(
-                    "{module} imports {imported} ({})",
-                    file.strip_prefix(source_root()).unwrap_or(&file).display()
+                    "{} imports {imported} ({})",
+                    source.module, source.name
                 ));
             }
         }
     }
-    assert!(
-        violations.is_empty(),
-        "imports against the layering of ARCHITECTURE.md:\n{}",
-        violations.join("\n")
+    assert_none(
+        &violations,
+        "imports against the layering of ARCHITECTURE.md",
     );
 }
 
 #[test]
 fn the_allowed_imports_form_no_cycle() {
-    // Kahn's algorithm over the table itself, so a loosened table cannot hide a cycle.
-    let mut remaining: BTreeMap<&str, BTreeSet<&str>> = LAYERS
+    // Each layer may import only layers listed before it, which rules out every cycle.
+    let position: BTreeMap<&str, usize> = LAYERS
         .iter()
-        .map(|(m, deps)| (*m, deps.iter().copied().collect()))
+        .enumerate()
+        .map(|(i, (m, _))| (*m, i))
         .collect();
-    while let Some(ready) = remaining
-        .iter()
-        .find(|(_, deps)| deps.is_empty())
-        .map(|(m, _)| *m)
-    {
-        remaining.remove(ready);
-        for deps in remaining.values_mut() {
-            deps.remove(ready);
+    for (module, imports) in allowed() {
+        for imported in imports {
+            assert!(
+                position[imported] < position[module],
+                "{module} may import {imported}, which is not below it in the layer table"
+            );
         }
     }
-    assert!(
-        remaining.is_empty(),
-        "the layer table has a cycle among {:?}",
-        remaining.keys().collect::<Vec<_>>()
-    );
 }
 
 #[test]
 fn the_layers_below_http_use_no_web_framework() {
-    let mut files = Vec::new();
-    rust_files(&source_root(), &mut files);
     let mut violations = Vec::new();
-    for file in files {
-        if !BELOW_HTTP.contains(&module_of(&file).as_str()) {
+    for source in sources() {
+        if !BELOW_HTTP.contains(&source.module.as_str()) {
             continue;
         }
-        let text = without_comments(&std::fs::read_to_string(&file).expect("read file"));
         for krate in HTTP_CRATES {
-            if uses_crate(&text, krate) {
-                violations.push(format!(
-                    "{} uses {krate}",
-                    file.strip_prefix(source_root()).unwrap_or(&file).display()
-                ));
+            if uses_crate(&source.text, krate) {
+                violations.push(format!("{} uses {krate}", source.name));
             }
         }
     }
-    assert!(
-        violations.is_empty(),
-        "HTTP belongs in src/http, src/routes and src/startup:\n{}",
-        violations.join("\n")
+    assert_none(
+        &violations,
+        "HTTP belongs in src/http, src/routes and src/startup",
     );
 }
 
