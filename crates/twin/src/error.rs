@@ -100,6 +100,11 @@ pub enum TwinError {
         bytes: usize,
         max: usize,
     },
+    #[error(
+        "a digital twin patch must be a JSON Patch array such as \
+         [{{\"op\": \"add\", \"path\": \"/component/property\", \"value\": 21}}], not {found}"
+    )]
+    NotAPatchDocument { found: &'static str },
     /// A digital-twin JSON Patch could not be turned into a desired-properties patch.
     #[error("digital twin patch operation {index}: {reason}")]
     DigitalTwinPatch { index: usize, reason: String },

@@ -38,6 +38,11 @@ impl Metadata {
         self.last_updated = stamp.at;
         self.last_updated_version = stamp.version;
     }
+
+    /// The metadata node of a member, if it has one.
+    pub(crate) fn child(&self, key: &str) -> Option<&Metadata> {
+        self.children.get(key)
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -16,7 +16,7 @@ use crate::Timestamp;
 use crate::error::{SectionKind, TwinError, json_kind};
 use crate::etag::Etag;
 use crate::limits::TwinLimits;
-use crate::section::Section;
+use crate::section::{Metadata, Section};
 
 /// Read-only members of a section that back ends send back as they read them (a twin read,
 /// changed and written back) and that are therefore ignored rather than refused.
@@ -106,6 +106,14 @@ impl Twin {
     /// The reported properties, without `$metadata` and `$version`.
     pub fn reported(&self) -> &Map<String, Value> {
         &self.reported.value
+    }
+
+    pub(crate) fn desired_metadata(&self) -> &Metadata {
+        &self.desired.metadata
+    }
+
+    pub(crate) fn reported_metadata(&self) -> &Metadata {
+        &self.reported.metadata
     }
 
     /// Applies a JSON merge patch (RFC 7386; `null` deletes) to the reported properties, as a
