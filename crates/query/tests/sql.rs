@@ -130,6 +130,23 @@ fn rows(count: usize) -> Vec<TwinRow> {
         .collect()
 }
 
+/// Binds a row's columns in table order (the same in both databases).
+macro_rules! bind_row {
+    ($query:expr, $row:expr) => {
+        $query
+            .bind(&$row.id)
+            .bind(&$row.status)
+            .bind(&$row.connection_state)
+            .bind(&$row.last_activity)
+            .bind(&$row.model_id)
+            .bind($row.version)
+            .bind($row.tags.to_string())
+            .bind($row.desired.to_string())
+            .bind($row.reported.to_string())
+            .bind($row.desired_version)
+    };
+}
+
 /// The twin document the in-memory evaluator sees for a row.
 fn document(r: &TwinRow) -> Value {
     let mut doc = Map::new();
@@ -372,20 +389,13 @@ async fn sqlite_selects_what_memory_selects() {
     .expect("create table");
     let data = rows(300);
     for r in &data {
-        sqlx::query("INSERT INTO twins VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&r.id)
-            .bind(&r.status)
-            .bind(&r.connection_state)
-            .bind(&r.last_activity)
-            .bind(&r.model_id)
-            .bind(r.version)
-            .bind(r.tags.to_string())
-            .bind(r.desired.to_string())
-            .bind(r.reported.to_string())
-            .bind(r.desired_version)
-            .execute(&pool)
-            .await
-            .expect("insert");
+        bind_row!(
+            sqlx::query("INSERT INTO twins VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            r
+        )
+        .execute(&pool)
+        .await
+        .expect("insert");
     }
     let docs: Vec<Value> = data.iter().map(document).collect();
     let mapping = mapping(SqlDialect::Sqlite);
@@ -518,19 +528,12 @@ async fn compare_postgres(pool: &sqlx::PgPool) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let data = rows(300);
     for r in &data {
-        sqlx::query(
-            "INSERT INTO twins VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10)",
+        bind_row!(
+            sqlx::query(
+                "INSERT INTO twins VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10)",
+            ),
+            r
         )
-        .bind(&r.id)
-        .bind(&r.status)
-        .bind(&r.connection_state)
-        .bind(&r.last_activity)
-        .bind(&r.model_id)
-        .bind(r.version)
-        .bind(r.tags.to_string())
-        .bind(r.desired.to_string())
-        .bind(r.reported.to_string())
-        .bind(r.desired_version)
         .execute(pool)
         .await
         .map_err(|e| e.to_string())?;

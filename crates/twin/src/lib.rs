@@ -31,3 +31,24 @@ pub use validate::{
     ModelElement, Violation, ViolationKind, validate_command, validate_command_response,
     validate_desired, validate_reported, validate_telemetry,
 };
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+mod test_support {
+    use serde_json::{Map, Value};
+
+    use crate::Timestamp;
+
+    /// A fixed time `seconds` after the Unix epoch.
+    pub(crate) fn at(seconds: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(seconds, 0).expect("in range")
+    }
+
+    /// The members of a JSON object literal.
+    pub(crate) fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+}

@@ -229,14 +229,8 @@ fn text_size(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::object as members;
     use serde_json::json;
-
-    fn members(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("not an object: {other}"),
-        }
-    }
 
     fn check(v: Value) -> Result<(), TwinError> {
         TwinLimits::default().check_members(SectionKind::Reported, &members(v))

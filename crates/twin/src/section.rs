@@ -178,15 +178,8 @@ fn metadata_document(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::tests::at;
+    use crate::test_support::{at, object as obj};
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("not an object: {other}"),
-        }
-    }
 
     #[test]
     fn merge_patch_follows_rfc_7386() {

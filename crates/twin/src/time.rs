@@ -14,13 +14,9 @@ pub fn format_timestamp(t: &Timestamp) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A fixed time `seconds` after the Unix epoch.
-    pub(crate) fn at(seconds: i64) -> Timestamp {
-        DateTime::from_timestamp(seconds, 0).expect("in range")
-    }
+    use crate::test_support::at;
 
     #[test]
     fn timestamps_have_seven_fractional_digits() {

@@ -295,7 +295,7 @@ fn merge_plain(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::tests::at;
+    use crate::test_support::at;
     use serde_json::json;
 
     fn limits() -> TwinLimits {

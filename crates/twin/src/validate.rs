@@ -398,13 +398,10 @@ fn validate_command_payload(
     payload: &Value,
     which: Payload,
 ) -> Vec<Violation> {
-    let mut out = Vec::new();
-    if let Some(c) = component
-        && model.component(c).is_none()
-    {
-        out.push(unknown_component(model, c, String::new()));
-        return out;
+    if let Some(v) = missing_component(model, component) {
+        return vec![v];
     }
+    let mut out = Vec::new();
     let Some(def) = model.command(component, command) else {
         out.push(unknown_content(model, component, command, "Command", ""));
         return out;
@@ -437,13 +434,10 @@ pub fn validate_telemetry(
     component: Option<&str>,
     body: &Value,
 ) -> Vec<Violation> {
-    let mut out = Vec::new();
-    if let Some(c) = component
-        && model.component(c).is_none()
-    {
-        out.push(unknown_component(model, c, String::new()));
-        return out;
+    if let Some(v) = missing_component(model, component) {
+        return vec![v];
     }
+    let mut out = Vec::new();
     let Some(members) = body.as_object() else {
         out.push(Violation {
             pointer: String::new(),
@@ -524,6 +518,15 @@ fn model_element(component: Option<&str>, element: ElementRef<'_>) -> ModelEleme
             .map(|(p, _)| p.id().to_owned())
             .unwrap_or_default(),
     }
+}
+
+/// The violation of naming a component the model does not have, if that is the case.
+fn missing_component(model: &DeviceModel, component: Option<&str>) -> Option<Violation> {
+    let c = component?;
+    model
+        .component(c)
+        .is_none()
+        .then(|| unknown_component(model, c, String::new()))
 }
 
 fn unknown_component(model: &DeviceModel, name: &str, pointer: String) -> Violation {
