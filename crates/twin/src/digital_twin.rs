@@ -435,6 +435,38 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The digital-twin change event between two digital twins (IoT Hub's
+/// `digitalTwinChangeEvents` body, `application/json-patch+json`): `add` for every member that
+/// is new or changed (RFC 6902 `add` replaces an existing member), `remove` for every member
+/// that went away, descending into objects present in both.
+pub fn digital_twin_changes(before: &Value, after: &Value) -> Value {
+    let mut ops = Vec::new();
+    diff_ops(before, after, "", &mut ops);
+    Value::Array(ops)
+}
+
+fn diff_ops(before: &Value, after: &Value, pointer: &str, ops: &mut Vec<Value>) {
+    match (before, after) {
+        (Value::Object(old), Value::Object(new)) => {
+            for (key, value) in new {
+                let here = crate::error::push_token(pointer, key);
+                match old.get(key) {
+                    Some(previous) => diff_ops(previous, value, &here, ops),
+                    None => {
+                        ops.push(serde_json::json!({"op": "add", "path": here, "value": value}))
+                    }
+                }
+            }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                let here = crate::error::push_token(pointer, key);
+                ops.push(serde_json::json!({"op": "remove", "path": here}));
+            }
+        }
+        (old, new) if old == new => {}
+        (_, new) => ops.push(serde_json::json!({"op": "add", "path": pointer, "value": new})),
+    }
+}
+
 /// The merge patch that turns `before` into `after`.
 fn merge_diff(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<String, Value> {
     let mut patch = Map::new();

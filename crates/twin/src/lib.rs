@@ -19,7 +19,7 @@ mod time;
 mod twin;
 mod validate;
 
-pub use digital_twin::{digital_twin, digital_twin_patch_to_desired};
+pub use digital_twin::{digital_twin, digital_twin_changes, digital_twin_patch_to_desired};
 pub use error::{SectionKind, TwinError};
 pub use etag::{Etag, EtagError, IfMatch, IfMatchError};
 pub use limits::{TwinLimits, members_size};

@@ -8,8 +8,8 @@ use chrono::DateTime;
 use serde_json::{Value, json};
 use twinhub_twin::{
     DeviceModel, Timestamp, Twin, TwinError, TwinLimits, ViolationKind, digital_twin,
-    digital_twin_patch_to_desired, validate_command, validate_command_response, validate_desired,
-    validate_reported, validate_telemetry,
+    digital_twin_changes, digital_twin_patch_to_desired, validate_command,
+    validate_command_response, validate_desired, validate_reported, validate_telemetry,
 };
 
 const ROOT: &str = "dtmi:com:example:TemperatureController;3";
@@ -626,4 +626,33 @@ fn a_translated_patch_applies_and_validates() {
         dt["thermostat2"]["$metadata"]["targetTemperature"],
         json!({"desiredValue": 17.5, "desiredVersion": 5})
     );
+}
+
+#[test]
+fn digital_twin_changes_are_json_patches_as_iot_hub_sends_them() {
+    let mut twin = documented_twin();
+    let before = digital_twin("d", &twin, None);
+    twin.patch_desired(
+        &json!({"thermostat1": {"__t": "c", "targetTemperature": 22.5}}),
+        at(40),
+        &TwinLimits::default(),
+    )
+    .expect("desired");
+    twin.patch_reported(
+        &json!({"serialNumber": null}),
+        at(41),
+        &TwinLimits::default(),
+    )
+    .expect("reported");
+    let after = digital_twin("d", &twin, None);
+    assert_eq!(
+        digital_twin_changes(&before, &after),
+        json!([
+            {"op": "add", "path": "/thermostat1/$metadata/targetTemperature/desiredValue", "value": 22.5},
+            {"op": "add", "path": "/thermostat1/$metadata/targetTemperature/desiredVersion", "value": 5},
+            {"op": "remove", "path": "/$metadata/serialNumber"},
+            {"op": "remove", "path": "/serialNumber"}
+        ])
+    );
+    assert_eq!(digital_twin_changes(&after, &after), json!([]));
 }
