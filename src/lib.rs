@@ -5,11 +5,13 @@
 
 pub mod auth;
 pub mod authz;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod error;
+pub mod http;
 pub mod openapi;
+pub mod repository;
 pub mod routes;
 pub mod startup;
 pub mod store;

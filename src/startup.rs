@@ -1,50 +1,34 @@
-//! Wiring: open the store, build the caches and parser policy, bind the listener and run the
-//! HTTP server until SIGINT/SIGTERM. Tests use [`Application::build`] with port 0.
+//! Wiring: open the store, build the shared pieces ([`Services`]), bind the HTTP listener and
+//! run it, with any other listener, until SIGINT/SIGTERM. Tests use [`Application::build`]
+//! with port 0. Handlers take `web::Data<…>` of exactly the pieces they need; another
+//! listener (an MQTT endpoint, a second HTTPS service) joins through
+//! [`Application::with_listener`] and shares the same [`Services`].
 
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use futures_util::StreamExt;
+use actix_web::{App, HttpServer, web};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Authenticator;
 use crate::auth::oidc::OidcProviders;
 use crate::authz::{Authz, AuthzError};
+use crate::changes::Caches;
 use crate::config::{Settings, redact_url};
-use crate::domain::model::Change;
-use crate::domain::publish::PushPolicy;
-use crate::domain::resolution::{DmrSettings, Resolution};
-use crate::error::ApiError;
+use crate::http::Site;
+use crate::http::auth::HttpAuth;
+use crate::http::error::ApiError;
+use crate::repository::publish::{Publisher, PushPolicy};
+use crate::repository::resolution::{DmrSettings, Resolution};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::{self, Metrics};
 use crate::{openapi, routes};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub resolution: Arc<Resolution>,
-    pub auth: Authenticator,
-    pub authz: Arc<Authz>,
-    pub oidc: OidcProviders,
-    pub policy: PushPolicy,
-    pub settings: Arc<Settings>,
-}
-
-impl AppState {
-    /// After a write to users, tokens, grants or namespaces: reload the policy and drop what
-    /// depends on visibility. (Other instances do the same when PostgreSQL tells them.)
-    pub async fn access_changed(&self) -> Result<(), ApiError> {
-        self.authz.reload().await.map_err(ApiError::unexpected)?;
-        self.resolution.apply(&Change::AccessChanged);
-        Ok(())
-    }
-}
 
 /// Why the service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -60,29 +44,39 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error("the {name} listener failed: {source}")]
+    Listener {
+        name: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// A bound, ready-to-run service.
-pub struct Application {
-    address: SocketAddr,
-    server: Server,
+/// The pieces that handlers and listeners share, built once per instance.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub resolution: Arc<Resolution>,
+    pub authz: Arc<Authz>,
+    pub caches: Arc<Caches>,
+    pub authenticator: Arc<Authenticator>,
+    pub http_auth: Arc<HttpAuth>,
+    pub policy: Arc<PushPolicy>,
+    pub publisher: Arc<Publisher>,
+    pub site: Arc<Site>,
+    pub metrics: Arc<Metrics>,
 }
 
-impl Application {
-    /// Opens and migrates the database and binds the listener; serving starts with
-    /// [`run_until_stopped`](Self::run_until_stopped).
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+impl Services {
+    /// Opens and migrates the database, loads the access policy and starts following other
+    /// instances' changes and the facet backfill.
+    pub async fn open(settings: Settings) -> Result<Self, StartupError> {
         let store = crate::store::open(&settings.database_url, settings.database_max_connections)
             .await
             .map_err(|source| StartupError::Database {
                 url: redact_url(&settings.database_url),
                 source,
             })?;
-        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
-            address: settings.bind,
-            source,
-        })?;
-        let address = listener.local_addr()?;
         let resolution = Arc::new(Resolution::new(
             store.clone(),
             DmrSettings {
@@ -92,14 +86,8 @@ impl Application {
             },
         ));
         let authz = Arc::new(Authz::load(store.clone(), settings.default_visibility).await?);
-        follow_changes(
-            store.clone(),
-            Arc::new(ChangeFollower {
-                resolution: resolution.clone(),
-                authz: authz.clone(),
-            }),
-        )
-        .await;
+        let caches = Arc::new(Caches::new(resolution.clone(), authz.clone()));
+        crate::changes::follow(store.clone(), caches.clone()).await;
         let parsing = dtdl::ParsingOptions {
             max_dtdl_version: settings.max_dtdl_version,
             ..dtdl::ParsingOptions::default()
@@ -111,23 +99,80 @@ impl Application {
             resolution.clone(),
             parsing.clone(),
         ));
-        let state = web::Data::new(AppState {
-            policy: PushPolicy {
-                max_models: settings.max_batch_models,
-                parsing,
-            },
-            auth: Authenticator::new(store.clone(), &settings),
-            oidc: OidcProviders::new(&settings.oidc),
-            authz,
+        let policy = PushPolicy {
+            max_models: settings.max_batch_models,
+            parsing,
+        };
+        let authenticator = Arc::new(Authenticator::new(store.clone(), &settings));
+        Ok(Self {
+            http_auth: Arc::new(HttpAuth::new(
+                authenticator.clone(),
+                OidcProviders::new(&settings.oidc),
+                &settings,
+            )),
+            authenticator,
+            publisher: Arc::new(Publisher::new(
+                store.clone(),
+                policy.clone(),
+                resolution.clone(),
+            )),
+            policy: Arc::new(policy),
+            site: Arc::new(Site::new(&settings)),
+            metrics: Arc::new(Metrics::default()),
             settings: Arc::new(settings),
             store,
             resolution,
-        });
-        let metrics = web::Data::new(Metrics::default());
+            authz,
+            caches,
+        })
+    }
+
+    /// Shares every piece as app data, so a handler takes `web::Data<Piece>` of what it uses.
+    fn register(&self, config: &mut web::ServiceConfig) {
+        config
+            .app_data(web::Data::from(self.store.clone()))
+            .app_data(web::Data::from(self.resolution.clone()))
+            .app_data(web::Data::from(self.authz.clone()))
+            .app_data(web::Data::from(self.caches.clone()))
+            .app_data(web::Data::from(self.http_auth.clone()))
+            .app_data(web::Data::from(self.policy.clone()))
+            .app_data(web::Data::from(self.publisher.clone()))
+            .app_data(web::Data::from(self.site.clone()))
+            .app_data(web::Data::from(self.metrics.clone()));
+    }
+}
+
+/// A listener beside the HTTP server; it runs until it fails or the application stops.
+type ListenerTask = Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send>>;
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    services: Services,
+    listeners: Vec<(&'static str, ListenerTask)>,
+}
+
+impl Application {
+    /// Opens and migrates the database and binds the listener; serving starts with
+    /// [`run_until_stopped`](Self::run_until_stopped).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let services = Services::open(settings).await?;
+        Self::with_services(services)
+    }
+
+    /// Binds the HTTP listener over services that are already open.
+    pub fn with_services(services: Services) -> Result<Self, StartupError> {
+        let bind = services.settings.bind;
+        let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+            address: bind,
+            source,
+        })?;
+        let address = listener.local_addr()?;
+        let shared = services.clone();
         let server = HttpServer::new(move || {
             let (app, api) = App::new()
-                .app_data(state.clone())
-                .app_data(metrics.clone())
+                .configure(|config| shared.register(config))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::bad_request("invalid-parameter", e.to_string()).into()
                 }))
@@ -135,34 +180,46 @@ impl Application {
                     ApiError::bad_request("invalid-path", e.to_string()).into()
                 }))
                 .wrap(cors())
-                .wrap(middleware::from_fn(crate::auth::refusals::audit_refusals))
-                .wrap(middleware::from_fn(crate::error::error_page_chrome))
+                .wrap(middleware::from_fn(crate::http::refusals::audit_refusals))
+                .wrap(middleware::from_fn(routes::pages::error::error_page_chrome))
                 .wrap(middleware::from_fn(metrics::record))
                 .into_utoipa_app()
                 .openapi(openapi::base())
                 .configure(routes::configure_documented)
                 .split_for_parts();
-            app.configure(routes::dmr::configure)
-                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
-                .route("/login", web::get().to(routes::pages::login::login_form))
-                .route("/login", web::post().to(routes::pages::login::login))
-                .route("/logout", web::post().to(routes::pages::login::logout))
-                .route(
-                    "/login/oidc/{issuer}",
-                    web::get().to(routes::pages::login::oidc_start),
+            app.configure(routes::configure_undocumented)
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}")
+                        .url("/api/openapi.json", openapi::complete(api)),
                 )
-                .route(
-                    "/login/oidc/{issuer}/callback",
-                    web::get().to(routes::pages::login::oidc_callback),
-                )
-                .configure(routes::pages::configure)
-                .default_service(web::to(not_found))
+                .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
         tracing::info!(address = %address, "listening on http://{address}");
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            services,
+            listeners: Vec::new(),
+        })
+    }
+
+    /// The shared pieces, for building another listener over the same store and policy.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Runs `listener` beside the HTTP server: it starts with
+    /// [`run_until_stopped`](Self::run_until_stopped), and its failure stops the application.
+    pub fn with_listener(
+        mut self,
+        name: &'static str,
+        listener: impl Future<Output = Result<(), StartupError>> + Send + 'static,
+    ) -> Self {
+        self.listeners.push((name, Box::pin(listener)));
+        self
     }
 
     /// The bound address (useful with port 0).
@@ -174,9 +231,37 @@ impl Application {
         self.address.port()
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests. A listener that
+    /// fails stops the HTTP server too, and its error is returned.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        self.server.await?;
+        let handle = self.server.handle();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, listener) in self.listeners {
+            tasks.spawn(async move { (name, listener.await) });
+        }
+        let failed = async {
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((_, Ok(()))) => {}
+                    Ok((_, Err(error))) => return error,
+                    Err(join) => {
+                        return StartupError::Listener {
+                            name: "spawned",
+                            source: Box::new(join),
+                        };
+                    }
+                }
+            }
+            std::future::pending().await
+        };
+        tokio::select! {
+            served = self.server => served?,
+            error = failed => {
+                tracing::error!(error = %error, "a listener failed; stopping");
+                handle.stop(true).await;
+                return Err(error);
+            }
+        }
         tracing::info!("twinhub stopped");
         Ok(())
     }
@@ -191,30 +276,12 @@ fn cors() -> Cors {
         .max_age(86_400)
 }
 
-async fn not_found(request: HttpRequest) -> HttpResponse {
-    let error = ApiError::not_found(format!(
-        "nothing is served at {}; see /api/docs/ for the API and /dtmi/… for models",
-        request.path()
-    ));
-    // Browsers get the friendly page; API clients the problem document.
-    let wants_html = request
-        .headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
-        actix_web::ResponseError::error_response(&crate::error::PageError(error))
-    } else {
-        actix_web::ResponseError::error_response(&error)
-    }
-}
-
 async fn backfill_facets(
     store: Arc<dyn Store>,
     resolution: Arc<Resolution>,
     parsing: dtdl::ParsingOptions,
 ) {
-    match crate::domain::facets::backfill(store, &parsing).await {
+    match crate::repository::facets::backfill(store, &parsing).await {
         Ok(0) => {}
         Ok(count) => {
             // Cached facet counts were taken while rows still lacked facets.
@@ -228,59 +295,4 @@ async fn backfill_facets(
             tracing::error!(error = %error, "computing facets of stored models failed; restart to retry")
         }
     }
-}
-
-/// What other instances' writes make stale here: cached DMR files and the access policy.
-struct ChangeFollower {
-    resolution: Arc<Resolution>,
-    authz: Arc<Authz>,
-}
-
-impl ChangeFollower {
-    /// `None` means notifications may have been missed: drop and reload everything.
-    async fn apply(&self, change: Option<Change>) {
-        let reload = match &change {
-            Some(change) => {
-                self.resolution.apply(change);
-                *change == Change::AccessChanged
-            }
-            None => {
-                self.resolution.clear();
-                true
-            }
-        };
-        if reload && let Err(error) = self.authz.reload().await {
-            tracing::error!(error = %error, "cannot reload the access policy after a change");
-        }
-    }
-}
-
-/// Keeps caches and the access policy in step with writes made by other instances. A lost
-/// listener connection drops the whole cache, since notifications may have been missed.
-async fn follow_changes(store: Arc<dyn Store>, follower: Arc<ChangeFollower>) {
-    let first = store.changes().await;
-    let mut changes = match first {
-        Ok(Some(stream)) => stream,
-        Ok(None) => return,
-        Err(error) => {
-            tracing::warn!(error = %error, "cannot listen for changes from other instances; retrying in the background");
-            follower.apply(None).await;
-            return spawn_follow(store, follower, None);
-        }
-    };
-    tokio::spawn(async move {
-        while let Some(change) = changes.next().await {
-            follower.apply(change).await;
-        }
-        tracing::warn!("change notifications ended; resubscribing");
-        follower.apply(None).await;
-        spawn_follow(store, follower, Some(Duration::from_secs(1)));
-    });
-}
-
-fn spawn_follow(store: Arc<dyn Store>, follower: Arc<ChangeFollower>, delay: Option<Duration>) {
-    tokio::spawn(async move {
-        tokio::time::sleep(delay.unwrap_or(Duration::from_secs(1))).await;
-        Box::pin(follow_changes(store, follower)).await;
-    });
 }

@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """Writes a DMR folder tree of N realistic DTDL v2 interfaces for the import benchmark.
 
-Usage: python3 benches/import/generate.py OUT_DIR [--count 20000] [--seed 6]
+Usage: python3 benches/import/generate.py OUT_DIR [--count 20000] [--seed 6] [--legacy N]
 
 Models spread over 40 vendor namespaces and mix telemetry, properties and commands with varied
 schemas (primitives, enums, objects, arrays, maps, semantic types with units). About a quarter
 extend one or two earlier interfaces (chains up to 4 deep, across namespaces) and about a quarter
 have one to three components whose schemas are earlier component-free interfaces, so the whole
 tree validates only if every dependency resolves. Deterministic for a given seed.
+
+`--legacy N` (at most 10) makes the interfaces 1..N break a repository convention the way
+`dtmi:MeshSystems:txs:modbus;1` in the public repository does: a command's request schema
+has an `@id` outside the root DTMI. They are early, component-free interfaces, so later ones
+extend them and use them as components; the tree then imports only with `--allow-legacy`.
+The rest of the corpus is the same with or without legacy models.
 """
 
 import argparse
@@ -68,7 +74,10 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--legacy", type=int, default=0)
     args = parser.parse_args()
+    if not 0 <= args.legacy <= 10:
+        parser.error("--legacy takes 0 to 10 models (the first interfaces are the component-free ones)")
     rng = random.Random(args.seed)
     depth = []        # extends depth of each interface
     leaves = []       # indexes of interfaces without components (usable as component schemas)
@@ -92,6 +101,13 @@ def main():
             for c, target in enumerate({rng.choice(leaves) for _ in range(rng.randint(1, 3))}):
                 body.append({"@type": "Component", "name": f"part{c}n{i}", "schema": dtmis[target]})
                 has_components = True
+        if 1 <= i <= args.legacy:
+            # Outside the root: `…:Gateway7Operation` does not start with `…:Gateway7`'s labels.
+            operation = dtmi.split(";")[0] + "Operation;1"
+            body.append({"@type": "Command", "name": f"operate{i}",
+                         "request": {"name": "operation", "schema": {
+                             "@id": operation, "@type": "Object",
+                             "fields": [{"name": "register", "schema": "integer"}]}}})
         model["contents"] = body
         depth.append(my_depth)
         dtmis.append(dtmi)

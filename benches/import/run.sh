@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Import and push benchmarks of the twinhub CLI (release binary):
-#   1. `twinhub import` of a generated corpus (default 20,000 interfaces) with full validation
-#      into SQLite, then into PostgreSQL (when 127.0.0.1:5432 answers): wall time, peak RSS;
+#   1. `twinhub import` of a generated corpus (default 20,000 interfaces, one of them legacy
+#      content like the public repository's `dtmi:MeshSystems:txs:modbus;1`, so the import runs
+#      with --allow-legacy) with full validation into SQLite, then into PostgreSQL (when
+#      127.0.0.1:5432 answers): wall time, peak RSS;
 #   2. `twinhub push ../shared/models-sample` over HTTP to a release server on SQLite.
-# Usage: bash benches/import/run.sh        (COUNT=… for another corpus size)
+# Usage: bash benches/import/run.sh   (COUNT=… for another corpus size, LEGACY=0…10 legacy models;
+#        the public repository's tree is COUNT=19255 LEGACY=1)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 target=${CARGO_TARGET_DIR:-$PWD/target}
 bin=${TWINHUB_BIN:-$target/release/twinhub}
 count=${COUNT:-20000}
+legacy=${LEGACY:-1}
+import_flags=()
+if (( legacy > 0 )); then
+    import_flags=(--allow-legacy)
+fi
 postgres=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 if [[ ! -x "$bin" ]]; then
     echo "+ cargo build --release --bin twinhub"
@@ -39,16 +47,16 @@ measure() {
 }
 
 echo "== generating $count interfaces"
-python3 benches/import/generate.py "$work/corpus" --count "$count"
+python3 benches/import/generate.py "$work/corpus" --count "$count" --legacy "$legacy"
 
 echo "== import into SQLite"
-measure "import (SQLite)" "$bin" import "$work/corpus" --database-url "sqlite://$work/bench.db"
+measure "import (SQLite)" "$bin" import "$work/corpus" --database-url "sqlite://$work/bench.db" "${import_flags[@]}"
 
 if pg_isready -q -h 127.0.0.1 -p 5432; then
     echo "== import into PostgreSQL"
     db="twinhub_bench_$$"
     psql -q "$postgres/postgres" -c "CREATE DATABASE $db"
-    measure "import (PostgreSQL)" "$bin" import "$work/corpus" --database-url "$postgres/$db"
+    measure "import (PostgreSQL)" "$bin" import "$work/corpus" --database-url "$postgres/$db" "${import_flags[@]}"
     psql -q "$postgres/postgres" -c "DROP DATABASE $db WITH (FORCE)"
 else
     echo "NOTICE: PostgreSQL is not running on 127.0.0.1:5432: skipping its import"

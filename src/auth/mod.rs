@@ -1,39 +1,26 @@
-//! Authentication: who is calling. A request carries an API token or the bootstrap admin
-//! token (`Authorization: Bearer …`), or a browser session cookie, or nothing (anonymous).
-//! [`Caller`] is an extractor, so every handler gets its caller the same way; what the
-//! caller may do is decided by [`crate::authz`]. Also here: local password logins with
-//! throttling, sessions (signed and encrypted cookies naming a server-side session, so
-//! logout really ends them) and their CSRF tokens.
+//! Authentication: who is calling, without HTTP. A caller presents an API token or the
+//! bootstrap admin token, or a browser session, or nothing (anonymous); [`Authenticator`]
+//! checks each against the store and yields a [`Caller`]. Also here: local password logins
+//! with throttling, server-side sessions (so logout really ends them) and their CSRF tokens,
+//! and OIDC sign-in (`oidc.rs`). Reading credentials out of requests (headers, encrypted
+//! cookies, the client address) is the HTTP edge's job (`crate::http::auth`); what a caller
+//! may do is decided by [`crate::authz`].
 
 pub mod oidc;
-pub mod refusals;
 pub mod secrets;
 pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
-use actix_web::dev::Payload;
-use actix_web::http::{Method, header};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
-use futures_util::future::LocalBoxFuture;
-use sha2::{Digest, Sha512};
 
 use crate::config::{Secret, Settings};
 use crate::domain::access::{Actor, ApiToken, AuditEntry, Outcome, Subject, User};
-use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use secrets::{constant_time_eq, looks_like_token, sha256_hex};
 use throttle::LoginThrottle;
-
-/// Name of the session cookie (its value is encrypted; it names a server-side session).
-pub const SESSION_COOKIE: &str = "twinhub_session";
-/// Header that cookie-authenticated API writes must carry, holding the session's CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Who a request comes from.
 #[derive(Clone, Debug)]
@@ -50,7 +37,7 @@ impl Principal {
     pub fn subject_key(&self) -> Option<String> {
         match self {
             Self::Anonymous => None,
-            Self::Bootstrap => Some(crate::authz::BOOTSTRAP_SUBJECT.to_owned()),
+            Self::Bootstrap => Some(crate::domain::access::BOOTSTRAP_SUBJECT.to_owned()),
             Self::User(user) => Some(Subject::User(user.name.clone()).key()),
             Self::Token(token) => Some(Subject::Token(token.id).key()),
         }
@@ -100,38 +87,38 @@ impl Caller {
     }
 
     /// Checks the CSRF token a form sent against the session's.
-    pub fn check_csrf(&self, presented: &str) -> Result<(), ApiError> {
+    pub fn check_csrf(&self, presented: &str) -> Result<(), AuthError> {
         match &self.session {
-            Some(session)
-                if constant_time_eq(presented.as_bytes(), session.csrf_token.as_bytes()) =>
-            {
-                Ok(())
-            }
-            _ => Err(ApiError::forbidden(
-                "the form's CSRF token does not match your session; reload the page and try again",
+            Some(session) if session.csrf_matches(presented) => Ok(()),
+            _ => Err(AuthError::Forbidden(
+                "the form's CSRF token does not match your session; reload the page and try again"
+                    .to_owned(),
             )),
         }
     }
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let state = request
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::unexpected("application state is missing"))?;
-            let caller = state.auth.authenticate(&request).await?;
-            // Kept for what runs after the handler: refusal auditing and error pages.
-            if !caller.principal.is_anonymous() {
-                request.extensions_mut().insert(caller.clone());
-            }
-            Ok(caller)
-        })
+impl SessionInfo {
+    /// Whether `presented` is this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        constant_time_eq(presented.as_bytes(), self.csrf_token.as_bytes())
     }
+}
+
+/// Why credentials were refused or could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The credentials are malformed, unknown, expired or revoked (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The request is refused whoever sends it, e.g. a missing CSRF token (403).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Checking failed for a reason that is not the caller's fault.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Why a login failed (each becomes an audit entry; the message to the person stays vague).
@@ -141,13 +128,13 @@ pub enum LoginError {
     BadCredentials,
     #[error("too many failed logins; try again in {} seconds", .0.as_secs().max(1))]
     Throttled(Duration),
-    #[error("{0}")]
-    Unexpected(ApiError),
+    #[error(transparent)]
+    Unexpected(#[from] AuthError),
 }
 
-impl From<ApiError> for LoginError {
-    fn from(error: ApiError) -> Self {
-        Self::Unexpected(error)
+impl From<StoreError> for LoginError {
+    fn from(error: StoreError) -> Self {
+        Self::Unexpected(error.into())
     }
 }
 
@@ -155,31 +142,22 @@ impl From<ApiError> for LoginError {
 pub struct Authenticator {
     store: Arc<dyn Store>,
     admin_token: Option<Secret>,
-    cookie_key: Key,
     session_ttl: chrono::Duration,
-    secure_cookies: bool,
-    behind_proxy: bool,
     throttle: LoginThrottle,
+}
+
+/// A session just started: its secret id (for the cookie) and how long it lasts.
+pub struct NewSession {
+    pub id: String,
+    pub ttl: chrono::Duration,
 }
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, settings: &Settings) -> Self {
-        let cookie_key = match &settings.session_secret {
-            Some(secret) => Key::from(&Sha512::digest(secret.expose().as_bytes())),
-            None => {
-                tracing::warn!(
-                    "no session_secret is set: browser sessions end when twinhub restarts and are not shared between instances"
-                );
-                Key::generate()
-            }
-        };
         Self {
             store,
             admin_token: settings.admin_token.clone(),
-            cookie_key,
             session_ttl: chrono::Duration::minutes(i64::from(settings.session_ttl_minutes)),
-            secure_cookies: settings.secure_cookies,
-            behind_proxy: settings.behind_proxy,
             throttle: LoginThrottle::new(
                 settings.login_max_failures,
                 Duration::from_secs(settings.login_lockout_seconds),
@@ -187,68 +165,18 @@ impl Authenticator {
         }
     }
 
-    /// The client address: the peer, or what a trusted proxy reports.
-    pub fn source(&self, request: &HttpRequest) -> Option<String> {
-        if self.behind_proxy {
-            request
-                .connection_info()
-                .realip_remote_addr()
-                .map(str::to_owned)
-        } else {
-            request.peer_addr().map(|addr| addr.ip().to_string())
-        }
-    }
-
-    /// Who sent `request`. A bearer token that is malformed, unknown, expired or revoked is
-    /// refused outright (never treated as anonymous), so a broken CI secret fails loudly.
-    pub async fn authenticate(&self, request: &HttpRequest) -> Result<Caller, ApiError> {
-        let source = self.source(request);
-        if let Some(value) = request.headers().get(header::AUTHORIZATION) {
-            let principal = self.bearer(value.to_str().unwrap_or_default()).await?;
-            return Ok(Caller {
-                principal,
-                source,
-                session: None,
-            });
-        }
-        if let Some((user, session)) = self.session_of(request).await? {
-            let writes = !matches!(
-                *request.method(),
-                Method::GET | Method::HEAD | Method::OPTIONS
-            );
-            if writes && request.path().starts_with("/api/") {
-                let presented = request
-                    .headers()
-                    .get(CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                if !constant_time_eq(presented.as_bytes(), session.csrf_token.as_bytes()) {
-                    return Err(ApiError::forbidden(format!(
-                        "API writes made with a session cookie must send the session's CSRF token in the {CSRF_HEADER} header; scripts should use an API token instead"
-                    )));
-                }
-            }
-            return Ok(Caller {
-                principal: Principal::User(user),
-                source,
-                session: Some(session),
-            });
-        }
-        Ok(Caller {
-            principal: Principal::Anonymous,
-            source,
-            session: None,
-        })
-    }
-
-    async fn bearer(&self, value: &str) -> Result<Principal, ApiError> {
+    /// The principal of an `Authorization` header value. A bearer token that is malformed,
+    /// unknown, expired or revoked is refused outright (never treated as anonymous), so a
+    /// broken CI secret fails loudly.
+    pub async fn bearer(&self, value: &str) -> Result<Principal, AuthError> {
+        let unauthenticated = |detail: String| AuthError::Unauthenticated(detail);
         let Some(token) = value
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|t| !t.is_empty())
         else {
-            return Err(ApiError::unauthorized(
-                "the Authorization header must be `Bearer <token>`",
+            return Err(unauthenticated(
+                "the Authorization header must be `Bearer <token>`".to_owned(),
             ));
         };
         if let Some(expected) = &self.admin_token
@@ -257,23 +185,25 @@ impl Authenticator {
             return Ok(Principal::Bootstrap);
         }
         if !looks_like_token(token) {
-            return Err(ApiError::unauthorized(
-                "the bearer token is not a twinhub token (they start with thk_ followed by 64 hex digits)",
+            return Err(unauthenticated(
+                "the bearer token is not a twinhub token (they start with thk_ followed by 64 hex digits)".to_owned(),
             ));
         }
         let stored = self.store.token_by_hash(&sha256_hex(token)).await?;
         let Some(stored) = stored else {
-            return Err(ApiError::unauthorized("the bearer token is not valid here"));
+            return Err(unauthenticated(
+                "the bearer token is not valid here".to_owned(),
+            ));
         };
         let now = Utc::now();
         if let Some(revoked) = stored.revoked_at {
-            return Err(ApiError::unauthorized(format!(
+            return Err(unauthenticated(format!(
                 "the bearer token {:?} was revoked at {revoked}; ask for a new one",
                 stored.name
             )));
         }
         if let Some(expired) = stored.expires_at.filter(|at| *at <= now) {
-            return Err(ApiError::unauthorized(format!(
+            return Err(unauthenticated(format!(
                 "the bearer token {:?} expired at {expired}; ask for a new one",
                 stored.name
             )));
@@ -289,73 +219,9 @@ impl Authenticator {
         Ok(Principal::Token(stored))
     }
 
-    fn jar(&self, request: &HttpRequest) -> CookieJar {
-        let mut jar = CookieJar::new();
-        if let Ok(cookies) = request.cookies() {
-            for cookie in cookies.iter() {
-                jar.add_original(cookie.clone().into_owned());
-            }
-        }
-        jar
-    }
-
-    /// Reads an encrypted cookie's value.
-    pub fn private_cookie(&self, request: &HttpRequest, name: &str) -> Option<String> {
-        self.jar(request)
-            .private(&self.cookie_key)
-            .get(name)
-            .map(|c| c.value().to_owned())
-    }
-
-    /// An encrypted, HttpOnly, SameSite=Lax cookie (Secure when served over HTTPS).
-    pub fn make_private_cookie(
-        &self,
-        request: &HttpRequest,
-        name: &'static str,
-        value: String,
-        max_age: chrono::Duration,
-    ) -> Cookie<'static> {
-        let mut jar = CookieJar::new();
-        let mut cookie = Cookie::build(name, value)
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(request))
-            .max_age(actix_web::cookie::time::Duration::seconds(
-                max_age.num_seconds(),
-            ))
-            .finish();
-        jar.private_mut(&self.cookie_key).add(cookie.clone());
-        if let Some(encrypted) = jar.get(name) {
-            cookie.set_value(encrypted.value().to_owned());
-        }
-        cookie
-    }
-
-    /// A cookie that deletes `name` in the browser.
-    pub fn removal_cookie(&self, request: &HttpRequest, name: &'static str) -> Cookie<'static> {
-        let mut cookie = Cookie::build(name, "")
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.is_https(request))
-            .finish();
-        cookie.make_removal();
-        cookie
-    }
-
-    fn is_https(&self, request: &HttpRequest) -> bool {
-        self.secure_cookies || (self.behind_proxy && request.connection_info().scheme() == "https")
-    }
-
-    async fn session_of(
-        &self,
-        request: &HttpRequest,
-    ) -> Result<Option<(User, SessionInfo)>, ApiError> {
-        let Some(id) = self.private_cookie(request, SESSION_COOKIE) else {
-            return Ok(None);
-        };
-        let id_sha256 = sha256_hex(&id);
+    /// The live session with this secret id, if any, and its user.
+    pub async fn session(&self, id: &str) -> Result<Option<(User, SessionInfo)>, AuthError> {
+        let id_sha256 = sha256_hex(id);
         Ok(self.store.session(&id_sha256).await?.map(|session| {
             (
                 session.user,
@@ -367,19 +233,21 @@ impl Authenticator {
         }))
     }
 
-    /// Starts a new session for `user` (a new id every login, so a session id planted
-    /// before login is worthless) and returns its cookie.
+    /// Starts a new session for `user`, ending `previous` (a new id every login, so a session
+    /// id planted before login is worthless).
     pub async fn start_session(
         &self,
-        request: &HttpRequest,
         user: &User,
-    ) -> Result<Cookie<'static>, ApiError> {
-        if let Some((_, old)) = self.session_of(request).await? {
+        previous: Option<&str>,
+        source: Option<String>,
+    ) -> Result<NewSession, AuthError> {
+        if let Some(previous) = previous
+            && let Some((_, old)) = self.session(previous).await?
+        {
             self.store.delete_session(&old.id_sha256).await?;
         }
         let id = secrets::random_hex();
         let expires_at = Utc::now() + self.session_ttl;
-        let source = self.source(request);
         self.store
             .create_session(
                 &sha256_hex(&id),
@@ -396,46 +264,45 @@ impl Authenticator {
                 &AuditEntry::success("login", &user.name),
             )
             .await?;
-        Ok(self.make_private_cookie(request, SESSION_COOKIE, id, self.session_ttl))
+        Ok(NewSession {
+            id,
+            ttl: self.session_ttl,
+        })
     }
 
-    /// Ends the request's session, if any, and returns the cookie that clears it.
-    pub async fn end_session(&self, request: &HttpRequest) -> Result<Cookie<'static>, ApiError> {
-        if let Some((user, session)) = self.session_of(request).await? {
+    /// Ends the session with this secret id, if it is live.
+    pub async fn end_session(&self, id: &str, source: Option<String>) -> Result<(), AuthError> {
+        if let Some((user, session)) = self.session(id).await? {
             self.store.delete_session(&session.id_sha256).await?;
             self.store
                 .audit(
-                    &Actor::new(user.name.clone(), self.source(request)),
+                    &Actor::new(user.name.clone(), source),
                     &AuditEntry::success("logout", &user.name),
                 )
                 .await?;
         }
-        Ok(self.removal_cookie(request, SESSION_COOKIE))
+        Ok(())
     }
 
     /// Checks a local account's password, with throttling; failures are audited.
     pub async fn verify_login(
         &self,
-        request: &HttpRequest,
         name: &str,
         password: &str,
+        source: Option<String>,
     ) -> Result<User, LoginError> {
-        let source = self.source(request);
         if let Some(wait) = self.throttle.retry_after(name, source.as_deref()) {
             self.audit_failure(name, source.clone(), "throttled").await;
             return Err(LoginError::Throttled(wait));
         }
-        let user = self
-            .store
-            .user_by_name(name)
-            .await
-            .map_err(ApiError::from)?;
+        let user = self.store.user_by_name(name).await?;
         let stored_hash = user
             .as_ref()
             .filter(|u| !u.disabled)
             .and_then(|u| u.password_hash.clone());
         let password = password.to_owned();
-        let verified = web::block(move || match stored_hash {
+        // Argon2 takes tens of milliseconds of CPU: off the async workers.
+        let verified = tokio::task::spawn_blocking(move || match stored_hash {
             Some(hash) => secrets::verify_password(&password, &hash),
             None => {
                 // Same work as a real check, so timing does not tell which names exist.
@@ -444,7 +311,7 @@ impl Authenticator {
             }
         })
         .await
-        .map_err(|e| ApiError::unexpected(format!("password check: {e}")))?;
+        .map_err(|e| AuthError::Internal(format!("password check: {e}")))?;
         match user {
             Some(user) if verified => {
                 self.throttle.record_success(name);

@@ -483,7 +483,7 @@ fn identity(
 /// Finds or creates the user of `identity`, gives first-login grants, and makes the
 /// group-based grants match the groups the issuer reports now.
 pub async fn provision(
-    store: &Arc<dyn Store>,
+    store: &dyn Store,
     settings: &OidcIssuerSettings,
     identity: &Identity,
 ) -> Result<User, OidcError> {

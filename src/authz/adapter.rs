@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use casbin::error::AdapterError;
 use casbin::{Adapter, Filter, Model};
 
+use crate::domain::access::BOOTSTRAP_SUBJECT;
 use crate::store::Store;
 
 /// Loads the casbin policy from the database.
@@ -22,9 +23,6 @@ impl StoreAdapter {
         Self { store }
     }
 }
-
-/// The subject of the configured bootstrap admin token.
-pub const BOOTSTRAP_SUBJECT: &str = "bootstrap";
 
 #[derive(Debug, thiserror::Error)]
 #[error(

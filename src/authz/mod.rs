@@ -12,12 +12,10 @@ use casbin::function_map::OperatorFunction;
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi};
 
 use crate::auth::Caller;
-use crate::domain::access::{Namespace, ReadScope, Role, Visibility, VisibilityMap};
-use crate::domain::publish::PushAccess;
-use crate::error::ApiError;
+use crate::domain::access::{Namespace, PushAccess, ReadScope, Role, Visibility, VisibilityMap};
 use crate::store::{Store, StoreError};
 
-pub use adapter::{BOOTSTRAP_SUBJECT, StoreAdapter};
+pub use adapter::StoreAdapter;
 
 /// What a caller wants to do. Each role holds the actions listed in [`ROLE_RULES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +94,20 @@ impl Target<'_> {
             Self::Repository => "*".to_owned(),
         }
     }
+}
+
+/// Why a request is refused. Mapped to 401, 404 (a model the caller may not see answers as
+/// if it did not exist) and 403 at the HTTP edge.
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    #[error(
+        "sign in or send an API token as Authorization: Bearer <token> (create one with POST /api/v1/tokens)"
+    )]
+    Unauthenticated,
+    #[error("no model {0} is stored")]
+    ModelHidden(String),
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Why the policy could not be loaded.
@@ -204,18 +216,17 @@ impl Authz {
         caller: &Caller,
         action: Action,
         target: &Target<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Denied> {
         if let Target::Model(dtmi) = target {
             if !self.can_read(caller, dtmi) {
                 return Err(match action {
-                    Action::Read => ApiError::model_not_found(dtmi),
                     // Pushing names a model that may not exist yet: refusing says nothing
                     // about what is stored.
-                    Action::Push if caller.principal.is_anonymous() => unauthenticated(),
-                    Action::Push => ApiError::forbidden(format!(
+                    Action::Push if caller.principal.is_anonymous() => Denied::Unauthenticated,
+                    Action::Push => Denied::Forbidden(format!(
                         "you may not push {dtmi}: ask an owner of its namespace for the publisher role"
                     )),
-                    _ => ApiError::model_not_found(dtmi),
+                    _ => Denied::ModelHidden((*dtmi).to_owned()),
                 });
             }
             if action == Action::Read {
@@ -226,9 +237,9 @@ impl Authz {
             return Ok(());
         }
         if caller.principal.is_anonymous() {
-            return Err(unauthenticated());
+            return Err(Denied::Unauthenticated);
         }
-        Err(ApiError::forbidden(match target {
+        Err(Denied::Forbidden(match target {
             Target::Model(dtmi) => format!(
                 "you may not {} {dtmi}: it needs a role on its namespace that holds this right",
                 action.as_str()
@@ -279,9 +290,9 @@ impl Authz {
 
     /// The authorization call of handlers open to any signed-in caller, which then limit
     /// what they show or do to the caller's own rights.
-    pub fn require_signed_in(&self, caller: &Caller) -> Result<(), ApiError> {
+    pub fn require_signed_in(&self, caller: &Caller) -> Result<(), Denied> {
         if caller.principal.is_anonymous() {
-            Err(unauthenticated())
+            Err(Denied::Unauthenticated)
         } else {
             Ok(())
         }
@@ -289,9 +300,9 @@ impl Authz {
 
     /// The authorization call of push handlers: pushing needs a signed-in caller, and then
     /// each model of the push is checked against the caller's grants.
-    pub fn push_access(self: &Arc<Self>, caller: &Caller) -> Result<Arc<dyn PushAccess>, ApiError> {
+    pub fn push_access(self: &Arc<Self>, caller: &Caller) -> Result<Arc<dyn PushAccess>, Denied> {
         if caller.principal.is_anonymous() {
-            return Err(unauthenticated());
+            return Err(Denied::Unauthenticated);
         }
         Ok(Arc::new(CallerPushAccess {
             authz: self.clone(),
@@ -328,12 +339,6 @@ impl PushAccess for CallerPushAccess {
     fn visibility(&self, dtmi: &str) -> Visibility {
         self.visibility.of_dtmi(dtmi)
     }
-}
-
-fn unauthenticated() -> ApiError {
-    ApiError::unauthorized(
-        "sign in or send an API token as Authorization: Bearer <token> (create one with POST /api/v1/tokens)",
-    )
 }
 
 /// Casbin's `namespaceCovers(p.ns, r.ns)`: `granted` covers `requested` by whole segments.

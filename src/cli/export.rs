@@ -16,8 +16,8 @@ use twinhub_client::{ClientError, DependencyResolution, RepositoryClient};
 use super::progress::CliProgress;
 use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::access::ReadScope;
-use crate::domain::publish::Progress;
-use crate::domain::resolution::{DmrSettings, Resolution, expanded_document, index_name};
+use crate::repository::publish::Progress;
+use crate::repository::resolution::{DmrSettings, Resolution, expanded_document, index_name};
 
 /// Exit codes: 0 exported, 1 the source is not a complete repository, 3 credentials refused,
 /// 4 network, database or file-system error.

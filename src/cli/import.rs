@@ -16,7 +16,7 @@ use super::files;
 use super::progress::CliProgress;
 use super::report::{self, Format};
 use crate::domain::batch::Batch;
-use crate::domain::publish::{self, Progress, PushError, PushPolicy};
+use crate::repository::publish::{self, Progress, PushError, PushPolicy, Rules};
 
 /// Exit codes: 0 imported (or already stored identically), 1 invalid model, 2 conflict with
 /// stored content, 4 database error.
@@ -37,6 +37,11 @@ pub struct ImportArgs {
     /// Public models may not depend on private ones.
     #[command(flatten)]
     pub visibility: super::VisibilityArgs,
+    /// Admit models that break only the repository's conventions (nested `@id`s outside the
+    /// root DTMI), as in the public repository's older content; each is stored with its
+    /// warnings. The DTDL rules still apply.
+    #[arg(long)]
+    pub allow_legacy: bool,
 }
 
 pub fn run(args: ImportArgs) -> ExitCode {
@@ -94,9 +99,14 @@ async fn import(args: &ImportArgs) -> Exit {
     let result = publish::push_with_progress(
         store.clone(),
         batch,
-        std::sync::Arc::new(publish::Unrestricted(visibility)),
+        std::sync::Arc::new(crate::domain::access::Unrestricted(visibility)),
         &crate::domain::access::Actor::local(args.pushed_by.clone()),
         &policy,
+        if args.allow_legacy {
+            Rules::LEGACY
+        } else {
+            Rules::PUSH
+        },
         progress.clone(),
     )
     .await;
@@ -112,6 +122,12 @@ async fn import(args: &ImportArgs) -> Exit {
     progress.finish();
     match result {
         Ok(outcome) => {
+            if outcome.with_warnings > 0 {
+                println!(
+                    "{} model(s) break the repository's conventions and are stored with warnings (shown on their pages and in the API)",
+                    outcome.with_warnings
+                );
+            }
             println!(
                 "{} stored, {} already stored identically ({models} model(s) in {} file(s), {:.1} s)",
                 outcome.created.len(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::domain::publish::Progress;
+use crate::repository::publish::Progress;
 
 /// Shows the stages of a push, import or export.
 pub struct CliProgress {

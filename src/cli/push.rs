@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use twinhub_client::{ClientError, ImportFile, ProblemIssue};
+use twinhub_client::{ClientError, ImportFile, ImportOptions, ProblemIssue};
 
 use super::files;
 use super::progress::CliProgress;
@@ -18,7 +18,7 @@ use super::report::{self, Format, Summary};
 use super::{Exit, RepoArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, PushError, Rules};
+use crate::repository::publish::{self, PushError, Rules};
 
 /// Exit codes: 0 stored or already stored identically, 1 invalid model, 2 conflict with stored
 /// content, 3 credentials refused, 4 network or server error.
@@ -45,6 +45,10 @@ pub struct PushArgs {
     /// Highest DTDL major version accepted: 2, 3 or 4.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=4))]
     pub max_dtdl_version: u8,
+    /// Admit models that break only the repository's conventions (nested `@id`s outside the
+    /// root DTMI), stored with warnings; the server takes this from admins only.
+    #[arg(long)]
+    pub allow_legacy: bool,
 }
 
 pub fn run(args: PushArgs) -> ExitCode {
@@ -99,7 +103,11 @@ async fn push(args: &PushArgs, summary: &mut Summary) -> Exit {
         &batch,
         Arc::new(Locations(vec![client.clone()])),
         &options,
-        Rules::PUSH,
+        if args.allow_legacy {
+            Rules::LEGACY
+        } else {
+            Rules::PUSH
+        },
         progress.clone(),
     )
     .await;
@@ -161,7 +169,10 @@ async fn push(args: &PushArgs, summary: &mut Summary) -> Exit {
     let mut exit = Exit::Ok;
     for chunk in units.chunks(size) {
         let request: Vec<ImportFile> = chunk.iter().map(|(_, file)| file.clone()).collect();
-        match client.import_files(&request).await {
+        let import = ImportOptions {
+            allow_legacy: args.allow_legacy,
+        };
+        match client.import_files_with(&request, import).await {
             Ok(outcome) => {
                 created.extend(outcome.created);
                 unchanged.extend(outcome.unchanged);

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use twinhub_client::{ClientError, DependencyResolution, RepositoryClient};
 
-use crate::domain::publish::ReferenceSource;
+use crate::repository::publish::ReferenceSource;
 
 /// Looks each DTMI up in every location in turn; the first that has it wins.
 pub struct Locations(pub Vec<RepositoryClient>);

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::batch::BatchError;
 use crate::domain::issue::Issue;
-use crate::domain::publish::PushError;
+use crate::repository::publish::PushError;
 
 /// The output format of `push` and `validate`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -10,7 +10,7 @@ use clap::Args;
 use twinhub_client::DependencyResolution;
 
 use super::{Exit, RepoArgs};
-use crate::domain::resolution::expanded_document;
+use crate::repository::resolution::expanded_document;
 
 /// Exit codes: 0 resolved, 1 a model is missing or a DTMI invalid, 3 credentials refused,
 /// 4 network or server error.

@@ -17,7 +17,7 @@ use super::report::{Format, Summary};
 use super::{Exit, RepoArgs, TokenArgs};
 use crate::domain::batch::Batch;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, Rules};
+use crate::repository::publish::{self, Conventions, Rules};
 
 /// Exit codes: 0 every model is valid, 1 a model is invalid, 3/4 the repository could not be
 /// read (credentials / network).
@@ -107,7 +107,11 @@ async fn validate(args: &ValidateArgs, summary: &mut Summary) -> Exit {
         ..dtdl::ParsingOptions::default()
     };
     let rules = Rules {
-        sub_ids_under_root: args.strict,
+        conventions: if args.strict {
+            Conventions::Enforce
+        } else {
+            Conventions::Skip
+        },
     };
     let progress = Arc::new(CliProgress::new(args.format == Format::Json));
     let result = publish::validate_offline(

@@ -336,6 +336,9 @@ pub enum Subject {
     Token(i64),
 }
 
+/// The casbin subject of the configured bootstrap admin token.
+pub const BOOTSTRAP_SUBJECT: &str = "bootstrap";
+
 impl Subject {
     /// The casbin subject string: `user:<lowercase name>` or `token:<id>`.
     pub fn key(&self) -> String {
@@ -459,6 +462,34 @@ pub struct Session {
     pub user: User,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// What access control says about a push's models, so publishing stays free of HTTP and
+/// casbin. Models the pusher may not read are treated as absent, exactly as elsewhere.
+pub trait PushAccess: Send + Sync {
+    /// Whether the pusher may push `dtmi`.
+    fn may_push(&self, dtmi: &str) -> bool;
+    /// Whether the pusher may see the stored model `dtmi`.
+    fn may_read(&self, dtmi: &str) -> bool;
+    /// The visibility of `dtmi`'s namespace.
+    fn visibility(&self, dtmi: &str) -> Visibility;
+}
+
+/// Every model may be pushed and read: for imports run on the server machine.
+pub struct Unrestricted(pub VisibilityMap);
+
+impl PushAccess for Unrestricted {
+    fn may_push(&self, _: &str) -> bool {
+        true
+    }
+
+    fn may_read(&self, _: &str) -> bool {
+        true
+    }
+
+    fn visibility(&self, dtmi: &str) -> Visibility {
+        self.0.of_dtmi(dtmi)
+    }
 }
 
 #[cfg(test)]

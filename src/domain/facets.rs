@@ -1,13 +1,11 @@
-//! Facets of a model version for faceted search: computed from the parsed interface when a
-//! model is stored, and, once at start, for rows stored before facets existed (backfill).
+//! Facets of a model version for faceted search (namespace, capability kinds, semantic types,
+//! units, component interfaces), computed from the parsed interface. Pure: the start-up
+//! backfill over the store lives in `repository::facets`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::diff::short_id;
-use super::inspect;
 use super::model::{Facet, FacetKind};
-use crate::store::{ModelStore, StoreError};
 
 /// `dtmi:com:Example:Thermostat;1` → `dtmi:com:example`: the DTMI without its last segment.
 pub fn namespace_of(dtmi: &str) -> String {
@@ -46,46 +44,8 @@ pub fn facets_of(root: dtdl::ElementRef<'_>) -> Vec<Facet> {
     facets.into_iter().collect()
 }
 
-/// Computes facets for every stored model that has none yet, in small batches; returns how
-/// many models were indexed. Safe to run on several instances at once (each write replaces a
-/// model's facets in one transaction).
-pub async fn backfill(
-    store: Arc<dyn ModelStore>,
-    options: &dtdl::ParsingOptions,
-) -> Result<usize, StoreError> {
-    let mut indexed = 0;
-    loop {
-        let batch = store.models_without_facets(100).await?;
-        if batch.is_empty() {
-            return Ok(indexed);
-        }
-        for model in batch {
-            let facets = match inspect::load_parsed(
-                store.as_ref(),
-                model.record.clone(),
-                model.content,
-                options,
-            )
-            .await
-            {
-                Ok(parsed) => parsed
-                    .root()
-                    .map(facets_of)
-                    .unwrap_or_else(|| namespace_only(&model.record.dtmi)),
-                Err(error) => {
-                    // Stored models were valid when pushed; a parser that has since grown
-                    // stricter must not stop the service. The namespace is always known.
-                    tracing::warn!(model.dtmi = %model.record.dtmi, error = %error, "cannot parse a stored model for its facets; indexing its namespace only");
-                    namespace_only(&model.record.dtmi)
-                }
-            };
-            store.set_facets(model.record.id, &facets).await?;
-            indexed += 1;
-        }
-    }
-}
-
-fn namespace_only(dtmi: &str) -> Vec<Facet> {
+/// The facets of a model that cannot be parsed: its namespace, always known.
+pub fn namespace_only(dtmi: &str) -> Vec<Facet> {
     vec![Facet {
         kind: FacetKind::Namespace,
         value: namespace_of(dtmi),

@@ -1,10 +1,10 @@
 //! One problem found in pushed models, in the shape API clients receive it: a code, a message
 //! a person can act on, and where the problem is (batch element, JSON pointer, line, column).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A validation problem in a pushed model.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Issue {
     /// `dtmi:dtdl:parsingError:<name>` for DTDL rules, `twinhub:<name>` for repository rules.

@@ -1,12 +1,10 @@
-//! Repository rules without HTTP or SQL: what a model version is, how a push is checked and
-//! stored, and how DMR documents are built and cached.
+//! The repository's nouns and pure rules, without HTTP, SQL or I/O: what a model version,
+//! a namespace, a grant and a validation issue are, how a push body is read, the semantic
+//! diff of two interfaces and the search facets of one. Depends on `dtdl` only.
 
 pub mod access;
 pub mod batch;
 pub mod diff;
 pub mod facets;
-pub mod inspect;
 pub mod issue;
 pub mod model;
-pub mod publish;
-pub mod resolution;

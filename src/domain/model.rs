@@ -7,6 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::issue::Issue;
+
 /// Lifecycle of a model version. Transitions only go forward:
 /// published → deprecated → decommissioned (published → decommissioned is allowed too).
 #[derive(
@@ -79,6 +81,8 @@ pub struct ModelRecord {
     pub pushed_by: String,
     pub pushed_at: DateTime<Utc>,
     pub state_changed_at: Option<DateTime<Utc>>,
+    /// Repository conventions the model breaks, admitted by a legacy import.
+    pub warnings: Vec<Issue>,
 }
 
 /// A stored model version with its exact bytes.
@@ -103,6 +107,8 @@ pub struct NewModel {
     pub dependencies: Vec<String>,
     /// What faceted search finds the model by.
     pub facets: Vec<Facet>,
+    /// Repository conventions the model breaks, admitted by a legacy import.
+    pub warnings: Vec<Issue>,
 }
 
 /// A dimension of faceted search.

@@ -8,10 +8,11 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::access::Visibility;
-use crate::domain::resolution::DmrFile;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::Site;
+use crate::http::error::ApiError;
+use crate::repository::resolution::{DmrFile, Resolution};
 use crate::telemetry::metrics::RouteLabel;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -42,13 +43,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "The model exactly as pushed, or the expanded array (root first, then its dependency closure)", content_type = "application/json"),
         (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 404, description = "No such model, or not a model path", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such model, or not a model path", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn model_file(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, ApiError> {
     request.extensions_mut().insert(RouteLabel("/dtmi/{path}"));
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -60,12 +62,12 @@ pub async fn model_file(
         ));
     }
     let full = request.path().trim_start_matches('/').to_lowercase();
-    let scope = state.authz.read_scope(&caller);
-    match state.resolution.file(&full).await? {
+    let scope = authz.read_scope(&caller);
+    match resolution.file(&full).await? {
         // A file the caller may not read (or whose closure reaches a model it may not read)
         // is answered exactly as a missing one.
         Some(file) if file.members.iter().all(|m| scope.can_read(m)) => {
-            let visibility = state.authz.visibility();
+            let visibility = authz.visibility();
             let private = file
                 .members
                 .iter()
@@ -83,16 +85,14 @@ pub async fn model_file(
 pub async fn metadata(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, ApiError> {
-    let file = state
-        .resolution
-        .metadata(&state.authz.read_scope(&caller))
-        .await?;
+    let file = resolution.metadata(&authz.read_scope(&caller)).await?;
     Ok(respond(
         &request,
         &file,
-        listing_is_private(&state, &caller),
+        listing_is_private(&authz, &caller),
     ))
 }
 
@@ -101,9 +101,10 @@ pub async fn metadata(
 pub async fn index(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, ApiError> {
-    listing_page(&request, &caller, &state, 0)
+    listing_page(&request, &caller, &resolution, &authz, 0)
         .await?
         .ok_or_else(|| ApiError::not_found("the index is empty"))
 }
@@ -112,14 +113,14 @@ pub async fn index(
 async fn listing_page(
     request: &HttpRequest,
     caller: &Caller,
-    state: &AppState,
+    resolution: &Resolution,
+    authz: &Authz,
     number: usize,
 ) -> Result<Option<HttpResponse>, ApiError> {
-    let file = state
-        .resolution
-        .index_page(number, &state.authz.read_scope(caller))
+    let file = resolution
+        .index_page(number, &authz.read_scope(caller))
         .await?;
-    Ok(file.map(|f| respond(request, &f, listing_is_private(state, caller))))
+    Ok(file.map(|f| respond(request, &f, listing_is_private(authz, caller))))
 }
 
 /// Further pages of the model index (`index.page.1.json`, …).
@@ -130,14 +131,15 @@ async fn listing_page(
     params(("number" = u32, Path, description = "Page number, 1-based after index.json")),
     responses(
         (status = 200, description = "Index page", content_type = "application/json"),
-        (status = 404, description = "No such page", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such page", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn index_page(
     request: HttpRequest,
     caller: Caller,
     number: web::Path<String>,
-    state: web::Data<AppState>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, ApiError> {
     let text = number.into_inner();
     let page = text
@@ -149,7 +151,7 @@ pub async fn index_page(
                 "index.page.{text}.json is not an index page; pages are numbered 1, 2, …"
             ))
         })?;
-    match listing_page(&request, &caller, &state, page).await? {
+    match listing_page(&request, &caller, &resolution, &authz, page).await? {
         Some(response) => Ok(response),
         None => Err(ApiError::not_found(format!(
             "index page {page} does not exist"
@@ -158,8 +160,8 @@ pub async fn index_page(
 }
 
 /// Listings differ between callers once anything is private, except for anonymous callers.
-fn listing_is_private(state: &AppState, caller: &Caller) -> bool {
-    !caller.principal.is_anonymous() && !state.authz.visibility().all_public()
+fn listing_is_private(authz: &Authz, caller: &Caller) -> bool {
+    !caller.principal.is_anonymous() && !authz.visibility().all_public()
 }
 
 /// Answers with `file`, honouring `If-None-Match` and `Accept-Encoding`. Files that hold or
@@ -179,8 +181,8 @@ fn respond(request: &HttpRequest, file: &DmrFile, private: bool) -> HttpResponse
         format!(
             "public, max-age={}",
             request
-                .app_data::<web::Data<AppState>>()
-                .map_or(60, |s| s.settings.listing_max_age_seconds)
+                .app_data::<web::Data<Site>>()
+                .map_or(60, |site| site.listing_max_age_seconds)
         )
     };
     let not_modified = matches_etag(request, &file.sha256);

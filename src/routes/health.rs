@@ -5,8 +5,9 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::authz::Authz;
+use crate::http::error::ApiError;
+use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,12 +28,12 @@ pub async fn healthz() -> web::Json<Health> {
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "The database does not answer", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
-    state.store.ping().await.map_err(|error| {
+pub async fn readyz(store: web::Data<dyn Store>) -> Result<web::Json<Health>, ApiError> {
+    store.ping().await.map_err(|error| {
         tracing::warn!(error = %error, "readiness check failed");
         ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -49,12 +50,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 #[get("/metrics")]
 pub async fn metrics(
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     // The model count is what the caller could list: private models are not counted for
     // anonymous scrapers.
-    let status = state.store.status(&state.authz.read_scope(&caller)).await?;
+    let status = store.status(&authz.read_scope(&caller)).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType(
             "text/plain; version=0.0.4; charset=utf-8"

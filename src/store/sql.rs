@@ -15,7 +15,7 @@ use crate::domain::model::{IndexEntry, ModelRecord, ModelState};
 pub(super) const MAX_LIST_BINDS: usize = 10_000;
 
 pub(super) const RECORD_COLUMNS: &str = "m.id, m.dtmi, m.sha256, m.canonical_sha256, m.size_bytes, m.dtdl_version, \
-     m.display_name, m.description, m.state, m.pushed_by, m.pushed_at, m.state_changed_at";
+     m.display_name, m.description, m.state, m.pushed_by, m.pushed_at, m.state_changed_at, m.warnings";
 
 /// A `models` row without content.
 #[derive(sqlx::FromRow)]
@@ -32,6 +32,7 @@ pub(super) struct ModelRow {
     pub pushed_by: String,
     pub pushed_at: DateTime<Utc>,
     pub state_changed_at: Option<DateTime<Utc>>,
+    pub warnings: Option<String>,
 }
 
 /// A `models` row with the number of rows the query matched in all (window count).
@@ -79,7 +80,17 @@ impl TryFrom<ModelRow> for ModelRecord {
             .map_err(|e| StoreError::Corrupt(format!("state of {}: {e}", row.dtmi)))?;
         let dtdl_version = u8::try_from(row.dtdl_version)
             .map_err(|_| StoreError::Corrupt(format!("dtdl_version of {}", row.dtmi)))?;
+        let warnings = match row.warnings {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "warnings of {} are not a list of issues: {e}",
+                    row.dtmi
+                ))
+            })?,
+            None => Vec::new(),
+        };
         Ok(ModelRecord {
+            warnings,
             display_name: json_column(&row.dtmi, "display_name", row.display_name)?,
             description: json_column(&row.dtmi, "description", row.description)?,
             id: row.id,
@@ -452,11 +463,15 @@ macro_rules! impl_model_store {
                     let display_name = model.display_name.as_ref().map(|v| v.to_string());
                     let description = model.description.as_ref().map(|v| v.to_string());
                     let size = i64::try_from(model.content.len()).unwrap_or(i64::MAX);
+                    let warnings = (!model.warnings.is_empty())
+                        .then(|| serde_json::to_string(&model.warnings))
+                        .transpose()
+                        .map_err(|e| $crate::store::StoreError::Corrupt(format!("warnings of {dtmi}: {e}")))?;
                     let model_id: i64 = sqlx::query_scalar(
                         "INSERT INTO models (dtmi, dtmi_lower, versionless_lower, major_version, \
                          minor_version, content, sha256, canonical_sha256, size_bytes, dtdl_version, \
-                         display_name, description, search_text, state, pushed_by, pushed_at, facets_indexed) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'published', $14, $15, 1) \
+                         display_name, description, search_text, state, pushed_by, pushed_at, facets_indexed, warnings) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'published', $14, $15, 1, $16) \
                          RETURNING id",
                     )
                     .bind(dtmi)
@@ -474,6 +489,7 @@ macro_rules! impl_model_store {
                     .bind($crate::store::search_text(model))
                     .bind(pushed_by)
                     .bind(now)
+                    .bind(warnings)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(|e| {

@@ -292,3 +292,59 @@ async fn invalid_dtmis_in_paths_and_nonsense_paging_are_refused() {
     }
     assert_nothing_changed(&app, "path checks").await;
 }
+
+/// What a contract fuzzer found answered but undocumented: each is answered with the problem
+/// below, and the contract proxy checks each answer against the OpenAPI document.
+#[tokio::test]
+async fn malformed_paths_and_bodies_get_the_documented_problems() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let send = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    };
+    let not_a_dtmi = "/api/v1/models/not-a-dtmi";
+    for (method, path) in [
+        (reqwest::Method::GET, not_a_dtmi.to_owned()),
+        (reqwest::Method::DELETE, not_a_dtmi.to_owned()),
+        (reqwest::Method::GET, format!("{not_a_dtmi}/dependencies")),
+        (reqwest::Method::GET, format!("{not_a_dtmi}/dependents")),
+    ] {
+        let response = send(method.clone(), &path).send().await.expect("request");
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(
+            body["type"], "urn:twinhub:problem:invalid-dtmi",
+            "{method} {path}"
+        );
+    }
+    for path in [
+        "/api/v1/grants/9223372036854775808",
+        "/api/v1/tokens/9223372036854775808",
+    ] {
+        let response = send(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .expect("request");
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["type"], "urn:twinhub:problem:invalid-path", "{path}");
+    }
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/v1/users"),
+        (reqwest::Method::POST, "/api/v1/tokens"),
+        (reqwest::Method::POST, "/api/v1/grants"),
+        (reqwest::Method::PATCH, "/api/v1/users/someone"),
+        (reqwest::Method::PUT, "/api/v1/namespaces/com:example"),
+    ] {
+        let response = send(method.clone(), path)
+            .header("Content-Type", "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .expect("request");
+        let body = problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+        assert_eq!(
+            body["type"], "urn:twinhub:problem:unsupported-media-type",
+            "{method} {path}"
+        );
+    }
+}

@@ -9,6 +9,8 @@ use sqlx::Connection;
 use twinhub::config::{Secret, Settings};
 use twinhub::startup::Application;
 
+use crate::contract::ContractProxy;
+
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// Which database a test runs against.
@@ -122,11 +124,19 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A running application and a client for it.
+/// A running application and a client for it. `address` is the application behind the
+/// contract proxy, so every response is checked against the OpenAPI document.
 pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub database: std::sync::Arc<TestDatabase>,
+    contract: ContractProxy,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.contract.finish();
+    }
 }
 
 /// A client that keeps cookies and does not follow redirects, as a browser test needs.
@@ -167,11 +177,13 @@ pub async fn spawn_on(
     let application = Application::build(settings)
         .await
         .expect("application starts");
-    let address = format!("http://{}", application.address());
+    let direct = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());
     twinhub_client::install_crypto_provider();
+    let contract = ContractProxy::start(direct).await;
     let app = TestApp {
-        address,
+        address: contract.address.clone(),
+        contract,
         client: Client::builder()
             .no_gzip()
             .no_brotli()

@@ -4,11 +4,14 @@
 mod access;
 mod bad_input;
 mod cli;
+mod contract;
 mod dmr;
 mod external;
 mod fixtures;
 mod helpers;
 mod imports;
+mod layers;
+mod legacy;
 mod lifecycle;
 mod models;
 mod oidc;

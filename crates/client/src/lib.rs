@@ -51,7 +51,7 @@ mod transport;
 pub use dependencies::dependencies_of;
 pub use error::{ClientError, Problem, ProblemIssue};
 pub use options::{ClientOptions, DependencyResolution};
-pub use push::{ImportFile, PushOutcome};
+pub use push::{ImportFile, ImportOptions, PushOutcome};
 pub use repository::{IndexEntry, RepositoryClient, RepositoryMetadata, ResolvedModel};
 
 /// Makes ring the process's TLS crypto provider unless one was chosen already. reqwest is built

@@ -14,6 +14,14 @@ pub struct ImportFile {
     pub content: String,
 }
 
+/// How the server applies its rules to an import.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Admit models that break only the repository's conventions, stored with warnings
+    /// (`allowLegacy`; the server accepts it from admins only).
+    pub allow_legacy: bool,
+}
+
 /// What one import request stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PushOutcome {
@@ -42,7 +50,21 @@ impl RepositoryClient {
     /// conflict with stored content, limits) is [`ClientError::Refused`] with the server's
     /// problem document, whose `errors` locate each issue in the files as sent.
     pub async fn import_files(&self, files: &[ImportFile]) -> Result<PushOutcome, ClientError> {
-        let body = serde_json::json!({ "files": files });
+        self.import_files_with(files, ImportOptions::default())
+            .await
+    }
+
+    /// [`import_files`](Self::import_files) with `options`.
+    pub async fn import_files_with(
+        &self,
+        files: &[ImportFile],
+        options: ImportOptions,
+    ) -> Result<PushOutcome, ClientError> {
+        let body = if options.allow_legacy {
+            serde_json::json!({ "files": files, "allowLegacy": true })
+        } else {
+            serde_json::json!({ "files": files })
+        };
         let (status, text) = self.transport().post_json("api/v1/imports", &body).await?;
         let url = format!("{}/api/v1/imports", self.location());
         match status {

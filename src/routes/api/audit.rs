@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
 use crate::domain::access::AuditRecord;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::store::Store;
 use crate::store::access::AuditQuery;
 
 /// Filters and paging of the audit log.
@@ -41,9 +41,9 @@ pub struct AuditPage {
     params(AuditParams),
     responses(
         (status = 200, description = "Audit entries, newest first", body = AuditPage),
-        (status = 400, description = "Bad paging value", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad paging value", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -51,12 +51,14 @@ pub struct AuditPage {
 pub async fn audit_log(
     caller: Caller,
     params: web::Query<AuditParams>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<AuditPage>, ApiError> {
     let page = super::parse_bounded("page", params.page.as_deref(), 1, 1, 1_000_000)?;
     let per_page = super::parse_bounded("per_page", params.per_page.as_deref(), 100, 1, 500)?;
     let found = entries(
-        &state,
+        store.get_ref(),
+        &authz,
         &caller,
         AuditQuery {
             actor: params.actor.clone(),
@@ -76,12 +78,11 @@ pub async fn audit_log(
 
 /// Audit entries for an admin (the API's and the admin page's authorization step).
 pub(crate) async fn entries(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
     query: AuditQuery,
 ) -> Result<crate::domain::model::Page<AuditRecord>, ApiError> {
-    state
-        .authz
-        .require(caller, Action::Administer, &Target::Repository)?;
-    Ok(state.store.audit_log(&query).await?)
+    authz.require(caller, Action::Administer, &Target::Repository)?;
+    Ok(store.audit_log(&query).await?)
 }

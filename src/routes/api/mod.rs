@@ -6,12 +6,12 @@ pub mod namespaces;
 pub mod tokens;
 pub mod users;
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, web};
-use futures_util::StreamExt;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -62,71 +62,25 @@ pub(crate) fn parse_bounded(
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes into `T`; `expected` shows the shape in errors.
-pub(crate) async fn json_request<T: serde::de::DeserializeOwned>(
-    request: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-    expected: &str,
-) -> Result<T, ApiError> {
-    require_json(request)?;
-    let body = read_body(request, payload, limit).await?;
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid-body",
-            format!("the body must look like {expected}: {e}"),
-        )
-    })
-}
+/// A DTDL text property as written in the model: a string, or a language map from language
+/// code to string (`{"en": "Thermostat", "de": "Thermostat"}`). Used for `displayName` and
+/// `description`.
+pub struct LocalizedText;
 
-pub(crate) fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let is_json = content_type.is_some_and(|ct| {
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json"))
-    });
-    if is_json {
-        Ok(())
-    } else {
-        Err(ApiError::unsupported_media_type(content_type))
-    }
-}
-
-/// Reads the body, refusing it as soon as it passes `limit` bytes.
-pub(crate) async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "unreadable-body",
-                format!("the request body could not be read: {e}"),
+impl PartialSchema for LocalizedText {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String))),
             )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
+            .description(Some(
+                "A string, or a language map from language code to string",
+            ))
+            .into()
     }
-    Ok(body)
 }
+
+impl ToSchema for LocalizedText {}

@@ -2,19 +2,25 @@
 //! parses its input, makes one authorization call when it writes, calls the domain or the
 //! store, and answers; no SQL and no repository rules live here.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_bounded, read_body, require_json};
+use super::parse_bounded;
 use crate::auth::Caller;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
+use crate::domain::access::PushAccess;
 use crate::domain::batch::Batch;
 use crate::domain::model::{ModelRecord, ModelState, Relation, SearchQuery};
-use crate::domain::publish::{self, PushError};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::Site;
+use crate::http::body::{read_body, require_json};
+use crate::http::error::ApiError;
+use crate::repository::publish::{Publisher, PushError, PushPolicy, Rules};
+use crate::repository::resolution::Resolution;
+use crate::store::Store;
 
 /// A stored model version, without its content.
 #[derive(Serialize, ToSchema)]
@@ -26,11 +32,11 @@ pub struct ModelSummary {
     dtdl_version: u8,
     /// The model's displayName as written: a string or a language map.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::LocalizedText>)]
     display_name: Option<serde_json::Value>,
     /// The model's description as written: a string or a language map.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::LocalizedText>)]
     description: Option<serde_json::Value>,
     state: ModelState,
     /// SHA-256 of the stored bytes, hex.
@@ -40,6 +46,10 @@ pub struct ModelSummary {
     pushed_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state_changed_at: Option<DateTime<Utc>>,
+    /// Repository conventions the model breaks, admitted by an admin's legacy import (absent
+    /// when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<crate::domain::issue::Issue>,
     links: ModelLinks,
 }
 
@@ -80,6 +90,7 @@ impl From<ModelRecord> for ModelSummary {
             pushed_by: record.pushed_by,
             pushed_at: record.pushed_at,
             state_changed_at: record.state_changed_at,
+            warnings: record.warnings,
         }
     }
 }
@@ -182,12 +193,12 @@ const MAX_PAGE: u64 = 1_000_000;
     responses(
         (status = 201, description = "Models were stored", body = PushResponse),
         (status = 200, description = "Every model was already stored with identical content", body = PushResponse),
-        (status = 400, description = "The body is not JSON, not UTF-8, or not an object or array", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with stored models (changed content, case collision, deleted DTMI, decommissioned dependency)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body or batch over the limits", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; `errors` lists each issue with its location", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not JSON, not UTF-8, or not an object or array", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with stored models (changed content, case collision, deleted DTMI, decommissioned dependency)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch over the limits", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; `errors` lists each issue with its location", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -196,19 +207,35 @@ pub async fn push_models(
     request: HttpRequest,
     caller: Caller,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    publisher: web::Data<Publisher>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.authz.push_access(&caller)?;
-    let body = json_body(&request, payload, &state).await?;
-    let batch = Batch::parse(&body, state.policy.max_models).map_err(PushError::from)?;
-    store_batch(&state, &caller, access, batch).await
+    let access = authz.push_access(&caller)?;
+    let body = json_body(&request, payload, &site).await?;
+    let batch = Batch::parse(&body, publisher.policy().max_models).map_err(PushError::from)?;
+    store_batch(
+        store.get_ref(),
+        &publisher,
+        &caller,
+        access,
+        batch,
+        Rules::PUSH,
+    )
+    .await
 }
 
 /// Files of an import: each an interface object or an array of them, as in a DMR folder.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportRequest {
     files: Vec<ImportFile>,
+    /// Admins only: admit models that break only the repository's conventions (nested `@id`s
+    /// outside the root DTMI, as in older public models); each is stored with `warnings`.
+    #[serde(default)]
+    allow_legacy: bool,
 }
 
 /// One imported file.
@@ -229,12 +256,13 @@ pub struct ImportFile {
     responses(
         (status = 201, description = "Models were stored", body = PushResponse),
         (status = 200, description = "Every model was already stored with identical content", body = PushResponse),
-        (status = 400, description = "The body or a file is not JSON, or a file is not an object or array", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflicts with stored models", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body or batch over the limits", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Content-Type is not JSON", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; each issue names its file", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body or a file is not JSON, or a file is not an object or array", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not push a model, or sent `allowLegacy` without the admin role", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with stored models", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch over the limits", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Content-Type is not JSON", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid DTDL, unknown dependency or dependency cycle; each issue names its file", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -243,10 +271,13 @@ pub async fn import_models(
     request: HttpRequest,
     caller: Caller,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    publisher: web::Data<Publisher>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state.authz.push_access(&caller)?;
-    let body = json_body(&request, payload, &state).await?;
+    let access = authz.push_access(&caller)?;
+    let body = json_body(&request, payload, &site).await?;
     let import: ImportRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid-body",
@@ -255,38 +286,48 @@ pub async fn import_models(
             ),
         )
     })?;
+    let rules = if import.allow_legacy {
+        if !authz.is_admin(&caller) {
+            return Err(ApiError::forbidden(
+                "allowLegacy admits models that break the repository's conventions and is for admins only; fix the models or ask an admin to import them",
+            ));
+        }
+        Rules::LEGACY
+    } else {
+        Rules::PUSH
+    };
     let files: Vec<(String, String)> = import
         .files
         .into_iter()
         .map(|f| (f.path, f.content))
         .collect();
-    let batch = Batch::from_files(&files, state.policy.max_models).map_err(PushError::from)?;
-    store_batch(&state, &caller, access, batch).await
+    let batch =
+        Batch::from_files(&files, publisher.policy().max_models).map_err(PushError::from)?;
+    store_batch(store.get_ref(), &publisher, &caller, access, batch, rules).await
 }
 
 /// A push's JSON body, within the size limit.
 async fn json_body(
     request: &HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    site: &Site,
 ) -> Result<web::BytesMut, ApiError> {
     require_json(request)?;
-    read_body(request, payload, state.settings.max_body_bytes).await
+    read_body(request, payload, site.max_body_bytes).await
 }
 
 /// Runs the push pipeline and answers with what it stored.
 async fn store_batch(
-    state: &AppState,
+    store: &dyn Store,
+    publisher: &Publisher,
     caller: &Caller,
-    access: std::sync::Arc<dyn publish::PushAccess>,
+    access: Arc<dyn PushAccess>,
     batch: Batch<'_>,
+    rules: Rules,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
-    let outcome = publish::push(state.store.clone(), batch, access, &actor, &state.policy).await?;
+    let outcome = publisher.push(batch, access, &actor, rules).await?;
     if !outcome.created.is_empty() {
-        state
-            .resolution
-            .apply(&crate::domain::model::Change::ModelsAdded);
         tracing::info!(
             models.created = outcome.created.len(),
             models.unchanged = outcome.unchanged.len(),
@@ -295,7 +336,7 @@ async fn store_batch(
         );
     }
     let lowers: Vec<String> = outcome.created.iter().map(|d| d.to_lowercase()).collect();
-    let mut records = state.store.records(&lowers).await?;
+    let mut records = store.records(&lowers).await?;
     let position = |dtmi: &str| outcome.created.iter().position(|c| c == dtmi);
     records.sort_by_key(|r| position(&r.dtmi));
     let status = if outcome.created.is_empty() {
@@ -315,7 +356,7 @@ async fn store_batch(
     params(SearchParams),
     responses(
         (status = 200, description = "One page of matching models, ordered by DTMI", body = ModelPage),
-        (status = 400, description = "A filter or paging value is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A filter or paging value is not valid", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models")]
@@ -323,10 +364,11 @@ pub async fn list_models(
     request: HttpRequest,
     caller: Caller,
     params: web::Query<SearchParams>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelPage>, ApiError> {
     // Listing is open to everyone; what each caller sees is limited to what it may read.
-    let scope = state.authz.read_scope(&caller);
+    let scope = authz.read_scope(&caller);
     let params = params.into_inner();
     let page = parse_bounded("page", params.page.as_deref(), 1, 1, MAX_PAGE)?;
     let per_page = parse_bounded("per_page", params.per_page.as_deref(), 50, 1, MAX_PER_PAGE)?;
@@ -345,7 +387,7 @@ pub async fn list_models(
         .transpose()?;
     let dependencies_of = match params.dependencies_for.as_deref() {
         Some(dtmi) => {
-            let record = find_record(&state, &caller, dtmi).await?;
+            let record = find_record(store.get_ref(), &authz, &caller, dtmi).await?;
             Some(record.id)
         }
         None => None,
@@ -362,7 +404,7 @@ pub async fn list_models(
         limit: per_page,
         ..SearchQuery::within(scope)
     };
-    let found = state.store.search(&query).await?;
+    let found = store.search(&query).await?;
     let link = |p: u64| page_link(&request, p, per_page);
     let links = PageLinks {
         self_link: link(page),
@@ -384,8 +426,8 @@ pub async fn list_models(
     params(("dtmi" = String, Path, description = "The model's DTMI (case-sensitive), e.g. `dtmi:com:example:Thermostat;1`"), DetailParams),
     responses(
         (status = 200, description = "The model", body = ModelDetail),
-        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a DTMI", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models/{dtmi}")]
@@ -393,12 +435,11 @@ pub async fn get_model(
     caller: Caller,
     path: web::Path<String>,
     params: web::Query<DetailParams>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelDetail>, ApiError> {
     let dtmi = parse_dtmi(&path)?;
-    state
-        .authz
-        .require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+    authz.require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
     let expand = match params.expand.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -409,17 +450,16 @@ pub async fn get_model(
             ));
         }
     };
-    let model = state
-        .store
+    let model = store
         .find(&dtmi.as_str().to_lowercase())
         .await?
         .filter(|m| m.record.dtmi == dtmi.as_str())
         .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))?;
     let content = parse_stored(&model.record.dtmi, &model.content)?;
     let expanded = if expand {
-        let closure = state.store.closure(model.record.id).await?;
+        let closure = store.closure(model.record.id).await?;
         // The closure of a readable model may reach into another private namespace.
-        let scope = state.authz.read_scope(&caller);
+        let scope = authz.read_scope(&caller);
         if !closure.iter().all(|m| scope.can_read(&m.record.dtmi)) {
             return Err(ApiError::model_not_found(dtmi.as_str()));
         }
@@ -445,16 +485,24 @@ pub async fn get_model(
     params(("dtmi" = String, Path, description = "The model's DTMI")),
     responses(
         (status = 200, description = "Direct dependencies, ordered by DTMI", body = ModelList),
-        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models/{dtmi}/dependencies")]
 pub async fn get_dependencies(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    related(&state, &caller, &path, Relation::Dependencies).await
+    related(
+        store.get_ref(),
+        &authz,
+        &caller,
+        &path,
+        Relation::Dependencies,
+    )
+    .await
 }
 
 /// The models that reference this model directly.
@@ -463,27 +511,36 @@ pub async fn get_dependencies(
     params(("dtmi" = String, Path, description = "The model's DTMI")),
     responses(
         (status = 200, description = "Direct dependents, ordered by DTMI", body = ModelList),
-        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models/{dtmi}/dependents")]
 pub async fn get_dependents(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    related(&state, &caller, &path, Relation::Dependents).await
+    related(
+        store.get_ref(),
+        &authz,
+        &caller,
+        &path,
+        Relation::Dependents,
+    )
+    .await
 }
 
 async fn related(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
     dtmi: &str,
     relation: Relation,
 ) -> Result<web::Json<ModelList>, ApiError> {
-    let record = find_record(state, caller, dtmi).await?;
-    let items = state.store.related(record.id, relation).await?;
-    let scope = state.authz.read_scope(caller);
+    let record = find_record(store, authz, caller, dtmi).await?;
+    let items = store.related(record.id, relation).await?;
+    let scope = authz.read_scope(caller);
     Ok(web::Json(ModelList {
         items: items
             .into_iter()
@@ -499,23 +556,21 @@ async fn related(
     params(("dtmi" = String, Path, description = "A DTMI with or without version, e.g. `dtmi:com:example:Thermostat`")),
     responses(
         (status = 200, description = "Versions, oldest first", body = ModelList),
-        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a DTMI", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models/{dtmi}/versions")]
 pub async fn get_versions(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelList>, ApiError> {
     let dtmi = parse_dtmi(&path)?;
     // All versions share a namespace: a caller who cannot read one sees an empty list, the
     // same as for a DTMI with no versions at all.
-    let scope = state.authz.read_scope(&caller);
-    let items = state
-        .store
-        .versions(&dtmi.versionless().to_lowercase())
-        .await?;
+    let scope = authz.read_scope(&caller);
+    let items = store.versions(&dtmi.versionless().to_lowercase()).await?;
     Ok(web::Json(ModelList {
         items: items
             .into_iter()
@@ -536,36 +591,40 @@ pub async fn get_versions(
     ),
     responses(
         (status = 200, description = "The changes from the first model to the second, grouped as added, removed and changed", body = crate::domain::diff::Diff),
-        (status = 400, description = "Not a DTMI", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "One of the models is not stored", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a DTMI", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "One of the models is not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/models/{dtmi}/diff/{other}")]
 pub async fn get_diff(
     caller: Caller,
     path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    policy: web::Data<PushPolicy>,
 ) -> Result<web::Json<crate::domain::diff::Diff>, ApiError> {
     let (from, to) = path.into_inner();
-    Ok(web::Json(diff_models(&state, &caller, &from, &to).await?))
+    Ok(web::Json(
+        diff_models(store.get_ref(), &authz, &policy, &caller, &from, &to).await?,
+    ))
 }
 
 /// Loads two stored models the caller may read and diffs them (shared by the API and the
 /// diff page). The authorization: reading both models.
 pub async fn diff_models(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    policy: &PushPolicy,
     caller: &Caller,
     from: &str,
     to: &str,
 ) -> Result<crate::domain::diff::Diff, ApiError> {
     let (from, to) = (parse_dtmi(from)?, parse_dtmi(to)?);
     for dtmi in [&from, &to] {
-        state
-            .authz
-            .require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+        authz.require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
     }
     let load = |dtmi: dtdl::Dtmi| async move {
-        crate::domain::inspect::load(state.store.as_ref(), dtmi.as_str(), &state.policy.parsing)
+        crate::repository::inspect::load(store, dtmi.as_str(), &policy.parsing)
             .await?
             .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))
     };
@@ -587,10 +646,10 @@ pub async fn diff_models(
     request_body(content = StateChange, content_type = "application/json"),
     responses(
         (status = 200, description = "The model in its new state", body = ModelSummary),
-        (status = 400, description = "Body is not a valid state change", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The transition goes backwards or stays put", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body is not a valid state change", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The transition goes backwards or stays put", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -600,7 +659,9 @@ pub async fn patch_model(
     caller: Caller,
     path: web::Path<String>,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<ModelSummary>, ApiError> {
     let dtmi = parse_dtmi(&path)?;
     require_json(&request)?;
@@ -615,18 +676,13 @@ pub async fn patch_model(
         ModelState::Decommissioned => Action::Decommission,
         ModelState::Deprecated | ModelState::Published => Action::Deprecate,
     };
-    state
-        .authz
-        .require(&caller, action, &Target::Model(dtmi.as_str()))?;
-    let record = state
-        .store
+    authz.require(&caller, action, &Target::Model(dtmi.as_str()))?;
+    let record = store
         .set_state(dtmi.as_str(), change.state, &caller.actor())
         .await?;
-    state
-        .resolution
-        .apply(&crate::domain::model::Change::StateChanged {
-            dtmi_lower: dtmi.as_str().to_lowercase(),
-        });
+    resolution.apply(&crate::domain::model::Change::StateChanged {
+        dtmi_lower: dtmi.as_str().to_lowercase(),
+    });
     tracing::info!(model.dtmi = %dtmi, model.state = %change.state, principal = %caller.principal.name(), "model state changed");
     Ok(web::Json(record.into()))
 }
@@ -638,9 +694,9 @@ pub async fn patch_model(
     params(("dtmi" = String, Path, description = "The model's DTMI")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid admin token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not stored", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Other models depend on it; `dependents` lists them", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid admin token", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not stored", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Other models depend on it; `dependents` lists them", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -648,22 +704,19 @@ pub async fn patch_model(
 pub async fn delete_model(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, ApiError> {
     let dtmi = parse_dtmi(&path)?;
-    state
-        .authz
-        .require(&caller, Action::Delete, &Target::Model(dtmi.as_str()))?;
-    state
-        .store
+    authz.require(&caller, Action::Delete, &Target::Model(dtmi.as_str()))?;
+    store
         .delete(dtmi.as_str(), &caller.actor())
         .await
-        .map_err(|error| hide_unreadable_dependents(&state, &caller, error))?;
-    state
-        .resolution
-        .apply(&crate::domain::model::Change::Deleted {
-            dtmi_lower: dtmi.as_str().to_lowercase(),
-        });
+        .map_err(|error| hide_unreadable_dependents(&authz, &caller, error))?;
+    resolution.apply(&crate::domain::model::Change::Deleted {
+        dtmi_lower: dtmi.as_str().to_lowercase(),
+    });
     tracing::info!(model.dtmi = %dtmi, principal = %caller.principal.name(), "model deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -681,14 +734,14 @@ pub fn parse_dtmi(text: &str) -> Result<dtdl::Dtmi, ApiError> {
 
 /// A refused delete names the dependents; those the caller may not read are only counted.
 fn hide_unreadable_dependents(
-    state: &AppState,
+    authz: &Authz,
     caller: &Caller,
     error: crate::store::StoreError,
 ) -> ApiError {
     match error {
         crate::store::StoreError::HasDependents { dtmi, dependents } => {
             let total = dependents.len();
-            let scope = state.authz.read_scope(caller);
+            let scope = authz.read_scope(caller);
             let mut visible: Vec<String> = dependents
                 .into_iter()
                 .filter(|d| scope.can_read(d))
@@ -709,16 +762,14 @@ fn hide_unreadable_dependents(
 
 /// The stored record of a DTMI the caller may read (404 otherwise).
 async fn find_record(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
     text: &str,
 ) -> Result<ModelRecord, ApiError> {
     let dtmi = parse_dtmi(text)?;
-    state
-        .authz
-        .require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
-    state
-        .store
+    authz.require(caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+    store
         .records(&[dtmi.as_str().to_lowercase()])
         .await?
         .into_iter()

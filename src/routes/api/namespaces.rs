@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
+use crate::changes::Caches;
 use crate::domain::access::{Namespace, Role, Subject, Visibility, VisibilityMap};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::store::Store;
 
 /// A namespace's settings.
 #[derive(Serialize, ToSchema)]
@@ -62,24 +63,26 @@ fn parse_namespace(text: &str) -> Result<Namespace, ApiError> {
 /// Whether `caller` may learn about `namespace`: it is public, or the caller holds a role on
 /// (or under) it.
 fn visible(
-    state: &AppState,
+    authz: &Authz,
     caller: &Caller,
     namespace: &Namespace,
     visibility: &VisibilityMap,
 ) -> bool {
     visibility.of_dtmi(namespace.as_str()) == Visibility::Public
-        || state
-            .authz
+        || authz
             .granted_namespaces(caller, Role::Reader)
             .iter()
             .any(|granted| granted.covers(namespace) || namespace.covers(granted))
 }
 
-async fn view(state: &AppState, namespace: &Namespace) -> Result<NamespaceView, ApiError> {
-    let settings = state.store.namespaces().await?;
+async fn view(
+    store: &dyn Store,
+    authz: &Authz,
+    namespace: &Namespace,
+) -> Result<NamespaceView, ApiError> {
+    let settings = store.namespaces().await?;
     let setting = settings.iter().find(|s| &s.prefix == namespace);
-    let owners = state
-        .store
+    let owners = store
         .grants()
         .await?
         .into_iter()
@@ -91,7 +94,7 @@ async fn view(state: &AppState, namespace: &Namespace) -> Result<NamespaceView, 
         .collect();
     Ok(NamespaceView {
         prefix: namespace.to_string(),
-        visibility: state.authz.visibility().of_dtmi(namespace.as_str()),
+        visibility: authz.visibility().of_dtmi(namespace.as_str()),
         owners,
         configured: setting.is_some(),
         updated_by: setting.map(|s| s.updated_by.clone()),
@@ -108,25 +111,27 @@ async fn view(state: &AppState, namespace: &Namespace) -> Result<NamespaceView, 
 #[get("/namespaces")]
 pub async fn list_namespaces(
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<NamespaceList>, ApiError> {
     Ok(web::Json(NamespaceList {
-        items: visible_namespaces(&state, &caller).await?,
+        items: visible_namespaces(store.get_ref(), &authz, &caller).await?,
     }))
 }
 
 /// The configured namespaces the caller can see. Listing is open to everyone; private
 /// namespaces are shown only to those with a role.
 pub(crate) async fn visible_namespaces(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
 ) -> Result<Vec<NamespaceView>, ApiError> {
-    let visibility = state.authz.visibility();
-    let admin = state.authz.is_admin(caller);
+    let visibility = authz.visibility();
+    let admin = authz.is_admin(caller);
     let mut items = Vec::new();
-    for setting in state.store.namespaces().await? {
-        if admin || visible(state, caller, &setting.prefix, &visibility) {
-            items.push(view(state, &setting.prefix).await?);
+    for setting in store.namespaces().await? {
+        if admin || visible(authz, caller, &setting.prefix, &visibility) {
+            items.push(view(store, authz, &setting.prefix).await?);
         }
     }
     Ok(items)
@@ -138,24 +143,25 @@ pub(crate) async fn visible_namespaces(
     params(("prefix" = String, Path, description = "DTMI prefix, e.g. `dtmi:com:acme`")),
     responses(
         (status = 200, description = "The namespace", body = NamespaceView),
-        (status = 400, description = "Not a namespace prefix", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Private, and the caller holds no role on it", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a namespace prefix", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Private, and the caller holds no role on it", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/namespaces/{prefix}")]
 pub async fn get_namespace(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     let namespace = parse_namespace(&path)?;
-    let visibility = state.authz.visibility();
-    if !(state.authz.is_admin(&caller) || visible(&state, &caller, &namespace, &visibility)) {
+    let visibility = authz.visibility();
+    if !(authz.is_admin(&caller) || visible(&authz, &caller, &namespace, &visibility)) {
         return Err(ApiError::not_found(format!(
             "namespace {namespace} does not exist"
         )));
     }
-    Ok(web::Json(view(&state, &namespace).await?))
+    Ok(web::Json(view(store.get_ref(), &authz, &namespace).await?))
 }
 
 /// Set a namespace's visibility (and optionally its owners). Needs the owner role on it.
@@ -165,10 +171,10 @@ pub async fn get_namespace(
     request_body(content = NamespaceUpdate, content_type = "application/json"),
     responses(
         (status = 200, description = "The namespace as now set", body = NamespaceView),
-        (status = 400, description = "Not a namespace, an unknown owner, or a bad body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an owner of the namespace", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A public model would depend on a private one", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a namespace, an unknown owner, or a bad body", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an owner of the namespace", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A public model would depend on a private one", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -178,9 +184,11 @@ pub async fn put_namespace(
     caller: Caller,
     path: web::Path<String>,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
-    let update: NamespaceUpdate = super::json_request(
+    let update: NamespaceUpdate = crate::http::body::json_request(
         &request,
         payload,
         64 * 1024,
@@ -188,30 +196,34 @@ pub async fn put_namespace(
     )
     .await?;
     Ok(web::Json(
-        set_namespace(&state, &caller, &path, &update).await?,
+        set_namespace(store.get_ref(), &authz, &caches, &caller, &path, &update).await?,
     ))
 }
 
 /// Sets a namespace's visibility and owners, for an owner of it (the one authorization step
 /// of the API and the admin page).
 pub(crate) async fn set_namespace(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     prefix: &str,
     update: &NamespaceUpdate,
 ) -> Result<NamespaceView, ApiError> {
     let namespace = parse_namespace(prefix)?;
-    state.authz.require(
+    authz.require(
         caller,
         Action::ManageNamespace,
         &Target::Namespace(&namespace),
     )?;
-    apply_update(state, caller, &namespace, update).await
+    apply_update(store, authz, caches, caller, &namespace, update).await
 }
 
 /// Applies an authorized namespace update.
 async fn apply_update(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     namespace: &Namespace,
     update: &NamespaceUpdate,
@@ -220,7 +232,7 @@ async fn apply_update(
         Some(names) => {
             let mut subjects = Vec::with_capacity(names.len());
             for name in names {
-                let user = state.store.user_by_name(name).await?.ok_or_else(|| {
+                let user = store.user_by_name(name).await?.ok_or_else(|| {
                     ApiError::bad_request(
                         "unknown-user",
                         format!("owner {name:?} is not a user; create the user first"),
@@ -232,9 +244,8 @@ async fn apply_update(
         }
         None => None,
     };
-    check_no_public_to_private(state, namespace, update.visibility).await?;
-    state
-        .store
+    check_no_public_to_private(store, authz, namespace, update.visibility).await?;
+    store
         .set_namespace(
             namespace,
             update.visibility,
@@ -242,18 +253,19 @@ async fn apply_update(
             &caller.actor(),
         )
         .await?;
-    state.access_changed().await?;
+    caches.access_changed().await?;
     tracing::info!(namespace = %namespace, visibility = update.visibility.as_str(), principal = %caller.principal.name(), "namespace changed");
-    view(state, namespace).await
+    view(store, authz, namespace).await
 }
 
 /// Refuses a visibility change after which a public model would depend on a private one.
 async fn check_no_public_to_private(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     namespace: &Namespace,
     visibility: Visibility,
 ) -> Result<(), ApiError> {
-    let current = state.authz.visibility();
+    let current = authz.visibility();
     let mut settings: Vec<(Namespace, Visibility)> = current
         .settings()
         .iter()
@@ -262,7 +274,7 @@ async fn check_no_public_to_private(
         .collect();
     settings.push((namespace.clone(), visibility));
     let next = VisibilityMap::new(current.default_visibility(), settings);
-    let edges = state.store.dependency_edges_touching(namespace).await?;
+    let edges = store.dependency_edges_touching(namespace).await?;
     let broken: Vec<String> = edges
         .iter()
         .filter(|(dependent, dependency)| {

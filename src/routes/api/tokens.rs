@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, secrets};
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
+use crate::changes::Caches;
 use crate::domain::access::{ApiToken, Namespace, NewApiToken, Role};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::store::Store;
 
 /// A token as listed (never its secret).
 #[derive(Serialize, ToSchema)]
@@ -82,7 +83,7 @@ pub struct TokenRequest {
 
 /// Checks a token request against the caller's own rights.
 fn authorize_mint(
-    state: &AppState,
+    authz: &Authz,
     caller: &Caller,
     request: &TokenRequest,
 ) -> Result<Vec<Namespace>, ApiError> {
@@ -102,9 +103,7 @@ fn authorize_mint(
         ));
     }
     if request.role == Role::Admin {
-        state
-            .authz
-            .require(caller, Action::Administer, &Target::Repository)?;
+        authz.require(caller, Action::Administer, &Target::Repository)?;
         return Ok(Vec::new());
     }
     if request.namespaces.is_empty() {
@@ -121,11 +120,9 @@ fn authorize_mint(
                 .map_err(|e| ApiError::bad_request("invalid-namespace", e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let admin = state.authz.is_admin(caller);
+    let admin = authz.is_admin(caller);
     for namespace in &namespaces {
-        state
-            .authz
-            .require(caller, Action::MintToken, &Target::Namespace(namespace))?;
+        authz.require(caller, Action::MintToken, &Target::Namespace(namespace))?;
         if request.role == Role::Owner && !admin {
             return Err(ApiError::forbidden(
                 "owners mint reader and publisher tokens; only admins mint owner tokens",
@@ -142,9 +139,9 @@ fn authorize_mint(
     request_body(content = TokenRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The token, with its secret", body = CreatedToken),
-        (status = 400, description = "Bad name, namespaces or expiry", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token would hold rights the caller does not", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad name, namespaces or expiry", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token would hold rights the caller does not", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -153,16 +150,18 @@ pub async fn create_token(
     request: HttpRequest,
     caller: Caller,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    let wanted: TokenRequest = super::json_request(
+    let wanted: TokenRequest = crate::http::body::json_request(
         &request,
         payload,
         64 * 1024,
         r#"{"name": "ci", "role": "publisher", "namespaces": ["dtmi:com:acme"], "expires_at": "2027-01-01T00:00:00Z"}"#,
     )
     .await?;
-    let (secret, stored) = mint(&state, &caller, &wanted).await?;
+    let (secret, stored) = mint(store.get_ref(), &authz, &caches, &caller, &wanted).await?;
     Ok(HttpResponse::Created().json(CreatedToken {
         token: secret,
         details: stored.into(),
@@ -172,15 +171,16 @@ pub async fn create_token(
 /// Mints a token the caller may mint (the one authorization step of the API and the admin
 /// page); returns its secret, which exists nowhere else, and the stored token.
 pub(crate) async fn mint(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     wanted: &TokenRequest,
 ) -> Result<(String, ApiToken), ApiError> {
-    state.authz.require_signed_in(caller)?;
-    let namespaces = authorize_mint(state, caller, wanted)?;
+    authz.require_signed_in(caller)?;
+    let namespaces = authorize_mint(authz, caller, wanted)?;
     let minted = secrets::mint_token();
-    let stored = state
-        .store
+    let stored = store
         .create_token(
             &NewApiToken {
                 name: wanted.name.trim().to_owned(),
@@ -193,7 +193,7 @@ pub(crate) async fn mint(
             &caller.actor(),
         )
         .await?;
-    state.access_changed().await?;
+    caches.access_changed().await?;
     tracing::info!(token.id = stored.id, token.role = %stored.role, principal = %caller.principal.name(), "API token created");
     Ok((minted.secret, stored))
 }
@@ -203,17 +203,18 @@ pub(crate) async fn mint(
     tag = "access",
     responses(
         (status = 200, description = "Tokens, newest first", body = TokenList),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[get("/tokens")]
 pub async fn list_tokens(
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<TokenList>, ApiError> {
     Ok(web::Json(TokenList {
-        items: visible_tokens(&state, &caller)
+        items: visible_tokens(store.get_ref(), &authz, &caller)
             .await?
             .into_iter()
             .map(TokenView::from)
@@ -223,12 +224,13 @@ pub async fn list_tokens(
 
 /// The tokens the caller may see: all for admins, their own for everyone else.
 pub(crate) async fn visible_tokens(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
 ) -> Result<Vec<ApiToken>, ApiError> {
-    state.authz.require_signed_in(caller)?;
-    let created_by = (!state.authz.is_admin(caller)).then(|| caller.principal.name());
-    Ok(state.store.tokens(created_by.as_deref()).await?)
+    authz.require_signed_in(caller)?;
+    let created_by = (!authz.is_admin(caller)).then(|| caller.principal.name());
+    Ok(store.tokens(created_by.as_deref()).await?)
 }
 
 /// Revoke a token at once. Admins revoke any; others the tokens they made.
@@ -237,8 +239,8 @@ pub(crate) async fn visible_tokens(
     params(("id" = i64, Path, description = "The token's id")),
     responses(
         (status = 200, description = "The revoked token", body = TokenView),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such token among those the caller may revoke", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such token among those the caller may revoke", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -246,31 +248,37 @@ pub(crate) async fn visible_tokens(
 pub async fn revoke_token(
     caller: Caller,
     path: web::Path<i64>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<web::Json<TokenView>, ApiError> {
     Ok(web::Json(
-        revoke(&state, &caller, path.into_inner()).await?.into(),
+        revoke(store.get_ref(), &authz, &caches, &caller, path.into_inner())
+            .await?
+            .into(),
     ))
 }
 
 /// Revokes a token the caller may revoke: admins any, others the tokens they made.
 pub(crate) async fn revoke(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     id: i64,
 ) -> Result<ApiToken, ApiError> {
-    state.authz.require_signed_in(caller)?;
-    let token = state.store.token(id).await?;
+    authz.require_signed_in(caller)?;
+    let token = store.token(id).await?;
     let allowed = token
         .as_ref()
-        .is_some_and(|t| state.authz.is_admin(caller) || t.created_by == caller.principal.name());
+        .is_some_and(|t| authz.is_admin(caller) || t.created_by == caller.principal.name());
     if !allowed {
         return Err(ApiError::not_found(format!(
             "token {id} does not exist among the tokens you may revoke"
         )));
     }
-    let revoked = state.store.revoke_token(id, &caller.actor()).await?;
-    state.access_changed().await?;
+    let revoked = store.revoke_token(id, &caller.actor()).await?;
+    caches.access_changed().await?;
     tracing::info!(token.id = id, principal = %caller.principal.name(), "API token revoked");
     Ok(revoked)
 }

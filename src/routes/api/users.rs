@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Principal, secrets};
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
+use crate::changes::Caches;
 use crate::domain::access::{Grant, Namespace, NewUser, Role, Subject, User};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::store::Store;
 use crate::store::access::UserUpdate;
 
 /// A user as shown (never the password hash).
@@ -163,19 +164,17 @@ fn parse_grant_namespace(role: Role, text: &str) -> Result<Namespace, ApiError> 
 /// Whether `caller` may grant (or revoke) `role` on `namespace`: owners up to owner in their
 /// namespaces, admins anything.
 fn require_grant(
-    state: &AppState,
+    authz: &Authz,
     caller: &Caller,
     role: Role,
     namespace: &Namespace,
 ) -> Result<(), ApiError> {
-    if role == Role::Admin {
-        return state
-            .authz
-            .require(caller, Action::Administer, &Target::Repository);
-    }
-    state
-        .authz
-        .require(caller, Action::Grant, &Target::Namespace(namespace))
+    let target = if role == Role::Admin {
+        (Action::Administer, Target::Repository)
+    } else {
+        (Action::Grant, Target::Namespace(namespace))
+    };
+    Ok(authz.require(caller, target.0, &target.1)?)
 }
 
 /// Every user (admins only).
@@ -183,20 +182,19 @@ fn require_grant(
     tag = "access",
     responses(
         (status = 200, description = "Users by name", body = UserList),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[get("/users")]
 pub async fn list_users(
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<UserList>, ApiError> {
-    state
-        .authz
-        .require(&caller, Action::Administer, &Target::Repository)?;
-    let users = state.store.users().await?;
+    authz.require(&caller, Action::Administer, &Target::Repository)?;
+    let users = store.users().await?;
     Ok(web::Json(UserList {
         items: users.into_iter().map(UserView::from).collect(),
     }))
@@ -208,10 +206,10 @@ pub async fn list_users(
     request_body(content = NewUserRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The user", body = UserView),
-        (status = 400, description = "Bad name, password or grant", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad name, password or grant", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -220,29 +218,31 @@ pub async fn create_user(
     request: HttpRequest,
     caller: Caller,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    let wanted: NewUserRequest = super::json_request(
+    let wanted: NewUserRequest = crate::http::body::json_request(
         &request,
         payload,
         64 * 1024,
         r#"{"name": "alice", "password": "at least 12 characters", "grants": [{"role": "publisher", "namespace": "dtmi:com:acme"}]}"#,
     )
     .await?;
-    let user = add_user(&state, &caller, wanted).await?;
+    let user = add_user(store.get_ref(), &authz, &caches, &caller, wanted).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
 /// Creates a local account with its grants (admins only; the API's and the admin page's
 /// authorization step).
 pub(crate) async fn add_user(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     wanted: NewUserRequest,
 ) -> Result<User, ApiError> {
-    state
-        .authz
-        .require(caller, Action::Administer, &Target::Repository)?;
+    authz.require(caller, Action::Administer, &Target::Repository)?;
     validate_user_name(&wanted.name)?;
     let grants = wanted
         .grants
@@ -253,8 +253,7 @@ pub(crate) async fn add_user(
         Some(password) => Some(hash(password).await?),
         None => None,
     };
-    let user = state
-        .store
+    let user = store
         .create_user(
             &NewUser {
                 name: wanted.name,
@@ -267,7 +266,7 @@ pub(crate) async fn add_user(
             &caller.actor(),
         )
         .await?;
-    state.access_changed().await?;
+    caches.access_changed().await?;
     Ok(user)
 }
 
@@ -277,8 +276,8 @@ pub(crate) async fn add_user(
     params(("name" = String, Path, description = "User name")),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user among those the caller may see", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user among those the caller may see", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -286,11 +285,11 @@ pub(crate) async fn add_user(
 pub async fn get_user(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    require_self_or_admin(&state, &caller, &path)?;
-    let user = state
-        .store
+    require_self_or_admin(&authz, &caller, &path)?;
+    let user = store
         .user_by_name(&path)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user {} does not exist", path.as_str())))?;
@@ -299,11 +298,11 @@ pub async fn get_user(
 
 /// The authorization call of per-user routes: the user themselves, or an admin. Anyone else
 /// gets 404, so user names cannot be probed.
-fn require_self_or_admin(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
-    state.authz.require_signed_in(caller)?;
+fn require_self_or_admin(authz: &Authz, caller: &Caller, name: &str) -> Result<(), ApiError> {
+    authz.require_signed_in(caller)?;
     let is_self =
         matches!(&caller.principal, Principal::User(user) if user.name.eq_ignore_ascii_case(name));
-    if is_self || state.authz.is_admin(caller) {
+    if is_self || authz.is_admin(caller) {
         Ok(())
     } else {
         Err(ApiError::not_found(format!("user {name} does not exist")))
@@ -318,10 +317,10 @@ fn require_self_or_admin(state: &AppState, caller: &Caller, name: &str) -> Resul
     request_body(content = UserPatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Weak password or bad body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Only admins disable accounts", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user among those the caller may see", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Weak password or bad body", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admins disable accounts", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user among those the caller may see", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -331,29 +330,33 @@ pub async fn patch_user(
     caller: Caller,
     path: web::Path<String>,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    let patch: UserPatch = super::json_request(
+    let patch: UserPatch = crate::http::body::json_request(
         &request,
         payload,
         64 * 1024,
         r#"{"password": "a new password", "disabled": false}"#,
     )
     .await?;
-    let user = update_user(&state, &caller, &path, patch).await?;
+    let user = update_user(store.get_ref(), &authz, &caches, &caller, &path, patch).await?;
     Ok(web::Json(user.into()))
 }
 
 /// Changes a user: the user themselves (password, e-mail) or an admin (also disabling). The
 /// authorization step of the API and the admin page.
 pub(crate) async fn update_user(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     name: &str,
     patch: UserPatch,
 ) -> Result<User, ApiError> {
-    require_self_or_admin(state, caller, name)?;
-    if patch.disabled.is_some() && !state.authz.is_admin(caller) {
+    require_self_or_admin(authz, caller, name)?;
+    if patch.disabled.is_some() && !authz.is_admin(caller) {
         return Err(ApiError::forbidden(
             "only admins disable or enable accounts",
         ));
@@ -362,8 +365,7 @@ pub(crate) async fn update_user(
         Some(password) => Some(hash(password).await?),
         None => None,
     };
-    let user = state
-        .store
+    let user = store
         .update_user(
             name,
             &UserUpdate {
@@ -374,7 +376,7 @@ pub(crate) async fn update_user(
             &caller.actor(),
         )
         .await?;
-    state.access_changed().await?;
+    caches.access_changed().await?;
     Ok(user)
 }
 
@@ -384,9 +386,9 @@ pub(crate) async fn update_user(
     params(("name" = String, Path, description = "User name")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -394,13 +396,13 @@ pub(crate) async fn update_user(
 pub async fn delete_user(
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .authz
-        .require(&caller, Action::Administer, &Target::Repository)?;
-    state.store.delete_user(&path, &caller.actor()).await?;
-    state.access_changed().await?;
+    authz.require(&caller, Action::Administer, &Target::Repository)?;
+    store.delete_user(&path, &caller.actor()).await?;
+    caches.access_changed().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -409,17 +411,18 @@ pub async fn delete_user(
     tag = "access",
     responses(
         (status = 200, description = "Grants in creation order", body = GrantList),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 #[get("/grants")]
 pub async fn list_grants(
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<web::Json<GrantList>, ApiError> {
     Ok(web::Json(GrantList {
-        items: visible_grants(&state, &caller)
+        items: visible_grants(store.get_ref(), &authz, &caller)
             .await?
             .into_iter()
             .map(GrantView::from)
@@ -429,13 +432,14 @@ pub async fn list_grants(
 
 /// The grants the caller may see: those on namespaces it owns, and its own.
 pub(crate) async fn visible_grants(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     caller: &Caller,
 ) -> Result<Vec<Grant>, ApiError> {
-    state.authz.require_signed_in(caller)?;
-    let owned = state.authz.granted_namespaces(caller, Role::Owner);
+    authz.require_signed_in(caller)?;
+    let owned = authz.granted_namespaces(caller, Role::Owner);
     let own_subject = caller.principal.subject_key();
-    let grants = state.store.grants().await?;
+    let grants = store.grants().await?;
     Ok(grants
         .into_iter()
         .filter(|g| {
@@ -450,10 +454,10 @@ pub(crate) async fn visible_grants(
     request_body(content = GrantRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The grant", body = GrantView),
-        (status = 400, description = "Unknown user, bad role or namespace", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not grant this role here", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The user already holds this role here", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unknown user, bad role or namespace", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not grant this role here", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user already holds this role here", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -462,41 +466,40 @@ pub async fn create_grant(
     request: HttpRequest,
     caller: Caller,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    let wanted: GrantRequest = super::json_request(
+    let wanted: GrantRequest = crate::http::body::json_request(
         &request,
         payload,
         64 * 1024,
         r#"{"user": "alice", "role": "publisher", "namespace": "dtmi:com:acme"}"#,
     )
     .await?;
-    let grant = add_grant(&state, &caller, &wanted).await?;
+    let grant = add_grant(store.get_ref(), &authz, &caches, &caller, &wanted).await?;
     Ok(HttpResponse::Created().json(GrantView::from(grant)))
 }
 
 /// Grants a role, within the caller's own rights (the API's and the admin page's
 /// authorization step).
 pub(crate) async fn add_grant(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     wanted: &GrantRequest,
 ) -> Result<Grant, ApiError> {
-    state.authz.require_signed_in(caller)?;
+    authz.require_signed_in(caller)?;
     let namespace = parse_grant_namespace(wanted.role, &wanted.namespace)?;
-    require_grant(state, caller, wanted.role, &namespace)?;
-    let user = state
-        .store
-        .user_by_name(&wanted.user)
-        .await?
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown-user",
-                format!("{:?} is not a user; create the user first", wanted.user),
-            )
-        })?;
-    let grant = state
-        .store
+    require_grant(authz, caller, wanted.role, &namespace)?;
+    let user = store.user_by_name(&wanted.user).await?.ok_or_else(|| {
+        ApiError::bad_request(
+            "unknown-user",
+            format!("{:?} is not a user; create the user first", wanted.user),
+        )
+    })?;
+    let grant = store
         .add_grant(
             &Subject::User(user.name),
             &namespace,
@@ -504,7 +507,7 @@ pub(crate) async fn add_grant(
             &caller.actor(),
         )
         .await?;
-    state.access_changed().await?;
+    caches.access_changed().await?;
     Ok(grant)
 }
 
@@ -514,9 +517,9 @@ pub(crate) async fn add_grant(
     params(("id" = i64, Path, description = "The grant's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Not signed in", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not revoke this grant", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such grant", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not revoke this grant", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such grant", body = crate::http::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -524,28 +527,31 @@ pub(crate) async fn add_grant(
 pub async fn delete_grant(
     caller: Caller,
     path: web::Path<i64>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    remove_grant(&state, &caller, path.into_inner()).await?;
+    remove_grant(store.get_ref(), &authz, &caches, &caller, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Revokes a grant the caller may revoke.
 pub(crate) async fn remove_grant(
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
+    caches: &Caches,
     caller: &Caller,
     id: i64,
 ) -> Result<(), ApiError> {
-    state.authz.require_signed_in(caller)?;
-    let grant = state
-        .store
+    authz.require_signed_in(caller)?;
+    let grant = store
         .grants()
         .await?
         .into_iter()
         .find(|g| g.id == id)
         .ok_or_else(|| ApiError::not_found(format!("grant {id} does not exist")))?;
-    require_grant(state, caller, grant.role, &grant.namespace)?;
-    state.store.remove_grant(id, &caller.actor()).await?;
-    state.access_changed().await?;
+    require_grant(authz, caller, grant.role, &grant.namespace)?;
+    store.remove_grant(id, &caller.actor()).await?;
+    caches.access_changed().await?;
     Ok(())
 }

@@ -11,10 +11,13 @@ use serde::Deserialize;
 
 use super::{Chrome, check_form, encode, page_number, see_other, sign_in_first};
 use crate::auth::Caller;
+use crate::authz::Authz;
+use crate::changes::Caches;
 use crate::domain::access::{AuditRecord, Role, Visibility};
-use crate::error::{ApiError, PageError};
+use crate::http::error::ApiError;
 use crate::routes::api::{audit, namespaces, tokens, users};
-use crate::startup::AppState;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 use crate::store::access::AuditQuery;
 
 /// A token as listed.
@@ -75,17 +78,18 @@ fn day(at: Option<chrono::DateTime<Utc>>) -> String {
 async fn overview(
     request: &HttpRequest,
     caller: &Caller,
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     status: StatusCode,
     problem: Option<String>,
     new_token: Option<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
-    let is_admin = state.authz.is_admin(caller);
-    let tokens = tokens::visible_tokens(state, caller).await?;
-    let grants = users::visible_grants(state, caller).await?;
-    let namespaces = namespaces::visible_namespaces(state, caller).await?;
+    let is_admin = authz.is_admin(caller);
+    let tokens = tokens::visible_tokens(store, authz, caller).await?;
+    let grants = users::visible_grants(store, authz, caller).await?;
+    let namespaces = namespaces::visible_namespaces(store, authz, caller).await?;
     let users = if is_admin {
-        state.store.users().await?
+        store.users().await?
     } else {
         Vec::new()
     };
@@ -158,19 +162,30 @@ async fn overview(
 pub async fn index(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, PageError> {
     if let Some(redirect) = sign_in_first(&request, &caller) {
         return Ok(redirect);
     }
-    overview(&request, &caller, &state, StatusCode::OK, None, None).await
+    overview(
+        &request,
+        &caller,
+        store.get_ref(),
+        &authz,
+        StatusCode::OK,
+        None,
+        None,
+    )
+    .await
 }
 
 /// Runs a form's action; a refusal re-renders the overview with the reason.
 async fn after(
     request: &HttpRequest,
     caller: &Caller,
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     outcome: Result<&'static str, ApiError>,
 ) -> Result<HttpResponse, PageError> {
     match outcome {
@@ -180,7 +195,8 @@ async fn after(
             overview(
                 request,
                 caller,
-                state,
+                store,
+                authz,
                 status,
                 Some(error.detail().to_owned()),
                 None,
@@ -216,7 +232,9 @@ pub async fn create_token(
     request: HttpRequest,
     caller: Caller,
     form: web::Form<TokenForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let minted = match expiry(&form.expires_on) {
@@ -227,7 +245,7 @@ pub async fn create_token(
                 namespaces: list(&form.namespaces),
                 expires_at,
             };
-            tokens::mint(&state, &caller, &wanted).await
+            tokens::mint(store.get_ref(), &authz, &caches, &caller, &wanted).await
         }
         Err(error) => Err(error),
     };
@@ -235,9 +253,18 @@ pub async fn create_token(
         // The secret is shown in this response and never again.
         Ok((secret, token)) => {
             let shown = Some((token.name, secret));
-            overview(&request, &caller, &state, StatusCode::CREATED, None, shown).await
+            overview(
+                &request,
+                &caller,
+                store.get_ref(),
+                &authz,
+                StatusCode::CREATED,
+                None,
+                shown,
+            )
+            .await
         }
-        Err(error) => after(&request, &caller, &state, Err(error)).await,
+        Err(error) => after(&request, &caller, store.get_ref(), &authz, Err(error)).await,
     }
 }
 
@@ -269,13 +296,15 @@ pub async fn revoke_token(
     caller: Caller,
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
-    let outcome = tokens::revoke(&state, &caller, path.into_inner())
+    let outcome = tokens::revoke(store.get_ref(), &authz, &caches, &caller, path.into_inner())
         .await
         .map(|_| "token-revoked");
-    after(&request, &caller, &state, outcome).await
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -295,7 +324,9 @@ pub async fn update_user(
     caller: Caller,
     path: web::Path<String>,
     form: web::Form<UserUpdateForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let form = form.into_inner();
@@ -304,10 +335,10 @@ pub async fn update_user(
         disabled: form.disabled,
         email: None,
     };
-    let outcome = users::update_user(&state, &caller, &path, patch)
+    let outcome = users::update_user(store.get_ref(), &authz, &caches, &caller, &path, patch)
         .await
         .map(|_| "user-updated");
-    after(&request, &caller, &state, outcome).await
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -324,7 +355,9 @@ pub async fn set_namespace(
     request: HttpRequest,
     caller: Caller,
     form: web::Form<NamespaceForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let owners = list(&form.owners);
@@ -332,10 +365,17 @@ pub async fn set_namespace(
         visibility: form.visibility,
         owners: (!owners.is_empty()).then_some(owners),
     };
-    let outcome = namespaces::set_namespace(&state, &caller, form.prefix.trim(), &update)
-        .await
-        .map(|_| "namespace-saved");
-    after(&request, &caller, &state, outcome).await
+    let outcome = namespaces::set_namespace(
+        store.get_ref(),
+        &authz,
+        &caches,
+        &caller,
+        form.prefix.trim(),
+        &update,
+    )
+    .await
+    .map(|_| "namespace-saved");
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -356,7 +396,9 @@ pub async fn create_user(
     request: HttpRequest,
     caller: Caller,
     form: web::Form<UserForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let outcome = match first_grant(&form.role, &form.namespace) {
@@ -367,13 +409,13 @@ pub async fn create_user(
                 email: None,
                 grants,
             };
-            users::add_user(&state, &caller, wanted)
+            users::add_user(store.get_ref(), &authz, &caches, &caller, wanted)
                 .await
                 .map(|_| "user-created")
         }
         Err(error) => Err(error),
     };
-    after(&request, &caller, &state, outcome).await
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 /// The first grant of a new user: none when no role is chosen.
@@ -408,7 +450,9 @@ pub async fn create_grant(
     request: HttpRequest,
     caller: Caller,
     form: web::Form<GrantForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let wanted = users::GrantRequest {
@@ -416,10 +460,10 @@ pub async fn create_grant(
         role: form.role,
         namespace: form.namespace.trim().to_owned(),
     };
-    let outcome = users::add_grant(&state, &caller, &wanted)
+    let outcome = users::add_grant(store.get_ref(), &authz, &caches, &caller, &wanted)
         .await
         .map(|_| "grant-added");
-    after(&request, &caller, &state, outcome).await
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 pub async fn revoke_grant(
@@ -427,13 +471,15 @@ pub async fn revoke_grant(
     caller: Caller,
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
-    let outcome = users::remove_grant(&state, &caller, path.into_inner())
+    let outcome = users::remove_grant(store.get_ref(), &authz, &caches, &caller, path.into_inner())
         .await
         .map(|_| "grant-revoked");
-    after(&request, &caller, &state, outcome).await
+    after(&request, &caller, store.get_ref(), &authz, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -461,7 +507,8 @@ pub async fn audit_log(
     request: HttpRequest,
     caller: Caller,
     params: web::Query<AuditParams>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, PageError> {
     if let Some(redirect) = sign_in_first(&request, &caller) {
         return Ok(redirect);
@@ -470,7 +517,8 @@ pub async fn audit_log(
     let actor = params.actor.clone().unwrap_or_default().trim().to_owned();
     let action = params.action.clone().unwrap_or_default().trim().to_owned();
     let found = audit::entries(
-        &state,
+        store.get_ref(),
+        &authz,
         &caller,
         AuditQuery {
             actor: (!actor.is_empty()).then(|| actor.clone()),

@@ -8,10 +8,13 @@ use serde::Deserialize;
 
 use super::{Chrome, escape_dtmi, model_path};
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::diff::{Change, Diff};
-use crate::error::{ApiError, PageError};
+use crate::http::error::ApiError;
+use crate::repository::publish::PushPolicy;
 use crate::routes::api::models::diff_models;
-use crate::startup::AppState;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "diff.html")]
@@ -38,10 +41,12 @@ pub async fn diff(
     request: HttpRequest,
     caller: Caller,
     path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    policy: web::Data<PushPolicy>,
 ) -> Result<DiffPage, PageError> {
     let (from, to) = path.into_inner();
-    let diff = diff_models(&state, &caller, &from, &to)
+    let diff = diff_models(store.get_ref(), &authz, &policy, &caller, &from, &to)
         .await
         .map_err(|e| {
             if e.status() == actix_web::http::StatusCode::BAD_REQUEST {

@@ -9,9 +9,12 @@ use serde::Deserialize;
 use super::search::{FacetLink, ModelRow};
 use super::{Chrome, encode};
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::model::SearchQuery;
-use crate::error::PageError;
-use crate::startup::AppState;
+use crate::http::Site;
+use crate::repository::resolution::Resolution;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 #[derive(Deserialize)]
 pub struct HomeParams {
@@ -33,14 +36,17 @@ pub async fn home(
     request: HttpRequest,
     caller: Caller,
     params: web::Query<HomeParams>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, PageError> {
     // Searches from older links and bookmarks of `/?q=` land on the search page.
     if let Some(q) = params.q.as_deref() {
         return Ok(super::see_other(&format!("/search?q={}", encode(q))));
     }
     // The read scope is this page's authorization: it lists only what the caller may read.
-    let scope = state.authz.read_scope(&caller);
+    let scope = authz.read_scope(&caller);
     let recent_query = SearchQuery {
         newest_first: true,
         limit: 10,
@@ -49,9 +55,9 @@ pub async fn home(
     let all = SearchQuery::within(scope.clone());
     // Independent reads on separate connections: the page waits for the slowest only.
     let (status, recent, counts) = tokio::try_join!(
-        state.store.status(&scope),
-        state.store.search(&recent_query),
-        state.resolution.facet_counts(&all)
+        store.status(&scope),
+        store.search(&recent_query),
+        resolution.facet_counts(&all)
     )?;
     let links = |facet: &str, limit: usize| -> Vec<FacetLink> {
         counts
@@ -63,7 +69,7 @@ pub async fn home(
     };
     let page = HomePage {
         chrome: Chrome::new(&request, &caller),
-        repository_name: state.settings.repository_name.clone(),
+        repository_name: site.repository_name.clone(),
         model_count: status.model_count,
         recent: recent.items.into_iter().map(ModelRow::from).collect(),
         namespaces: links("namespace", 12),
@@ -71,5 +77,8 @@ pub async fn home(
     };
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(page.render().map_err(crate::error::ApiError::unexpected)?))
+        .body(
+            page.render()
+                .map_err(crate::http::error::ApiError::unexpected)?,
+        ))
 }

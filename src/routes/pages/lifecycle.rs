@@ -8,11 +8,13 @@ use serde::Deserialize;
 use super::search::ModelRow;
 use super::{Chrome, check_form, model_path, see_other};
 use crate::auth::Caller;
-use crate::authz::{Action as Right, Target};
+use crate::authz::{Action as Right, Authz, Target};
 use crate::domain::model::{Change, ModelState, Relation};
-use crate::error::{ApiError, PageError};
+use crate::http::error::ApiError;
+use crate::repository::resolution::Resolution;
 use crate::routes::api::models::parse_dtmi;
-use crate::startup::AppState;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 /// What the confirmation is for.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -78,20 +80,19 @@ pub async fn confirm(
     caller: Caller,
     path: web::Path<String>,
     params: web::Query<ActionQuery>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, PageError> {
     if let Some(redirect) = super::sign_in_first(&request, &caller) {
         return Ok(redirect);
     }
     let action = params.action;
     let dtmi = parse_dtmi(&path).map_err(|e| ApiError::not_found(e.detail().to_owned()))?;
-    state
-        .authz
-        .require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
-    let record = find(&state, dtmi.as_str()).await?;
-    let scope = state.authz.read_scope(&caller);
+    authz.require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
+    let record = find(store.get_ref(), dtmi.as_str()).await?;
+    let scope = authz.read_scope(&caller);
     // Dependents the caller cannot read still block a delete; they are counted, not named.
-    let all_dependents = state.store.related(record.id, Relation::Dependents).await?;
+    let all_dependents = store.related(record.id, Relation::Dependents).await?;
     let hidden = all_dependents
         .iter()
         .filter(|d| !scope.can_read(&d.dtmi))
@@ -137,15 +138,15 @@ pub async fn apply(
     caller: Caller,
     path: web::Path<String>,
     form: web::Form<ActionForm>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<HttpResponse, PageError> {
     check_form(&caller, &form.csrf_token)?;
     let action = form.action;
     let dtmi = parse_dtmi(&path).map_err(|e| ApiError::not_found(e.detail().to_owned()))?;
-    state
-        .authz
-        .require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
-    let dtmi = find(&state, dtmi.as_str()).await?.dtmi;
+    authz.require(&caller, action.right(), &Target::Model(dtmi.as_str()))?;
+    let dtmi = find(store.get_ref(), dtmi.as_str()).await?.dtmi;
     let actor = caller.actor();
     match action {
         Action::Deprecate | Action::Decommission => {
@@ -154,14 +155,14 @@ pub async fn apply(
             } else {
                 ModelState::Decommissioned
             };
-            state.store.set_state(&dtmi, next, &actor).await?;
-            state.resolution.apply(&Change::StateChanged {
+            store.set_state(&dtmi, next, &actor).await?;
+            resolution.apply(&Change::StateChanged {
                 dtmi_lower: dtmi.to_lowercase(),
             });
         }
         Action::Delete => {
-            state.store.delete(&dtmi, &actor).await?;
-            state.resolution.apply(&Change::Deleted {
+            store.delete(&dtmi, &actor).await?;
+            resolution.apply(&Change::Deleted {
                 dtmi_lower: dtmi.to_lowercase(),
             });
         }
@@ -175,9 +176,11 @@ pub async fn apply(
     Ok(see_other(&target))
 }
 
-async fn find(state: &AppState, dtmi: &str) -> Result<crate::domain::model::ModelRecord, ApiError> {
-    state
-        .store
+async fn find(
+    store: &dyn Store,
+    dtmi: &str,
+) -> Result<crate::domain::model::ModelRecord, ApiError> {
+    store
         .records(&[dtmi.to_lowercase()])
         .await?
         .into_iter()

@@ -10,9 +10,12 @@ use serde::Deserialize;
 
 use crate::auth::oidc::{self, Flow, OidcError};
 use crate::auth::{Caller, LoginError, secrets};
+use crate::changes::Caches;
 use crate::domain::access::{Actor, AuditEntry, Outcome};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::Site;
+use crate::http::auth::HttpAuth;
+use crate::http::error::ApiError;
+use crate::store::Store;
 
 /// Cookie holding the login form's double-submit CSRF token.
 const LOGIN_CSRF_COOKIE: &str = "twinhub_login_csrf";
@@ -77,7 +80,7 @@ fn safe_return_to(candidate: Option<&str>) -> String {
 fn render_login(
     request: &HttpRequest,
     caller: Option<&Caller>,
-    state: &AppState,
+    auth: &HttpAuth,
     status: StatusCode,
     problem: Option<String>,
     username: String,
@@ -106,9 +109,9 @@ fn render_login(
         )
         .to_string(),
         return_to,
-        issuers: state.oidc.buttons(),
+        issuers: auth.oidc().buttons(),
     };
-    let cookie = state.auth.make_private_cookie(
+    let cookie = auth.make_private_cookie(
         request,
         LOGIN_CSRF_COOKIE,
         csrf_token,
@@ -126,13 +129,13 @@ pub async fn login_form(
     request: HttpRequest,
     caller: Caller,
     query: web::Query<LoginQuery>,
-    state: web::Data<AppState>,
+    auth: web::Data<HttpAuth>,
 ) -> Result<HttpResponse, ApiError> {
     let return_to = safe_return_to(query.return_to.as_deref());
     render_login(
         &request,
         Some(&caller),
-        &state,
+        &auth,
         StatusCode::OK,
         None,
         String::new(),
@@ -143,11 +146,11 @@ pub async fn login_form(
 pub async fn login(
     request: HttpRequest,
     form: web::Form<LoginForm>,
-    state: web::Data<AppState>,
+    auth: web::Data<HttpAuth>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     let return_to = safe_return_to(form.return_to.as_deref());
-    let expected = state.auth.private_cookie(&request, LOGIN_CSRF_COOKIE);
+    let expected = auth.private_cookie(&request, LOGIN_CSRF_COOKIE);
     let csrf_ok = expected.is_some_and(|token| {
         secrets::constant_time_eq(token.as_bytes(), form.csrf_token.as_bytes())
     });
@@ -155,7 +158,7 @@ pub async fn login(
         return render_login(
             &request,
             None,
-            &state,
+            &auth,
             StatusCode::FORBIDDEN,
             Some(
                 "The form expired or did not come from this site. Please sign in again.".to_owned(),
@@ -164,23 +167,22 @@ pub async fn login(
             return_to,
         );
     }
-    match state
-        .auth
+    match auth
         .verify_login(&request, form.username.trim(), &form.password)
         .await
     {
         Ok(user) => {
-            let session = state.auth.start_session(&request, &user).await?;
+            let session = auth.start_session(&request, &user).await?;
             Ok(HttpResponse::SeeOther()
                 .cookie(session)
-                .cookie(state.auth.removal_cookie(&request, LOGIN_CSRF_COOKIE))
+                .cookie(auth.removal_cookie(&request, LOGIN_CSRF_COOKIE))
                 .insert_header((header::LOCATION, return_to))
                 .finish())
         }
         Err(LoginError::BadCredentials) => render_login(
             &request,
             None,
-            &state,
+            &auth,
             StatusCode::UNAUTHORIZED,
             Some(LoginError::BadCredentials.to_string()),
             form.username,
@@ -190,7 +192,7 @@ pub async fn login(
             let mut response = render_login(
                 &request,
                 None,
-                &state,
+                &auth,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(error.to_string()),
                 form.username,
@@ -201,7 +203,7 @@ pub async fn login(
             }
             Ok(response)
         }
-        Err(LoginError::Unexpected(error)) => Err(error),
+        Err(LoginError::Unexpected(error)) => Err(error.into()),
     }
 }
 
@@ -209,21 +211,21 @@ pub async fn logout(
     request: HttpRequest,
     caller: Caller,
     form: web::Form<LogoutForm>,
-    state: web::Data<AppState>,
+    auth: web::Data<HttpAuth>,
 ) -> Result<HttpResponse, ApiError> {
     // Signing out needs the session's own CSRF token, so no other site can sign people out.
     if caller.session.is_some() {
         caller.check_csrf(&form.csrf_token)?;
     }
-    let removal = state.auth.end_session(&request).await?;
+    let removal = auth.end_session(&request).await?;
     Ok(HttpResponse::SeeOther()
         .cookie(removal)
         .insert_header((header::LOCATION, "/"))
         .finish())
 }
 
-fn redirect_uri(request: &HttpRequest, state: &AppState, issuer: &str) -> String {
-    let base = match &state.settings.public_url {
+fn redirect_uri(request: &HttpRequest, site: &Site, issuer: &str) -> String {
+    let base = match &site.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let info = request.connection_info();
@@ -237,17 +239,18 @@ pub async fn oidc_start(
     request: HttpRequest,
     issuer: web::Path<String>,
     query: web::Query<LoginQuery>,
-    state: web::Data<AppState>,
+    auth: web::Data<HttpAuth>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, ApiError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    let redirect = redirect_uri(&request, &state, &issuer);
-    let (url, flow) = state
-        .oidc
+    let redirect = redirect_uri(&request, &site, &issuer);
+    let (url, flow) = auth
+        .oidc()
         .start(&issuer, &redirect, return_to)
         .await
         .map_err(oidc_problem)?;
     let flow_text = serde_json::to_string(&flow).map_err(ApiError::unexpected)?;
-    let cookie = state.auth.make_private_cookie(
+    let cookie = auth.make_private_cookie(
         &request,
         oidc::FLOW_COOKIE,
         flow_text,
@@ -263,15 +266,27 @@ pub async fn oidc_callback(
     request: HttpRequest,
     issuer: web::Path<String>,
     query: web::Query<CallbackQuery>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    auth: web::Data<HttpAuth>,
+    site: web::Data<Site>,
+    caches: web::Data<Caches>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = finish_oidc(&request, &issuer, &query, &state).await;
+    let result = finish_oidc(
+        &request,
+        &issuer,
+        &query,
+        store.get_ref(),
+        &auth,
+        &site,
+        &caches,
+    )
+    .await;
     match result {
         Ok((user, return_to)) => {
-            let session = state.auth.start_session(&request, &user).await?;
+            let session = auth.start_session(&request, &user).await?;
             Ok(HttpResponse::SeeOther()
                 .cookie(session)
-                .cookie(state.auth.removal_cookie(&request, oidc::FLOW_COOKIE))
+                .cookie(auth.removal_cookie(&request, oidc::FLOW_COOKIE))
                 .insert_header((header::LOCATION, return_to))
                 .finish())
         }
@@ -282,12 +297,8 @@ pub async fn oidc_callback(
                 outcome: Outcome::Failed,
                 detail: Some(serde_json::json!({ "reason": error.to_string() })),
             };
-            if let Err(audit_error) = state
-                .store
-                .audit(
-                    &Actor::new("anonymous", state.auth.source(&request)),
-                    &entry,
-                )
+            if let Err(audit_error) = store
+                .audit(&Actor::new("anonymous", auth.source(&request)), &entry)
                 .await
             {
                 tracing::warn!(error = %audit_error, "could not record a failed sign-in");
@@ -301,7 +312,10 @@ async fn finish_oidc(
     request: &HttpRequest,
     issuer: &str,
     query: &CallbackQuery,
-    state: &AppState,
+    store: &dyn Store,
+    auth: &HttpAuth,
+    site: &Site,
+    caches: &Caches,
 ) -> Result<(crate::domain::access::User, String), OidcError> {
     if let Some(error) = &query.error {
         let description = query.error_description.clone().unwrap_or_default();
@@ -309,8 +323,7 @@ async fn finish_oidc(
             format!("{error} {description}").trim().to_owned(),
         ));
     }
-    let flow: Flow = state
-        .auth
+    let flow: Flow = auth
         .private_cookie(request, oidc::FLOW_COOKIE)
         .and_then(|text| serde_json::from_str(&text).ok())
         .filter(|flow: &Flow| flow.issuer == issuer)
@@ -324,13 +337,13 @@ async fn finish_oidc(
         }
     };
     let return_to = flow.return_to.clone();
-    let redirect = redirect_uri(request, state, issuer);
-    let (identity, settings) = state
-        .oidc
+    let redirect = redirect_uri(request, site, issuer);
+    let (identity, settings) = auth
+        .oidc()
         .finish(flow, &redirect, code, returned_state)
         .await?;
-    let user = oidc::provision(&state.store, &settings, &identity).await?;
-    state
+    let user = oidc::provision(store, &settings, &identity).await?;
+    caches
         .access_changed()
         .await
         .map_err(|e| OidcError::Provisioning(e.to_string()))?;

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod diff;
+pub mod error;
 pub mod home;
 pub mod lifecycle;
 pub mod login;
@@ -15,7 +16,7 @@ pub mod search;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
 use crate::auth::Caller;
-use crate::error::PageError;
+use crate::routes::pages::error::PageError;
 
 /// Our stylesheet and script, compiled in so the binary serves them from any directory.
 const SITE_CSS: &str = include_str!("../../../static/site.css");
@@ -25,6 +26,14 @@ const SITE_JS: &str = include_str!("../../../static/site.js");
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(home::home))
+        .route("/login", web::get().to(login::login_form))
+        .route("/login", web::post().to(login::login))
+        .route("/logout", web::post().to(login::logout))
+        .route("/login/oidc/{issuer}", web::get().to(login::oidc_start))
+        .route(
+            "/login/oidc/{issuer}/callback",
+            web::get().to(login::oidc_callback),
+        )
         .route("/search", web::get().to(search::search))
         .route("/namespaces", web::get().to(namespaces::root))
         .route("/namespaces/{prefix}", web::get().to(namespaces::namespace))

@@ -10,13 +10,15 @@ use askama_web::WebTemplate;
 use super::search::ModelRow;
 use super::{Chrome, lang_text, model_path};
 use crate::auth::Caller;
-use crate::authz::{Action, Target};
+use crate::authz::{Action, Authz, Target};
 use crate::domain::diff::{enum_value_text, short_id};
-use crate::domain::inspect;
 use crate::domain::model::{ModelRecord, Relation};
-use crate::error::{ApiError, PageError};
+use crate::http::error::ApiError;
+use crate::repository::inspect;
+use crate::repository::publish::PushPolicy;
 use crate::routes::api::models::parse_dtmi;
-use crate::startup::AppState;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 /// One row of a schema rendered as an indented outline.
 pub struct SchemaRow {
@@ -119,13 +121,17 @@ pub struct ModelPage {
     can_deprecate: bool,
     can_decommission: bool,
     can_delete: bool,
+    /// Repository conventions the model breaks (legacy imports): each message and where.
+    warnings: Vec<(String, String)>,
 }
 
 pub async fn model(
     request: HttpRequest,
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
+    policy: web::Data<PushPolicy>,
 ) -> Result<ModelPage, PageError> {
     let dtmi = parse_dtmi(&path).map_err(|_| {
         ApiError::not_found(format!(
@@ -133,36 +139,26 @@ pub async fn model(
             path.as_str()
         ))
     })?;
-    state
-        .authz
-        .require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
-    let scope = state.authz.read_scope(&caller);
-    let may = |action| {
-        state
-            .authz
-            .allows(&caller, action, &Target::Model(dtmi.as_str()))
-    };
-    let parsed = inspect::load(state.store.as_ref(), dtmi.as_str(), &state.policy.parsing)
+    authz.require(&caller, Action::Read, &Target::Model(dtmi.as_str()))?;
+    let scope = authz.read_scope(&caller);
+    let may = |action| authz.allows(&caller, action, &Target::Model(dtmi.as_str()));
+    let parsed = inspect::load(store.get_ref(), dtmi.as_str(), &policy.parsing)
         .await?
         .ok_or_else(|| ApiError::model_not_found(dtmi.as_str()))?;
     let root = parsed.root().ok_or_else(|| {
         ApiError::unexpected(format!("stored model {dtmi} has no root interface"))
     })?;
     let record = parsed.record.clone();
-    let mut versions = state
-        .store
-        .versions(&dtmi.versionless().to_lowercase())
-        .await?;
+    let mut versions = store.versions(&dtmi.versionless().to_lowercase()).await?;
     versions.retain(|v| scope.can_read(&v.dtmi));
-    let previous = crate::domain::publish::previous_version(state.store.as_ref(), &dtmi)
+    let previous = crate::repository::publish::previous_version(store.get_ref(), &dtmi)
         .await?
         .filter(|p| scope.can_read(p));
-    let mut dependents = state.store.related(record.id, Relation::Dependents).await?;
+    let mut dependents = store.related(record.id, Relation::Dependents).await?;
     dependents.retain(|d| scope.can_read(&d.dtmi));
     let mut edges = Vec::new();
     for member in &parsed.closure {
-        for dependency in state
-            .store
+        for dependency in store
             .related(member.record.id, Relation::Dependencies)
             .await?
         {
@@ -218,7 +214,13 @@ pub async fn model(
         format!("/{}", dtmi.to_dmr_path()),
         format!("/{}", dtmi.to_dmr_expanded_path()),
     );
+    let warnings = record
+        .warnings
+        .iter()
+        .map(|w| (w.message.clone(), w.pointer.clone().unwrap_or_default()))
+        .collect();
     Ok(ModelPage {
+        warnings,
         chrome: Chrome::new(&request, &caller),
         description: lang_text(&root.description()),
         sha256: record.sha256.clone(),

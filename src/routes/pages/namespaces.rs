@@ -10,9 +10,11 @@ use askama_web::WebTemplate;
 use super::search::ModelRow;
 use super::{Chrome, page_number};
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::model::{Facet, FacetKind, SearchQuery};
-use crate::error::{ApiError, PageError};
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 const PER_PAGE: u64 = 50;
 
@@ -45,16 +47,18 @@ pub struct NamespacePage {
 pub async fn root(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<NamespacePage, PageError> {
-    render(&request, &caller, &state, None).await
+    render(&request, &caller, store.get_ref(), &authz, None).await
 }
 
 pub async fn namespace(
     request: HttpRequest,
     caller: Caller,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    authz: web::Data<Authz>,
 ) -> Result<NamespacePage, PageError> {
     let namespace = path.into_inner().trim_end_matches(':').to_lowercase();
     let valid = namespace.starts_with("dtmi")
@@ -67,23 +71,24 @@ pub async fn namespace(
         ))
         .into());
     }
-    render(&request, &caller, &state, Some(namespace)).await
+    render(&request, &caller, store.get_ref(), &authz, Some(namespace)).await
 }
 
 async fn render(
     request: &HttpRequest,
     caller: &Caller,
-    state: &AppState,
+    store: &dyn Store,
+    authz: &Authz,
     namespace: Option<String>,
 ) -> Result<NamespacePage, PageError> {
     // The read scope is this page's authorization: the tree shows only readable models, and
     // a namespace holding nothing readable is not found.
-    let scope = state.authz.read_scope(caller);
+    let scope = authz.read_scope(caller);
     let prefix = match &namespace {
         Some(ns) => format!("{ns}:"),
         None => "dtmi:".to_owned(),
     };
-    let counts = state.store.namespace_counts(&prefix, &scope).await?;
+    let counts = store.namespace_counts(&prefix, &scope).await?;
     let mut children: BTreeMap<String, u64> = BTreeMap::new();
     for (full, count) in &counts {
         let Some(rest) = full.strip_prefix(&prefix) else {
@@ -100,8 +105,7 @@ async fn render(
     );
     let (rows, total) = match &namespace {
         Some(ns) => {
-            let found = state
-                .store
+            let found = store
                 .search(&SearchQuery {
                     facets: vec![Facet {
                         kind: FacetKind::Namespace,

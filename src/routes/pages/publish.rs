@@ -12,12 +12,14 @@ use futures_util::StreamExt;
 
 use super::{Chrome, check_form, model_path, see_other};
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::batch::Batch;
 use crate::domain::diff::Diff;
 use crate::domain::issue::Issue;
-use crate::domain::publish::{self, PushError};
-use crate::error::{ApiError, PageError};
-use crate::startup::AppState;
+use crate::http::Site;
+use crate::http::error::ApiError;
+use crate::repository::publish::{Publisher, PushError, Rules};
+use crate::routes::pages::error::PageError;
 
 /// The name a pasted document gets in messages.
 const PASTED: &str = "pasted JSON";
@@ -96,12 +98,14 @@ pub async fn submit(
     request: HttpRequest,
     caller: Caller,
     payload: Multipart,
-    state: web::Data<AppState>,
+    authz: web::Data<Authz>,
+    publisher: web::Data<Publisher>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, PageError> {
-    let submission = read_form(payload, state.settings.max_body_bytes).await?;
+    let submission = read_form(payload, site.max_body_bytes).await?;
     check_form(&caller, &submission.csrf_token)?;
     // Previews diff against stored versions, so they need the same rights as a push.
-    let access = state.authz.push_access(&caller)?;
+    let access = authz.push_access(&caller)?;
     let mut page = PublishPage::empty(&request, &caller);
     if submission.files.is_empty() {
         page.problem = Some("Nothing to publish: paste a model or choose files.".to_owned());
@@ -124,19 +128,15 @@ pub async fn submit(
             lines: Vec::new(),
         })
         .collect();
-    let batch = match Batch::from_files(&submission.files, state.policy.max_models) {
+    let batch = match Batch::from_files(&submission.files, publisher.policy().max_models) {
         Ok(batch) => batch,
         Err(error) => return refused(page, &submission.files, PushError::from(error)),
     };
     if submission.publish {
         let actor = caller.actor();
-        return match publish::push(state.store.clone(), batch, access, &actor, &state.policy).await
-        {
+        return match publisher.push(batch, access, &actor, Rules::PUSH).await {
             Ok(outcome) => {
                 if !outcome.created.is_empty() {
-                    state
-                        .resolution
-                        .apply(&crate::domain::model::Change::ModelsAdded);
                     tracing::info!(models.created = outcome.created.len(), principal = %actor.name, "models published from a page");
                 }
                 // The last model stored is the one the others lead up to (dependencies first).
@@ -151,7 +151,7 @@ pub async fn submit(
             Err(error) => refused(page, &submission.files, error),
         };
     }
-    match publish::preview(state.store.clone(), batch, access, &state.policy).await {
+    match publisher.preview(batch, access).await {
         Ok(items) => {
             page.can_publish = items.iter().any(|i| !i.unchanged);
             page.previews = items

@@ -8,9 +8,11 @@ use askama_web::WebTemplate;
 
 use super::{Chrome, display_text, encode, model_path, page_number};
 use crate::auth::Caller;
+use crate::authz::Authz;
 use crate::domain::model::{Facet, FacetKind, ModelRecord, ModelState, SearchQuery};
-use crate::error::PageError;
-use crate::startup::AppState;
+use crate::repository::resolution::Resolution;
+use crate::routes::pages::error::PageError;
+use crate::store::Store;
 
 const PER_PAGE: u64 = 25;
 /// Values shown per facet; the rest are reachable by narrowing the search.
@@ -130,7 +132,9 @@ impl Filters {
 pub async fn search(
     request: HttpRequest,
     caller: Caller,
-    state: web::Data<AppState>,
+    store: web::Data<dyn Store>,
+    resolution: web::Data<Resolution>,
+    authz: web::Data<Authz>,
 ) -> Result<SearchPage, PageError> {
     let filters = Filters::parse(request.query_string());
     let query = filters.get("q").unwrap_or_default().trim().to_owned();
@@ -141,7 +145,7 @@ pub async fn search(
         limit: PER_PAGE,
         // The read scope is this page's authorization: results and counts cover only what
         // the caller may read.
-        ..SearchQuery::within(state.authz.read_scope(&caller))
+        ..SearchQuery::within(authz.read_scope(&caller))
     };
     let mut active = Vec::new();
     for (name, value) in &filters.pairs {
@@ -179,10 +183,8 @@ pub async fn search(
         }
     }
     // Independent reads on separate connections: the page waits for the slower one only.
-    let (found, counts) = tokio::try_join!(
-        state.store.search(&search),
-        state.resolution.facet_counts(&search)
-    )?;
+    let (found, counts) =
+        tokio::try_join!(store.search(&search), resolution.facet_counts(&search))?;
     let base = filters.base(None);
     let groups = [
         ("Namespace", "namespace"),

@@ -9,9 +9,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::AuthError;
+use crate::authz::{AuthzError, Denied};
 use crate::domain::batch::BatchError;
 use crate::domain::issue::Issue;
-use crate::domain::publish::PushError;
+use crate::repository::inspect::InspectError;
+use crate::repository::publish::PushError;
 use crate::store::StoreError;
 
 /// The body of every error response.
@@ -78,6 +81,21 @@ impl ApiError {
 
     pub fn detail(&self) -> &str {
         &self.0.detail
+    }
+
+    /// The short summary of the kind of problem.
+    pub fn title(&self) -> &'static str {
+        self.0.title
+    }
+
+    /// For unexpected errors: logs the cause once, under a new request id, and returns that
+    /// id for the response. `None` for errors that are the client's.
+    pub fn log_unexpected(&self, message: &str) -> Option<String> {
+        self.0.cause.as_ref().map(|cause| {
+            let id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(request_id = %id, error = %cause, "{message}");
+            id
+        })
     }
 
     /// Validation issues attached to the error.
@@ -192,11 +210,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let request_id = self.0.cause.as_ref().map(|cause| {
-            let id = uuid::Uuid::new_v4().to_string();
-            tracing::error!(request_id = %id, error = %cause, "request failed unexpectedly");
-            id
-        });
+        let request_id = self.log_unexpected("request failed unexpectedly");
         let mut response = HttpResponse::build(self.0.status);
         response.insert_header((
             header::CONTENT_TYPE,
@@ -319,152 +333,39 @@ fn error_count(issues: &[Issue]) -> String {
     }
 }
 
-impl From<crate::domain::inspect::InspectError> for ApiError {
-    fn from(error: crate::domain::inspect::InspectError) -> Self {
+impl From<InspectError> for ApiError {
+    fn from(error: InspectError) -> Self {
         match error {
-            crate::domain::inspect::InspectError::Store(store) => store.into(),
+            InspectError::Store(store) => store.into(),
             unparsable => Self::unexpected(unparsable),
         }
     }
 }
 
-/// An error on an HTML page: the same statuses and wording as [`ApiError`], rendered as a
-/// friendly page in the site's layout instead of problem+json.
-#[derive(Debug)]
-pub struct PageError(pub ApiError);
-
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
-        Self(error)
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthenticated(detail) => Self::unauthorized(detail),
+            AuthError::Forbidden(detail) => Self::forbidden(detail),
+            AuthError::Store(store) => store.into(),
+            AuthError::Internal(_) => Self::unexpected(error),
+        }
     }
 }
 
-impl From<StoreError> for PageError {
-    fn from(error: StoreError) -> Self {
-        Self(error.into())
+impl From<Denied> for ApiError {
+    fn from(error: Denied) -> Self {
+        match error {
+            Denied::Unauthenticated => Self::unauthorized(error.to_string()),
+            Denied::ModelHidden(dtmi) => Self::model_not_found(&dtmi),
+            Denied::Forbidden(detail) => Self::forbidden(detail),
+        }
     }
 }
 
-impl From<PushError> for PageError {
-    fn from(error: PushError) -> Self {
-        Self(error.into())
-    }
-}
-
-impl From<crate::domain::inspect::InspectError> for PageError {
-    fn from(error: crate::domain::inspect::InspectError) -> Self {
-        Self(error.into())
-    }
-}
-
-impl fmt::Display for PageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-#[derive(askama::Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    title: &'a str,
-    detail: &'a str,
-    request_id: Option<String>,
-    chrome: crate::routes::pages::Chrome,
-}
-
-/// What an error page said, kept on the response so that [`error_page_chrome`] can render it
-/// again with the signed-in caller's header (`error_response` cannot see the request).
-#[derive(Clone, Debug)]
-struct RenderedErrorPage {
-    status: u16,
-    title: String,
-    detail: String,
-    request_id: Option<String>,
-}
-
-impl RenderedErrorPage {
-    fn render(&self, chrome: crate::routes::pages::Chrome) -> String {
-        let page = ErrorPage {
-            status: self.status,
-            title: &self.title,
-            detail: &self.detail,
-            request_id: self.request_id.clone(),
-            chrome,
-        };
-        askama::Template::render(&page).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the error page did not render");
-            format!("{} {}", self.status, self.title)
-        })
-    }
-}
-
-/// Middleware: error pages answered to a signed-in caller get the caller's header (name,
-/// sign-out form) like every other page.
-pub async fn error_page_chrome(
-    request: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<
-    actix_web::dev::ServiceResponse<
-        actix_web::body::EitherBody<impl actix_web::body::MessageBody, String>,
-    >,
-    actix_web::Error,
-> {
-    use actix_web::HttpMessage;
-    let response = next.call(request).await?;
-    let rendered = response
-        .response()
-        .extensions()
-        .get::<RenderedErrorPage>()
-        .cloned();
-    let caller = rendered.as_ref().and_then(|_| {
-        response
-            .request()
-            .extensions()
-            .get::<crate::auth::Caller>()
-            .cloned()
-    });
-    let (Some(rendered), Some(caller)) = (rendered, caller) else {
-        // Everything else (the DMR tree above all) passes through without re-boxing.
-        return Ok(response.map_into_left_body());
-    };
-    let chrome = crate::routes::pages::Chrome::new(response.request(), &caller);
-    let body = rendered.render(chrome);
-    Ok(response.map_body(|_, _| actix_web::body::EitherBody::right(body)))
-}
-
-impl ResponseError for PageError {
-    fn status_code(&self) -> StatusCode {
-        self.0.0.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let parts = &self.0.0;
-        let request_id = parts.cause.as_ref().map(|cause| {
-            let id = uuid::Uuid::new_v4().to_string();
-            tracing::error!(request_id = %id, error = %cause, "page failed unexpectedly");
-            id
-        });
-        let (title, detail) = match parts.status {
-            StatusCode::NOT_FOUND => ("Not found", parts.detail.as_str()),
-            StatusCode::FORBIDDEN => ("Not allowed", parts.detail.as_str()),
-            StatusCode::UNAUTHORIZED => ("Sign-in required", parts.detail.as_str()),
-            _ => (parts.title, parts.detail.as_str()),
-        };
-        let rendered = RenderedErrorPage {
-            status: parts.status.as_u16(),
-            title: title.to_owned(),
-            detail: detail.to_owned(),
-            request_id,
-        };
-        let body = rendered.render(crate::routes::pages::Chrome::default());
-        let mut response = HttpResponse::build(parts.status)
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ))
-            .body(body);
-        response.extensions_mut().insert(rendered);
-        response
+/// Reloading the access policy after a write failed: the write stands, the answer is 500.
+impl From<AuthzError> for ApiError {
+    fn from(error: AuthzError) -> Self {
+        Self::unexpected(error)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{ModelRecord, StoredModel};
+use crate::domain::model::{ModelRecord, StoredModel};
 use crate::store::{ModelStore, StoreError};
 
 /// A stored model, its closure and its parse.

@@ -8,8 +8,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 
-use crate::domain::access::{Actor, AuditEntry, Outcome};
-use crate::startup::AppState;
+use crate::auth::Caller;
+use crate::domain::access::{AuditEntry, Outcome};
+use crate::store::Store;
 
 pub async fn audit_refusals(
     request: ServiceRequest,
@@ -28,24 +29,23 @@ pub async fn audit_refusals(
         return Ok(response);
     }
     // The Caller extractor leaves signed-in callers in the request's extensions.
-    let who = response
+    let actor = response
         .request()
         .extensions()
-        .get::<super::Caller>()
-        .map(|caller| caller.principal.name());
-    let state = response
+        .get::<Caller>()
+        .map(Caller::actor);
+    let store = response
         .request()
-        .app_data::<web::Data<AppState>>()
+        .app_data::<web::Data<dyn Store>>()
         .cloned();
-    if let (Some(who), Some(state)) = (who, state) {
-        let actor = Actor::new(who, state.auth.source(response.request()));
+    if let (Some(actor), Some(store)) = (actor, store) {
         let entry = AuditEntry {
             action: "request.refused".to_owned(),
             target,
             outcome: Outcome::Denied,
             detail: None,
         };
-        if let Err(error) = state.store.audit(&actor, &entry).await {
+        if let Err(error) = store.audit(&actor, &entry).await {
             tracing::warn!(error = %error, "could not record a refused request in the audit log");
         }
     }

@@ -13,8 +13,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::access::ReadScope;
-use super::model::{Change, FacetCount, ModelState, SearchQuery, StoredModel};
+use crate::domain::access::ReadScope;
+use crate::domain::model::{Change, FacetCount, ModelState, SearchQuery, StoredModel};
 use crate::store::{ModelStore, StoreError};
 
 /// One servable DMR file.
