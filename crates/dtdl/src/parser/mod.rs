@@ -6,9 +6,13 @@
 //! rules are checked. Errors are collected, never thrown, and sorted deterministically.
 
 mod checks;
+mod core_property;
 mod element;
+mod identifiers;
 mod json;
 mod scope;
+mod supplemental;
+mod types;
 mod values;
 
 pub(crate) use scope::dtdl_context_id;
