@@ -13,6 +13,7 @@ pub mod model;
 mod options;
 mod parser;
 mod payload;
+mod reference_json;
 mod resolver;
 
 pub use dtmi::{Dtmi, DtmiError, dmr_expanded_path_to_lowercase_dtmi, dmr_path_to_lowercase_dtmi};

@@ -79,6 +79,10 @@ pub(crate) struct PropertyCommon {
     pub plural: bool,
     pub dtmi_segment: Option<String>,
     pub dictionary_key: Option<String>,
+    /// Object-model views of a plural property split by class (`contents` → `telemetries`).
+    pub breakout: std::collections::BTreeMap<String, Vec<String>>,
+    /// The name of the inverse relation on the referenced elements (`extends` → `extendedBy`).
+    pub reverse_as: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -422,6 +426,12 @@ impl Metamodel {
             return TermTarget::Element;
         }
         TermTarget::Other
+    }
+
+    /// Whether `dtmi` names a term of the metamodel itself (a class, property or extension
+    /// type) rather than an element.
+    pub fn is_metamodel_term(&'static self, dtmi: &str) -> bool {
+        !matches!(self.classify(dtmi), TermTarget::Element | TermTarget::Other)
     }
 
     /// The definition of supplemental property `pid` as seen from co-type `t` (declared on

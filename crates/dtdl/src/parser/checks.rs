@@ -57,6 +57,17 @@ impl Session<'_> {
                             continue;
                         };
                         let Some(t) = self.ref_target(el, target, *arena_index) else {
+                            if mm.is_metamodel_term(target) {
+                                found.push((
+                                    el.source,
+                                    p.value_pointer(*pointer),
+                                    ParsingError::new("badType")
+                                        .primary(el.id.clone())
+                                        .property(p.name.clone())
+                                        .secondary(target.clone())
+                                        .type_name(range),
+                                ));
+                            }
                             continue;
                         };
                         if !mm.is_subclass(t.class, range) {

@@ -372,7 +372,9 @@ impl Session<'_> {
         match scope.resolve(text) {
             Resolution::Dtmi(d) => {
                 let mm = Metamodel::get();
-                let is_std = mm.standard_ids.contains_key(d);
+                // Metamodel DTMIs (classes, properties, extension types) are elements of the
+                // language too: a reference to one is resolved, and then has the wrong type.
+                let is_std = mm.standard_ids.contains_key(d) || mm.is_metamodel_term(d);
                 if !is_std && !self.building_standard && !is_valid_reference(d, scope.version) {
                     self.error(
                         source,

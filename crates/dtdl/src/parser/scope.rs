@@ -321,22 +321,17 @@ pub(crate) fn apply_context(
             .keys()
             .any(|k| k.split(';').next() == Some(base));
         let version = if scope.version == 0 { 2 } else { scope.version };
-        if known_base || base.starts_with("dtmi:dtdl:") {
-            s.error(
-                source,
-                p.clone(),
-                ParsingError::new("unresolvableContextVersion").value(text),
-            );
-            return None;
-        }
+        // An unknown version of a known extension, like an unknown extension, is tolerated
+        // where undefined extensions are; otherwise the error says which of the two it is.
         if s.options.allows_undefined_extensions(version) {
             scope.undefined_extension = true;
         } else {
-            s.error(
-                source,
-                p.clone(),
-                ParsingError::new("unresolvableContextSpecifier").value(text),
-            );
+            let vid = if known_base {
+                "unresolvableContextVersion"
+            } else {
+                "unresolvableContextSpecifier"
+            };
+            s.error(source, p.clone(), ParsingError::new(vid).value(text));
             return None;
         }
     }

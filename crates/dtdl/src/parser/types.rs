@@ -126,7 +126,9 @@ impl Session<'_> {
             Resolution::NotDtmiNorTerm => "notDtmiNorTerm",
         };
         if apocrypha_ok(version, &format!("{category}AsCotype"), scope) {
-            undefined.push(text.to_owned());
+            if !undefined.iter().any(|u| u == text) {
+                undefined.push(text.to_owned());
+            }
             return true;
         }
         let vid = match category {
