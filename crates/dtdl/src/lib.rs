@@ -7,6 +7,7 @@
 pub mod dtmi;
 mod error;
 mod fxhash;
+mod instance;
 mod location;
 mod metamodel;
 pub mod model;

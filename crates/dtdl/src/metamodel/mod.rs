@@ -52,6 +52,8 @@ pub(crate) struct Class {
     pub rootable: bool,
     pub properties: FxHashMap<String, PropertyFacts>,
     pub type_ids: Vec<String>,
+    /// Instance conditions per DTDL version (`element`, `eachChild`) for instance validation.
+    pub instance: FxHashMap<String, Value>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]

@@ -105,6 +105,22 @@ impl Session<'_> {
                 .map(|p| generated_id(p, site.property.unwrap_or_default(), site.segment))
         });
         let pid: &str = display_id.as_deref().unwrap_or_default();
+        // A top-level element must name a rootable class among its types; this is judged
+        // before the types themselves, so an unknown type at top level is not rootable.
+        if site.top_level
+            && !self.building_standard
+            && let Some(types) = obj.get("@type")
+            && !names_rootable_class(types, scope)
+        {
+            self.error(
+                source,
+                super::join(ptr, "@type"),
+                ParsingError::new("typeNotRootable")
+                    .value(pid)
+                    .type_name("'Interface'"),
+            );
+            return None;
+        }
         match obj.get("@type") {
             None => {}
             Some(Value::String(t)) => {
@@ -233,9 +249,8 @@ impl Session<'_> {
                 source,
                 format!("{ptr}/@type"),
                 ParsingError::new("typeNotRootable")
-                    .primary(pid)
-                    .value(class)
-                    .type_name(class),
+                    .value(pid)
+                    .type_name("'Interface'"),
             );
             return None;
         }
@@ -661,5 +676,27 @@ impl Session<'_> {
     /// DTDL version of the element whose properties are being read.
     pub(crate) fn version_of(&self, _source: usize) -> u8 {
         self.current_version
+    }
+}
+
+/// Whether an `@type` value names (as a term or DTMI) a class that may stand at top level.
+fn names_rootable_class(types: &Value<'_>, scope: &Scope) -> bool {
+    let mm = Metamodel::get();
+    let rootable = |t: &Value<'_>| {
+        let Some(text) = t.as_str() else {
+            return false;
+        };
+        match scope.resolve(text) {
+            Resolution::Dtmi(d) => matches!(
+                mm.classify(d),
+                TermTarget::Class(c, v) if v == scope.version
+                    && mm.class(c).is_some_and(|k| k.rootable)
+            ),
+            _ => false,
+        }
+    };
+    match types {
+        Value::Array(items) => items.iter().any(rootable),
+        other => rootable(other),
     }
 }

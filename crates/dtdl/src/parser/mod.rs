@@ -17,6 +17,7 @@ mod values;
 
 pub(crate) use scope::dtdl_context_id;
 pub(crate) use values::is_duration;
+pub(crate) use values::matches as values_matches;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
