@@ -507,6 +507,43 @@ impl Metamodel {
     }
 }
 
+/// Standard elements that are aliases of others (`dtmi:dtdl:instance:Schema:integer;4` for
+/// `...;3`, itself an alias of `...;2`), mapped to the element they finally stand for: the
+/// reference object model holds the aliased element.
+pub(crate) fn unalias(id: &str) -> &str {
+    static ALIASES: OnceLock<FxHashMap<String, String>> = OnceLock::new();
+    let aliases = ALIASES.get_or_init(|| {
+        let mut direct = FxHashMap::default();
+        for e in &Metamodel::get().facts.elements {
+            let is_alias = match e.get("@type") {
+                Some(Value::Array(types)) => types.iter().any(|t| t == "Alias"),
+                Some(t) => t == "Alias",
+                None => false,
+            };
+            if let (true, Some(id), Some(target)) = (
+                is_alias,
+                e.get("@id").and_then(Value::as_str),
+                e.get("aliasFor").and_then(Value::as_str),
+            ) {
+                direct.insert(id.to_owned(), target.to_owned());
+            }
+        }
+        let mut resolved = FxHashMap::default();
+        for id in direct.keys() {
+            let mut target = id;
+            for _ in 0..8 {
+                match direct.get(target) {
+                    Some(next) => target = next,
+                    None => break,
+                }
+            }
+            resolved.insert(id.clone(), target.clone());
+        }
+        resolved
+    });
+    aliases.get(id).map_or(id, String::as_str)
+}
+
 fn collect_standard_ids(values: &[Value], out: &mut FxHashMap<String, ()>) {
     for v in values {
         match v {

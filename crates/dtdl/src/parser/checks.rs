@@ -57,17 +57,6 @@ impl Session<'_> {
                             continue;
                         };
                         let Some(t) = self.ref_target(el, target, *arena_index) else {
-                            if mm.is_metamodel_term(target) {
-                                found.push((
-                                    el.source,
-                                    p.value_pointer(*pointer),
-                                    ParsingError::new("badType")
-                                        .primary(el.id.clone())
-                                        .property(p.name.clone())
-                                        .secondary(target.clone())
-                                        .type_name(range),
-                                ));
-                            }
                             continue;
                         };
                         if !mm.is_subclass(t.class, range) {
@@ -97,7 +86,14 @@ impl Session<'_> {
                             ));
                             continue;
                         }
-                        if !pv.versions.is_empty() && !pv.versions.contains(&t.version) {
+                        // A standard alias (`...:integer;3`) stands for the element it names.
+                        let aliased = crate::metamodel::unalias(target);
+                        let version = if aliased == target.as_str() {
+                            t.version
+                        } else {
+                            self.lookup(aliased).map_or(t.version, |a| a.version)
+                        };
+                        if !pv.versions.is_empty() && !pv.versions.contains(&version) {
                             found.push((
                                 el.source,
                                 p.value_pointer(*pointer),
@@ -113,7 +109,12 @@ impl Session<'_> {
                             ));
                             continue;
                         }
-                        if !pv.value_uris.is_empty() && !pv.value_uris.iter().any(|u| u == target) {
+                        if !pv.value_uris.is_empty()
+                            && !pv
+                                .value_uris
+                                .iter()
+                                .any(|u| u == target || u == crate::metamodel::unalias(target))
+                        {
                             found.push((
                                 el.source,
                                 p.value_pointer(*pointer),
@@ -306,7 +307,12 @@ impl Session<'_> {
                 continue;
             };
             for val in &prop.values {
-                let ok = matches!((val, wants_int), (Val::Int(_), true) | (Val::Str(_), false));
+                // An integer enum value is a 32-bit integer.
+                let ok = match (val, wants_int) {
+                    (Val::Int(i), true) => i32::try_from(*i).is_ok(),
+                    (Val::Str(_), false) => true,
+                    _ => false,
+                };
                 if !ok {
                     found.push((
                         ev.source,

@@ -219,6 +219,10 @@ impl Session<'_> {
                     Value::Number(n) if n.is_i64() => {
                         out.push(Val::Int(n.as_i64().unwrap_or_default()))
                     }
+                    // Other scalars are judged against the datatype once it is known
+                    // (`nonConformantDatatype` in the whole-model checks).
+                    Value::Number(n) => out.push(Val::Num(n.as_f64().unwrap_or_default())),
+                    Value::Bool(b) => out.push(Val::Bool(*b)),
                     Value::Object(o) => {
                         let datatype = if o.get("@value").is_some_and(Value::is_number) {
                             "integer"
@@ -373,8 +377,19 @@ impl Session<'_> {
             Resolution::Dtmi(d) => {
                 let mm = Metamodel::get();
                 // Metamodel DTMIs (classes, properties, extension types) are elements of the
-                // language too: a reference to one is resolved, and then has the wrong type.
-                let is_std = mm.standard_ids.contains_key(d) || mm.is_metamodel_term(d);
+                // language too: a reference to one is resolved, and has the wrong type.
+                if mm.is_metamodel_term(d) && !self.building_standard {
+                    self.error(
+                        source,
+                        ptr,
+                        ParsingError::new("badType")
+                            .primary(id)
+                            .property(name)
+                            .secondary(d),
+                    );
+                    return None;
+                }
+                let is_std = mm.standard_ids.contains_key(d);
                 if !is_std && !self.building_standard && !is_valid_reference(d, scope.version) {
                     self.error(
                         source,

@@ -121,6 +121,21 @@ impl Session<'_> {
             );
             return None;
         }
+        // In DTDL v2 a class name of a later version (`CommandRequest`) is no undefined
+        // co-type: the element is not of the type its property needs.
+        if version == 2
+            && !self.building_standard
+            && let Some(term) = obj.get("@type").and_then(|t| later_class_term(t, scope))
+        {
+            let mut e = ParsingError::new("badType").secondary(pid).value(term);
+            if let Some(parent) = site.parent_id {
+                e = e
+                    .primary(parent)
+                    .property(site.property.unwrap_or_default());
+            }
+            self.error(source, super::join(ptr, "@type"), e);
+            return None;
+        }
         match obj.get("@type") {
             None => {}
             Some(Value::String(t)) => {
@@ -491,7 +506,8 @@ impl Session<'_> {
             self.current_version = version;
             // Fast path: a core property named by a DTDL-context term or its DTMI, unless an
             // extension context in force redefines the term.
-            let shadowed = !scope.extensions.is_empty()
+            let shadowed = version != 2
+                && !scope.extensions.is_empty()
                 && scope.extensions.iter().any(|c| {
                     mm.facts
                         .contexts
@@ -698,5 +714,23 @@ fn names_rootable_class(types: &Value<'_>, scope: &Scope) -> bool {
     match types {
         Value::Array(items) => items.iter().any(rootable),
         other => rootable(other),
+    }
+}
+
+/// The first `@type` entry that is a bare term undefined in the scope but the name of a
+/// material class that only later DTDL versions have.
+fn later_class_term<'v>(types: &'v Value<'_>, scope: &Scope) -> Option<&'v str> {
+    let mm = Metamodel::get();
+    let later = |t: &'v Value<'_>| {
+        let text = t.as_str()?;
+        (scope.resolve(text) == Resolution::Undefined
+            && mm
+                .class(text)
+                .is_some_and(|c| !c.dtdl_versions.contains(&scope.version)))
+        .then_some(text)
+    };
+    match types {
+        Value::Array(items) => items.iter().find_map(later),
+        other => later(other),
     }
 }

@@ -49,12 +49,19 @@ impl Scope {
                 Resolution::NotDtmiNorTerm
             };
         }
+        let dtdl = dtdl_context_id(self.version);
+        // DTDL v2 terms (its standard semantic types and units) are not redefined by
+        // extension contexts; in later versions the extension's definition wins.
+        if self.version == 2
+            && let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text))
+        {
+            return Resolution::Dtmi(d.as_str());
+        }
         for ctx in self.extensions.iter().rev() {
             if let Some(d) = mm.facts.contexts.get(*ctx).and_then(|m| m.get(text)) {
                 return Resolution::Dtmi(d.as_str());
             }
         }
-        let dtdl = dtdl_context_id(self.version);
         if let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text)) {
             return Resolution::Dtmi(d.as_str());
         }
@@ -136,6 +143,7 @@ pub(crate) fn apply_context(
     // What the previous entry was, for ordering rules around `#limitless`.
     let mut after_limitless = false;
     let mut seen_dtdl = false;
+    let mut seen_undefined = false;
     for (p, item) in items.iter() {
         let text = match item {
             Value::String(t) => t.as_ref(),
@@ -243,7 +251,8 @@ pub(crate) fn apply_context(
                     .affiliate_contexts_implicit_dtdl_versions
                     .contains_key(*e)
             });
-            if top_level && !scope.extensions.is_empty() && (seen_dtdl || !only_affiliates) {
+            let extension_seen = !scope.extensions.is_empty() || seen_undefined;
+            if top_level && extension_seen && (seen_dtdl || !only_affiliates) {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
                     source,
@@ -325,6 +334,7 @@ pub(crate) fn apply_context(
         // where undefined extensions are; otherwise the error says which of the two it is.
         if s.options.allows_undefined_extensions(version) {
             scope.undefined_extension = true;
+            seen_undefined = true;
         } else {
             let vid = if known_base {
                 "unresolvableContextVersion"
