@@ -444,8 +444,22 @@ impl Session<'_> {
         let Some(parent) = super::parent_of(&self.elements, el) else {
             return;
         };
-        let sibling = parent
-            .refs(parent_prop)
+        // An Interface's siblings include the contents it inherits through `extends`.
+        let mut holders = vec![parent];
+        if parent.class == "Interface" && parent_prop == "contents" {
+            let mut i = 0;
+            while let Some(h) = holders.get(i).copied() {
+                i += 1;
+                for base in h.refs("extends").filter_map(|b| self.lookup(b)) {
+                    if holders.len() < 1024 && !holders.iter().any(|x| x.id == base.id) {
+                        holders.push(base);
+                    }
+                }
+            }
+        }
+        let sibling = holders
+            .iter()
+            .flat_map(|h| h.refs(parent_prop))
             .filter_map(|s| self.lookup(s))
             .find(|s| s.id != el.id && s.str_value(key) == Some(wanted.as_str()));
         let ok = sibling.is_some_and(|s| {

@@ -82,17 +82,36 @@ impl Session<'_> {
                         }
                     },
                     Value::Object(child) => {
-                        if self.tolerates_solecisms(source)
-                            && child.len() == 1
-                            && let Some(Value::String(t)) = child.get("@id")
+                        // An object holding only `@id` is a reference written as an object: a
+                        // solecism tolerated in DTDL v2 under the quirks, an error otherwise.
+                        if child.len() == 1
+                            && let Some(at_id) = child.get("@id")
                         {
-                            out.push(Val::Ref {
-                                target: t.to_string(),
-                                pointer: item_index(value, i),
-                                inline: false,
-                                standard: false,
-                                arena_index: None,
-                            });
+                            let text = at_id
+                                .as_str()
+                                .filter(|_| self.tolerates_solecisms(source, scope.version));
+                            let Some(t) = text else {
+                                self.error(
+                                    source,
+                                    p.clone(),
+                                    ParsingError::new("idReference")
+                                        .primary(id)
+                                        .property(name)
+                                        .value(at_id.to_string()),
+                                );
+                                failed = true;
+                                continue;
+                            };
+                            match self.reference(source, p, id, name, t, scope) {
+                                Some((target, standard)) => out.push(Val::Ref {
+                                    target,
+                                    pointer: item_index(value, i),
+                                    inline: false,
+                                    standard,
+                                    arena_index: None,
+                                }),
+                                None => failed = true,
+                            }
                             continue;
                         }
                         // The segment property (usually `name`) names the child in its
@@ -162,6 +181,7 @@ impl Session<'_> {
                         };
                         // The child is pushed at the arena's current end when it is accepted.
                         let arena_index = u32::try_from(self.elements.len()).ok();
+                        let errors_before = self.errors.len();
                         match self.walk_element(source, p, child, scope, &site) {
                             Some(cid) => out.push(Val::Ref {
                                 target: cid,
@@ -170,8 +190,11 @@ impl Session<'_> {
                                 standard: false,
                                 arena_index,
                             }),
+                            // A child skipped without error (a duplicate name tolerated as a
+                            // solecism) leaves its siblings in place.
                             None => {
-                                failed = true;
+                                failed |=
+                                    self.errors.len() > errors_before || self.building_standard;
                                 continue;
                             }
                         }

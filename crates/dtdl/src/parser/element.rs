@@ -343,7 +343,7 @@ impl Session<'_> {
                             .and_then(serde_json::Value::as_u64)
                     })
                     .unwrap_or(2048);
-                let tolerate = self.tolerates_solecisms(source);
+                let tolerate = self.tolerates_solecisms(source, version);
                 if !is_valid_identifier(text, version) {
                     self.error(
                         source,
@@ -418,7 +418,7 @@ impl Session<'_> {
                     format!("{ptr}/@id"),
                     ParsingError::new("duplicateDefinition").primary(id.clone()),
                 );
-            } else if !self.tolerates_solecisms(source) {
+            } else if !self.tolerates_solecisms(source, version) {
                 // Two siblings with the same name generate the same identifier.
                 let mut e = ParsingError::new("nonUniquePropertyValue")
                     .property(site.property.unwrap_or_default())

@@ -63,7 +63,12 @@ pub(crate) fn is_valid_reference(d: &str, version: u8) -> bool {
 }
 
 impl Session<'_> {
-    pub(crate) fn tolerates_solecisms(&self, source: usize) -> bool {
+    /// Whether the solecism quirk applies to an element of `version` in document `source`:
+    /// the quirks tolerate the mistakes of DTDL v2 models only.
+    pub(crate) fn tolerates_solecisms(&self, source: usize, version: u8) -> bool {
+        if version >= 3 {
+            return false;
+        }
         match self.sources[source].doc {
             crate::error::DocumentRef::Input(_) => self.options.quirks.tolerate_solecisms_in_parse,
             crate::error::DocumentRef::Resolved(_) => {

@@ -451,6 +451,7 @@ fn error_field(e: &dtdl::ParsingError, field: &str) -> Option<Option<String>> {
     Some(match field {
         "SecondaryID" => e.secondary_id.clone(),
         "Property" => e.property.clone(),
+        "Value" => e.value.clone(),
         "PrimaryIndex" => location.and_then(|l| match &l.document {
             dtdl::DocumentRef::Input(i) => Some(i.to_string()),
             dtdl::DocumentRef::Resolved(_) => None,
