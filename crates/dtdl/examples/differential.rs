@@ -167,8 +167,13 @@ fn main() -> ExitCode {
         let ref_valid = r["valid"].as_bool().unwrap_or(false);
         let input_text = r["input"].to_string();
         let newer = NEWER_CONTEXTS.iter().find(|c| input_text.contains(*c));
+        let refused_newer = newer.is_some_and(|ctx| {
+            r["errors"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["Value"].as_str() == Some(ctx)))
+        });
         if let Some(ctx) = newer
-            && ours.is_ok() != ref_valid
+            && (ours.is_ok() != ref_valid || refused_newer)
         {
             report(
                 "reference-lacks-context",

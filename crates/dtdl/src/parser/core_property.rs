@@ -288,6 +288,15 @@ impl Session<'_> {
                     failed = true;
                     continue;
                 };
+                // A term stands for the DTMI it is defined as (JSON-LD expansion).
+                let expanded;
+                let t = match scope.resolve(t) {
+                    Resolution::Dtmi(d) if !t.contains(':') => {
+                        expanded = d.to_owned();
+                        expanded.as_str()
+                    }
+                    _ => t.as_ref(),
+                };
                 let pattern_ok = pv
                     .pattern
                     .as_deref()

@@ -251,8 +251,21 @@ pub(crate) fn apply_context(
                     .affiliate_contexts_implicit_dtdl_versions
                     .contains_key(*e)
             });
+            // Affiliate contexts (IoT Central) may precede the DTDL context, which may then
+            // be repeated in the affiliate's own DTDL version; no other extension context may.
             let extension_seen = !scope.extensions.is_empty() || seen_undefined;
-            if top_level && extension_seen && (seen_dtdl || !only_affiliates) {
+            let affiliate_version = scope.extensions.iter().all(|e| {
+                Metamodel::get()
+                    .facts
+                    .affiliate_contexts_implicit_dtdl_versions
+                    .get(*e)
+                    == Some(&v)
+            });
+            let after_affiliates_only = only_affiliates && !seen_undefined;
+            if top_level
+                && extension_seen
+                && !(after_affiliates_only && (!seen_dtdl || affiliate_version))
+            {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
                     source,
