@@ -310,10 +310,7 @@ impl Session<'_> {
                     self.error(
                         source,
                         p.as_ref(),
-                        ParsingError::new(vid)
-                            .primary(id)
-                            .property(name)
-                            .value(t.clone()),
+                        ParsingError::new(vid).primary(id).property(name).value(t),
                     );
                     failed = true;
                     continue;
@@ -327,7 +324,7 @@ impl Session<'_> {
                         ParsingError::new("identifierTooLong")
                             .primary(id)
                             .property(name)
-                            .value(t.clone()),
+                            .value(t),
                     );
                     failed = true;
                     continue;

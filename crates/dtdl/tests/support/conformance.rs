@@ -379,10 +379,10 @@ pub fn run_case(case: &Value) -> Outcome {
             }
         }
     }
-    if let (Ok(model), Some(e)) = (&result, expect) {
-        if let Some(fail) = check_object_model(model, e) {
-            return fail;
-        }
+    if let (Ok(model), Some(e)) = (&result, expect)
+        && let Some(fail) = check_object_model(model, e)
+    {
+        return fail;
     }
     if let Some(expected) = expect.and_then(|e| e.get("unresolvedIdentifiers")) {
         let want: BTreeSet<String> = strings(Some(expected)).into_iter().collect();
@@ -589,16 +589,16 @@ fn check_references(u: &dtdl::ResolutionError, expected: &[Value]) -> Option<Out
 fn check_object_model(model: &dtdl::Model, expect: &Value) -> Option<Outcome> {
     let om = model.to_reference_json();
     let all = om.as_object()?;
-    if let Some(count) = expect.get("elementCount").and_then(Value::as_u64) {
-        if all.len() as u64 != count {
-            let mut ids: Vec<&String> = all.keys().collect();
-            ids.sort();
-            return Some(Outcome::Fail {
-                expected: format!("{count} elements"),
-                got: format!("{}", all.len()),
-                detail: format!("{ids:?}"),
-            });
-        }
+    if let Some(count) = expect.get("elementCount").and_then(Value::as_u64)
+        && all.len() as u64 != count
+    {
+        let mut ids: Vec<&String> = all.keys().collect();
+        ids.sort();
+        return Some(Outcome::Fail {
+            expected: format!("{count} elements"),
+            got: format!("{}", all.len()),
+            detail: format!("{ids:?}"),
+        });
     }
     for want in expect
         .get("elements")
