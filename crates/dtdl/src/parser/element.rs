@@ -107,10 +107,23 @@ impl Session<'_> {
         let pid: &str = display_id.as_deref().unwrap_or_default();
         // A top-level element must name a rootable class among its types; this is judged
         // before the types themselves, so an unknown type at top level is not rootable.
+        // The identifier's syntax is judged before the types, as the reference does.
+        if let Some(text) = explicit_id
+            && !self.building_standard
+            && !is_valid_identifier(text, version)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@id"),
+                ParsingError::new("invalidId")
+                    .value(text)
+                    .restriction(format!("DTDL v{version} identifier")),
+            );
+            return None;
+        }
         if site.top_level
             && !self.building_standard
-            && let Some(types) = obj.get("@type")
-            && !names_rootable_class(types, scope)
+            && !obj.get("@type").is_some_and(|types| names_rootable_class(types, scope))
         {
             self.error(
                 source,
