@@ -121,9 +121,11 @@ impl Session<'_> {
                             && segment_member(child, sp, scope.version).is_none()
                             && !child.contains_key("@id")
                         {
-                            self.error(
+                            self.segment_error(
                                 source,
-                                p.clone(),
+                                p,
+                                child,
+                                scope,
                                 ParsingError::new("missingDtmiSegPropertyValue")
                                     .primary(id)
                                     .property(name)
@@ -145,9 +147,11 @@ impl Session<'_> {
                             }
                             Some(other) => {
                                 let other = other.map(ToString::to_string).unwrap_or_default();
-                                self.error(
+                                self.segment_error(
                                     source,
-                                    p.clone(),
+                                    p,
+                                    child,
+                                    scope,
                                     ParsingError::new("dtmiSegPropertyNotStringOrNumber")
                                         .primary(id)
                                         .property(segment_prop.unwrap_or_default())
@@ -390,6 +394,25 @@ impl Session<'_> {
             return Vals::Empty;
         }
         out
+    }
+
+    /// Reports a problem with a child's segment property, unless the child's own `@context`
+    /// is wrong: that is judged first, as the reference does.
+    fn segment_error(
+        &mut self,
+        source: usize,
+        ptr: &str,
+        child: &Obj<'_>,
+        scope: &Scope,
+        error: ParsingError,
+    ) {
+        if let Some(ctx) = child.get("@context") {
+            let at = super::join(ptr, "@context");
+            if super::scope::apply_context(self, source, &at, ctx, scope, false).is_none() {
+                return;
+            }
+        }
+        self.error(source, ptr, error);
     }
 
     /// Resolves a string used as a reference to an element.

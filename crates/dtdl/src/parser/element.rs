@@ -107,17 +107,13 @@ impl Session<'_> {
         let pid: &str = display_id.as_deref().unwrap_or_default();
         // A top-level element must name a rootable class among its types; this is judged
         // before the types themselves, so an unknown type at top level is not rootable.
-        // The identifier's syntax is judged before the types, as the reference does.
-        if let Some(text) = explicit_id
-            && !self.building_standard
-            && !is_valid_identifier(text, version)
-        {
+        // At top level the identifier must be present and the type rootable before anything
+        // else is judged; elsewhere the identifier's syntax comes before the types.
+        if site.top_level && explicit_id.is_none() && !self.building_standard {
             self.error(
                 source,
-                format!("{ptr}/@id"),
-                ParsingError::new("invalidId")
-                    .value(text)
-                    .restriction(format!("DTDL v{version} identifier")),
+                ptr,
+                ParsingError::new("missingTopLevelId").property("@id"),
             );
             return None;
         }
@@ -131,6 +127,19 @@ impl Session<'_> {
                 ParsingError::new("typeNotRootable")
                     .value(pid)
                     .type_name("'Interface'"),
+            );
+            return None;
+        }
+        if let Some(text) = explicit_id
+            && !self.building_standard
+            && !is_valid_identifier(text, version)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@id"),
+                ParsingError::new("invalidId")
+                    .value(text)
+                    .restriction(format!("DTDL v{version} identifier")),
             );
             return None;
         }
