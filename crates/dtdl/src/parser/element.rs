@@ -119,7 +119,9 @@ impl Session<'_> {
         }
         if site.top_level
             && !self.building_standard
-            && !obj.get("@type").is_some_and(|types| names_rootable_class(types, scope))
+            && !obj
+                .get("@type")
+                .is_some_and(|types| names_rootable_class(types, scope))
         {
             self.error(
                 source,
