@@ -353,9 +353,11 @@ pub(crate) fn lang_string(
                 out.push((lang.to_owned(), t.to_string()));
             }
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let p = || super::join_index(ptr, i);
+        Value::Array(_) => {
+            // Nested arrays flatten, as for every other property value.
+            for (item_ptr, item) in items(ptr, value).iter() {
+                let p = || item_ptr.to_string();
+                let item = *item;
                 match item {
                     Value::String(t) => out.push((default(), t.to_string())),
                     Value::Object(o) => {
