@@ -145,6 +145,52 @@ impl Session<'_> {
             );
             return None;
         }
+        if !self.building_standard && !site.top_level {
+            // A required identifier is missed before the types are judged.
+            if explicit_id.is_none() && site.range.id_required {
+                let mut e =
+                    ParsingError::new("missingRequiredId").property(site.property.unwrap_or("@id"));
+                if let Some(p) = site.parent_id {
+                    e = e.primary(p);
+                }
+                self.error(source, ptr, e);
+                return None;
+            }
+            // Two material classes, one of which the property does not take: the value is of
+            // the wrong type for its property.
+            if let (Some(parent), Some(types)) = (site.parent_id, obj.get("@type"))
+                && site.range.supplemental.is_none()
+            {
+                let classes = material_classes(types, scope);
+                if classes.len() > 1 && classes.iter().any(|c| !mm.is_subclass(c, site.range.class))
+                {
+                    self.error(
+                        source,
+                        super::join(ptr, "@type"),
+                        ParsingError::new("badType")
+                            .primary(parent)
+                            .secondary(pid)
+                            .property(site.property.unwrap_or_default())
+                            .type_name(site.range.class),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(text) = explicit_id
+            && !self.building_standard
+            && !self.tolerates_solecisms(source, version)
+            && self.is_reserved_id(text, scope)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@id"),
+                ParsingError::new("reservedId")
+                    .value(text)
+                    .restriction("reserved prefix"),
+            );
+            return None;
+        }
         // In DTDL v2 a class name of a later version (`CommandRequest`) is no undefined
         // co-type: the element is not of the type its property needs.
         if version == 2
@@ -583,6 +629,8 @@ impl Session<'_> {
                 if !(tolerable && has_apocryphal_type) {
                     // A tolerable property still needs an undefined co-type to belong to.
                     let vid = match category {
+                        // With no @type written, the inferred class is what does not allow it.
+                        _ if tolerable && !obj.contains_key("@type") => "inferredTypeDoesNotAllow",
                         _ if tolerable => "noTypeThatAllows",
                         "undefinedTerm" => "propertyUndefinedTerm",
                         "invalidDtmi" => "propertyInvalidDtmi",
@@ -757,4 +805,23 @@ fn later_class_term<'v>(types: &'v Value<'_>, scope: &Scope) -> Option<&'v str> 
         Value::Array(items) => items.iter().find_map(later),
         other => later(other),
     }
+}
+
+/// The distinct material classes of this DTDL version an `@type` value names.
+fn material_classes(types: &Value<'_>, scope: &Scope) -> Vec<&'static str> {
+    let mm = Metamodel::get();
+    let one = |t: &Value<'_>| match scope.resolve(t.as_str()?) {
+        Resolution::Dtmi(d) => match mm.classify(d) {
+            TermTarget::Class(c, v) if v == scope.version => Some(c),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out: Vec<&'static str> = match types {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
 }
