@@ -167,6 +167,23 @@ pub(crate) fn apply_context(
         };
         let was_after_limitless = after_limitless;
         after_limitless = false;
+        // At top level the first entry must be the DTDL context; anything else there is
+        // a missing DTDL context before it is a malformed one.
+        if top_level && !seen_dtdl && scope.extensions.is_empty() && !seen_undefined {
+            let dtdl_or_affiliate = text.starts_with("dtmi:dtdl:context;")
+                || Metamodel::get()
+                    .facts
+                    .affiliate_contexts_implicit_dtdl_versions
+                    .contains_key(text);
+            if Dtmi::parse(text).is_err() && !dtdl_or_affiliate {
+                s.error(
+                    source,
+                    p.clone(),
+                    ParsingError::new("missingDtdlContext").value(text),
+                );
+                return None;
+            }
+        }
         let Ok(dtmi) = Dtmi::parse(text) else {
             s.error(
                 source,
