@@ -84,7 +84,7 @@ pub fn compare(r: &Value, options: &ParsingOptions, show: usize, tally: &mut Tal
         }
         (Err(ParseFailure::Invalid(errors)), true)
             if errors.iter().all(|e| {
-                e.name() == "langStringInvalidCode"
+                matches!(e.name(), "langStringInvalidCode" | "langStringElementInvalidCode")
                     && e.value.as_deref().is_some_and(|v| {
                         let primary = v.split('-').next().unwrap_or(v);
                         (4..=8).contains(&primary.len())
