@@ -620,15 +620,17 @@ impl Session<'_> {
                     };
                     // A schema only nests deeper when something is reached through it, so a
                     // leaf (an Object without fields) at the limit's next level is no excess.
-                    let descends = control.narrow
-                        || child.props.iter().any(|cp| {
-                            cp.kind == PropKind::Core
-                                && control.properties.iter().any(|c| c == &cp.name)
-                                && cp.values.iter().any(|v| matches!(v, Val::Ref { .. }))
-                        });
+                    let descends = || {
+                        control.narrow
+                            || child.props.iter().any(|cp| {
+                                cp.kind == PropKind::Core
+                                    && control.properties.iter().any(|c| c == &cp.name)
+                                    && cp.values.iter().any(|v| matches!(v, Val::Ref { .. }))
+                            })
+                    };
                     if let Some(max) = max_depth
                         && child_depth > max
-                        && descends
+                        && descends()
                     {
                         if !reported {
                             let vid = if control.narrow {

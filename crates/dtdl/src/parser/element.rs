@@ -158,7 +158,9 @@ impl Session<'_> {
             }
             // Two material classes, one of which the property does not take: the value is of
             // the wrong type for its property.
-            if let (Some(parent), Some(types)) = (site.parent_id, obj.get("@type"))
+            if let (Some(parent), Some(types @ Value::Array(items))) =
+                (site.parent_id, obj.get("@type"))
+                && items.len() > 1
                 && site.range.supplemental.is_none()
             {
                 let classes = material_classes(types, scope);
@@ -413,8 +415,9 @@ impl Session<'_> {
                             .and_then(serde_json::Value::as_u64)
                     })
                     .unwrap_or(2048);
-                let tolerate = self.tolerates_solecisms(source, version);
-                if !is_valid_identifier(text, version) {
+                // Submitted and resolved identifiers were judged before the types (syntax,
+                // reserved prefixes); standard elements only here.
+                if self.building_standard && !is_valid_identifier(text, version) {
                     self.error(
                         source,
                         format!("{ptr}/@id"),
@@ -437,16 +440,6 @@ impl Session<'_> {
                             .value(text)
                             .type_name(class)
                             .restriction(max.to_string()),
-                    );
-                    return None;
-                }
-                if !tolerate && self.is_reserved_id(text, scope) {
-                    self.error(
-                        source,
-                        format!("{ptr}/@id"),
-                        ParsingError::new("reservedId")
-                            .value(text)
-                            .restriction("reserved prefix"),
                     );
                     return None;
                 }

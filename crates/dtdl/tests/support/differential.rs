@@ -84,12 +84,14 @@ pub fn compare(r: &Value, options: &ParsingOptions, show: usize, tally: &mut Tal
         }
         (Err(ParseFailure::Invalid(errors)), true)
             if errors.iter().all(|e| {
-                matches!(e.name(), "langStringInvalidCode" | "langStringElementInvalidCode")
-                    && e.value.as_deref().is_some_and(|v| {
-                        let primary = v.split('-').next().unwrap_or(v);
-                        (4..=8).contains(&primary.len())
-                            && primary.bytes().all(|b| b.is_ascii_alphabetic())
-                    })
+                matches!(
+                    e.name(),
+                    "langStringInvalidCode" | "langStringElementInvalidCode"
+                ) && e.value.as_deref().is_some_and(|v| {
+                    let primary = v.split('-').next().unwrap_or(v);
+                    (4..=8).contains(&primary.len())
+                        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+                })
             }) =>
         {
             // DTDLParser 1.1.3 accepts primary language subtags of 4 to 8 letters; the
