@@ -41,7 +41,7 @@ pub fn compare(r: &Value, options: &ParsingOptions, show: usize, tally: &mut Tal
         .collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     tally.compared += 1;
-    let ours = std::panic::catch_unwind(|| dtdl::parse(&refs, None, &options));
+    let ours = std::panic::catch_unwind(|| dtdl::parse(&refs, None, options));
     let mut report = |class: &'static str, text: String| {
         let n = tally.classes.entry(class).or_default();
         *n += 1;
