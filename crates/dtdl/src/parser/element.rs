@@ -133,7 +133,6 @@ impl Session<'_> {
             return None;
         }
         if let Some(text) = explicit_id
-            && !self.building_standard
             && !is_valid_identifier(text, version)
         {
             self.error(
@@ -415,18 +414,7 @@ impl Session<'_> {
                             .and_then(serde_json::Value::as_u64)
                     })
                     .unwrap_or(2048);
-                // Submitted and resolved identifiers were judged before the types (syntax,
-                // reserved prefixes); standard elements only here.
-                if self.building_standard && !is_valid_identifier(text, version) {
-                    self.error(
-                        source,
-                        format!("{ptr}/@id"),
-                        ParsingError::new("invalidId")
-                            .value(text)
-                            .restriction(format!("DTDL v{version} identifier")),
-                    );
-                    return None;
-                }
+                // The syntax and reserved prefixes were judged before the types.
                 if text.chars().count() as u64 > max {
                     let name = if class == "Interface" {
                         "idTooLongForType"

@@ -13,6 +13,7 @@
 
 import fs from 'fs'
 import path from 'path'
+import { files, readCases } from './cases.mjs'
 
 const args = process.argv.slice(2)
 let count = 1000
@@ -40,24 +41,11 @@ function random() {
 }
 const pick = (list) => list[Math.floor(random() * list.length)]
 
-function* files(dir) {
-  for (const name of fs.readdirSync(dir).sort()) {
-    const p = path.join(dir, name)
-    if (fs.statSync(p).isDirectory()) yield* files(p)
-    else if (name.endsWith('.json') && !name.endsWith('.expanded.json')) yield p
-  }
-}
-
 const seeds = []
 for (const dir of caseDirs) {
   for (const file of files(dir)) {
-    let cases
-    try {
-      cases = JSON.parse(fs.readFileSync(file, 'utf-8').replace(/^\uFEFF/, ''))
-    } catch {
-      continue
-    }
-    if (!Array.isArray(cases)) cases = [cases]
+    const cases = readCases(file)
+    if (!cases) continue
     cases.forEach((c, i) => {
       if (Array.isArray(c.input) && c.input.length > 0)
         seeds.push({ name: `${path.basename(file)}#${i}`, input: c.input })

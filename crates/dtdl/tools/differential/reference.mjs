@@ -13,6 +13,7 @@
 //   node reference.mjs --inputs inputs.jsonl > reference.jsonl
 import fs from 'fs'
 import path from 'path'
+import { files, readCases } from './cases.mjs'
 import readline from 'readline'
 import { getInterop } from '@digicatapult/dtdl-parser'
 
@@ -71,14 +72,6 @@ function run(name, input) {
   process.stdout.write(JSON.stringify(out) + '\n')
 }
 
-function* files(dir) {
-  for (const name of fs.readdirSync(dir).sort()) {
-    const p = path.join(dir, name)
-    if (fs.statSync(p).isDirectory()) yield* files(p)
-    else if (name.endsWith('.json')) yield p
-  }
-}
-
 const args = process.argv.slice(2)
 if (args[0] === '--inputs') {
   const lines = readline.createInterface({ input: fs.createReadStream(args[1]), crlfDelay: Infinity })
@@ -91,13 +84,8 @@ if (args[0] === '--inputs') {
   for (const root of args) {
     const base = path.dirname(path.resolve(root))
     for (const file of files(root)) {
-      let cases
-      try {
-        cases = JSON.parse(fs.readFileSync(file, 'utf-8').replace(/^\uFEFF/, ''))
-      } catch {
-        continue
-      }
-      if (!Array.isArray(cases)) cases = [cases]
+      const cases = readCases(file)
+      if (!cases) continue
       const rel = path.relative(base, file).split(path.sep).join('/')
       cases.forEach((c, index) => {
         if (Array.isArray(c.input)) run(`${rel}#${index}`, c.input)
