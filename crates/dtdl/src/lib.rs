@@ -7,12 +7,14 @@
 pub mod dtmi;
 mod error;
 mod fxhash;
+mod instance;
 mod location;
 mod metamodel;
 pub mod model;
 mod options;
 mod parser;
 mod payload;
+mod reference_json;
 mod resolver;
 
 pub use dtmi::{Dtmi, DtmiError, dmr_expanded_path_to_lowercase_dtmi, dmr_path_to_lowercase_dtmi};

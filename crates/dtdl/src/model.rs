@@ -232,7 +232,12 @@ impl<'m> ElementRef<'m> {
             .collect()
     }
 
-    fn string(&self, name: &str) -> Option<&'m str> {
+    /// The parsed element behind this view.
+    pub(crate) fn raw(&self) -> &'m El {
+        self.el
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Option<&'m str> {
         self.property(name).into_iter().find_map(|v| match v {
             PropertyValue::String(s) => Some(s),
             _ => None,

@@ -47,6 +47,8 @@ pub enum PayloadErrorKind {
     NotASchema { class: String },
     /// Schema nesting deeper than the validator follows.
     TooDeep,
+    /// The instance text is not JSON.
+    NotJson { detail: String },
 }
 
 impl fmt::Display for PayloadError {
@@ -103,6 +105,12 @@ impl fmt::Display for PayloadError {
                 write!(
                     f,
                     "a {class} has no schema to validate a payload against; validate against a Telemetry, Property, command payload or schema"
+                )
+            }
+            PayloadErrorKind::NotJson { detail } => {
+                write!(
+                    f,
+                    "the instance is not valid JSON ({detail}); send a JSON text"
                 )
             }
             PayloadErrorKind::TooDeep => {
@@ -409,7 +417,7 @@ fn check(
 }
 
 /// Lexical formats of the temporal and other string-encoded primitive schemas.
-mod formats {
+pub(crate) mod formats {
     fn digits(s: &str, n: usize) -> Option<u32> {
         (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
             .then(|| s.parse().ok())
@@ -417,7 +425,7 @@ mod formats {
     }
 
     /// RFC 3339 full-date.
-    pub(super) fn is_date(s: &str) -> bool {
+    pub(crate) fn is_date(s: &str) -> bool {
         let mut p = s.split('-');
         let (Some(y), Some(m), Some(d), None) = (p.next(), p.next(), p.next(), p.next()) else {
             return false;
@@ -437,7 +445,7 @@ mod formats {
     }
 
     /// RFC 3339 partial-time, optionally with a time offset.
-    pub(super) fn is_time(s: &str) -> bool {
+    pub(crate) fn is_time(s: &str) -> bool {
         let (clock, offset) = split_offset(s);
         if let Some(o) = offset
             && !is_offset(o)
@@ -480,7 +488,7 @@ mod formats {
     }
 
     /// RFC 3339 date-time (with a time offset).
-    pub(super) fn is_date_time(s: &str) -> bool {
+    pub(crate) fn is_date_time(s: &str) -> bool {
         let Some(i) = s.find(['T', 't', ' ']) else {
             return false;
         };

@@ -22,7 +22,10 @@ fn is_text(key: &str, value: &Value) -> bool {
         Value::String(s) => s.starts_with("dtmi:"),
         _ => false,
     };
-    (named && !fact) || key.ends_with("Format")
+    // Message templates end in `Format`; a property named so (mqtt `payloadFormat`, as a
+    // context term or a property DTMI) is a fact.
+    let template = key.ends_with("Format") && !key.starts_with("dtmi:");
+    (named || template) && !fact
 }
 
 fn strip(value: &Value) -> Value {

@@ -52,6 +52,8 @@ pub(crate) struct Class {
     pub rootable: bool,
     pub properties: FxHashMap<String, PropertyFacts>,
     pub type_ids: Vec<String>,
+    /// Instance conditions per DTDL version (`element`, `eachChild`) for instance validation.
+    pub instance: FxHashMap<String, Value>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -79,6 +81,10 @@ pub(crate) struct PropertyCommon {
     pub plural: bool,
     pub dtmi_segment: Option<String>,
     pub dictionary_key: Option<String>,
+    /// Object-model views of a plural property split by class (`contents` → `telemetries`).
+    pub breakout: std::collections::BTreeMap<String, Vec<String>>,
+    /// The name of the inverse relation on the referenced elements (`extends` → `extendedBy`).
+    pub reverse_as: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -424,6 +430,12 @@ impl Metamodel {
         TermTarget::Other
     }
 
+    /// Whether `dtmi` names a term of the metamodel itself (a class, property or extension
+    /// type) rather than an element.
+    pub fn is_metamodel_term(&'static self, dtmi: &str) -> bool {
+        !matches!(self.classify(dtmi), TermTarget::Element | TermTarget::Other)
+    }
+
     /// The definition of supplemental property `pid` as seen from co-type `t` (declared on
     /// `t` or inherited from one of its parents).
     pub fn supplemental_property(&self, t: &str, pid: &str) -> Option<&SupplementalProperty> {
@@ -493,6 +505,43 @@ impl Metamodel {
     ) -> Option<&'static FxHashMap<String, CoreProperty>> {
         self.property_tables().get(usize::from(version))?.get(class)
     }
+}
+
+/// Standard elements that are aliases of others (`dtmi:dtdl:instance:Schema:integer;4` for
+/// `...;3`, itself an alias of `...;2`), mapped to the element they finally stand for: the
+/// reference object model holds the aliased element.
+pub(crate) fn unalias(id: &str) -> &str {
+    static ALIASES: OnceLock<FxHashMap<String, String>> = OnceLock::new();
+    let aliases = ALIASES.get_or_init(|| {
+        let mut direct = FxHashMap::default();
+        for e in &Metamodel::get().facts.elements {
+            let is_alias = match e.get("@type") {
+                Some(Value::Array(types)) => types.iter().any(|t| t == "Alias"),
+                Some(t) => t == "Alias",
+                None => false,
+            };
+            if let (true, Some(id), Some(target)) = (
+                is_alias,
+                e.get("@id").and_then(Value::as_str),
+                e.get("aliasFor").and_then(Value::as_str),
+            ) {
+                direct.insert(id.to_owned(), target.to_owned());
+            }
+        }
+        let mut resolved = FxHashMap::default();
+        for id in direct.keys() {
+            let mut target = id;
+            for _ in 0..8 {
+                match direct.get(target) {
+                    Some(next) => target = next,
+                    None => break,
+                }
+            }
+            resolved.insert(id.clone(), target.clone());
+        }
+        resolved
+    });
+    aliases.get(id).map_or(id, String::as_str)
 }
 
 fn collect_standard_ids(values: &[Value], out: &mut FxHashMap<String, ()>) {

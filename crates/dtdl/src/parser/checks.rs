@@ -86,7 +86,14 @@ impl Session<'_> {
                             ));
                             continue;
                         }
-                        if !pv.versions.is_empty() && !pv.versions.contains(&t.version) {
+                        // A standard alias (`...:integer;3`) stands for the element it names.
+                        let aliased = crate::metamodel::unalias(target);
+                        let version = if aliased == target.as_str() {
+                            t.version
+                        } else {
+                            self.lookup(aliased).map_or(t.version, |a| a.version)
+                        };
+                        if !pv.versions.is_empty() && !pv.versions.contains(&version) {
                             found.push((
                                 el.source,
                                 p.value_pointer(*pointer),
@@ -102,7 +109,12 @@ impl Session<'_> {
                             ));
                             continue;
                         }
-                        if !pv.value_uris.is_empty() && !pv.value_uris.iter().any(|u| u == target) {
+                        if !pv.value_uris.is_empty()
+                            && !pv
+                                .value_uris
+                                .iter()
+                                .any(|u| u == target || u == crate::metamodel::unalias(target))
+                        {
                             found.push((
                                 el.source,
                                 p.value_pointer(*pointer),
@@ -295,7 +307,12 @@ impl Session<'_> {
                 continue;
             };
             for val in &prop.values {
-                let ok = matches!((val, wants_int), (Val::Int(_), true) | (Val::Str(_), false));
+                // An integer enum value is a 32-bit integer.
+                let ok = match (val, wants_int) {
+                    (Val::Int(i), true) => i32::try_from(*i).is_ok(),
+                    (Val::Str(_), false) => true,
+                    _ => false,
+                };
                 if !ok {
                     found.push((
                         ev.source,
@@ -427,8 +444,22 @@ impl Session<'_> {
         let Some(parent) = super::parent_of(&self.elements, el) else {
             return;
         };
-        let sibling = parent
-            .refs(parent_prop)
+        // An Interface's siblings include the contents it inherits through `extends`.
+        let mut holders = vec![parent];
+        if parent.class == "Interface" && parent_prop == "contents" {
+            let mut i = 0;
+            while let Some(h) = holders.get(i).copied() {
+                i += 1;
+                for base in h.refs("extends").filter_map(|b| self.lookup(b)) {
+                    if holders.len() < 1024 && !holders.iter().any(|x| x.id == base.id) {
+                        holders.push(base);
+                    }
+                }
+            }
+        }
+        let sibling = holders
+            .iter()
+            .flat_map(|h| h.refs(parent_prop))
             .filter_map(|s| self.lookup(s))
             .find(|s| s.id != el.id && s.str_value(key) == Some(wanted.as_str()));
         let ok = sibling.is_some_and(|s| {
@@ -587,8 +618,19 @@ impl Session<'_> {
                     } else {
                         counts
                     };
+                    // A schema only nests deeper when something is reached through it, so a
+                    // leaf (an Object without fields) at the limit's next level is no excess.
+                    let descends = || {
+                        control.narrow
+                            || child.props.iter().any(|cp| {
+                                cp.kind == PropKind::Core
+                                    && control.properties.iter().any(|c| c == &cp.name)
+                                    && cp.values.iter().any(|v| matches!(v, Val::Ref { .. }))
+                            })
+                    };
                     if let Some(max) = max_depth
                         && child_depth > max
+                        && descends()
                     {
                         if !reported {
                             let vid = if control.narrow {

@@ -1,18 +1,21 @@
 //! Walking one DTDL element (a JSON object): its `@context`, `@type` (material class plus
-//! supplemental co-types), `@id` (explicit or generated), and every property, dispatched on the
-//! metamodel's (class, version) → property table. Literal values are checked in `values`;
-//! references and inline children are recorded for the whole-model checks in `checks`.
+//! supplemental co-types, classified in `types`), `@id` (explicit or generated, see
+//! `identifiers`), and every property, dispatched on the metamodel's (class, version) →
+//! property table to `core_property` or `supplemental`. Literal values are checked in
+//! `values`; references and inline children are recorded for the whole-model checks in
+//! `checks`.
 
 use std::borrow::Cow;
 
 use super::json::{Json as Value, Obj};
 
+use super::identifiers::{generated_id, is_valid_identifier};
 use super::scope::{Resolution, Scope, apply_context};
-use super::values;
+use super::supplemental::has_property;
+use super::types::{TypeAt, apocrypha_ok, extended_class};
 use super::{El, Prop, PropKind, Session, Val, Vals};
-use crate::dtmi::Dtmi;
 use crate::error::ParsingError;
-use crate::metamodel::{Metamodel, PropertyFacts, PropertyVersion, TermTarget, vkey};
+use crate::metamodel::{Metamodel, TermTarget, vkey};
 
 /// What the enclosing property expects of an element.
 #[derive(Clone, Debug, Default)]
@@ -34,77 +37,6 @@ pub(crate) struct Site<'a> {
     pub segment: Option<&'a str>,
     pub range: Range<'a>,
     pub top_level: bool,
-}
-
-fn apocrypha_ok(version: u8, key: &str, scope: &Scope) -> bool {
-    let mm = Metamodel::get();
-    match mm
-        .facts
-        .apocrypha
-        .get(vkey(version))
-        .and_then(|m| m.get(key))
-        .map(String::as_str)
-    {
-        Some("valid") => true,
-        Some("tenable") => scope.undefined_extension,
-        _ => false,
-    }
-}
-
-/// Where an `@type` entry sits: the element pointer and, for arrays, the entry index. The
-/// pointer text is only built when an error is reported.
-#[derive(Clone, Copy)]
-pub(crate) struct TypeAt<'a>(&'a str, Option<usize>);
-
-impl TypeAt<'_> {
-    fn render(self) -> String {
-        match self.1 {
-            Some(i) => super::join_index(&super::join(self.0, "@type"), i),
-            None => super::join(self.0, "@type"),
-        }
-    }
-}
-
-/// Generates the identifier of an element without `@id` (see the format notes, §6.5).
-pub(crate) fn generated_id(parent: &str, property: &str, segment: Option<&str>) -> String {
-    let (before_frag, frag) = match parent.split_once('#') {
-        Some((a, b)) => (a, Some(b)),
-        None => (parent, None),
-    };
-    let (path, version) = match before_frag.split_once(';') {
-        Some((p, v)) => (p, Some(v)),
-        None => (before_frag, None),
-    };
-    let mut id = String::with_capacity(parent.len() + property.len() + 16);
-    id.push_str(path);
-    id.push_str(":_");
-    id.push_str(property);
-    if let Some(seg) = segment {
-        id.push_str(":__");
-        id.push_str(seg);
-    }
-    if let Some(v) = version {
-        id.push(';');
-        id.push_str(v);
-    }
-    if let Some(f) = frag {
-        id.push('#');
-        id.push_str(f);
-    }
-    id
-}
-
-fn is_valid_identifier(text: &str, version: u8) -> bool {
-    let Some(d) = crate::dtmi::syntax(text) else {
-        return false;
-    };
-    if d.has_fragment || d.reserved {
-        return false;
-    }
-    match version {
-        2 => d.major != 0 && d.minor == 0,
-        _ => true,
-    }
 }
 
 impl Session<'_> {
@@ -173,6 +105,108 @@ impl Session<'_> {
                 .map(|p| generated_id(p, site.property.unwrap_or_default(), site.segment))
         });
         let pid: &str = display_id.as_deref().unwrap_or_default();
+        // A top-level element must name a rootable class among its types; this is judged
+        // before the types themselves, so an unknown type at top level is not rootable.
+        // At top level the identifier must be present and the type rootable before anything
+        // else is judged; elsewhere the identifier's syntax comes before the types.
+        if site.top_level && explicit_id.is_none() && !self.building_standard {
+            self.error(
+                source,
+                ptr,
+                ParsingError::new("missingTopLevelId").property("@id"),
+            );
+            return None;
+        }
+        if site.top_level
+            && !self.building_standard
+            && !obj
+                .get("@type")
+                .is_some_and(|types| names_rootable_class(types, scope))
+        {
+            self.error(
+                source,
+                super::join(ptr, "@type"),
+                ParsingError::new("typeNotRootable")
+                    .value(pid)
+                    .type_name("'Interface'"),
+            );
+            return None;
+        }
+        if let Some(text) = explicit_id
+            && !is_valid_identifier(text, version)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@id"),
+                ParsingError::new("invalidId")
+                    .value(text)
+                    .restriction(format!("DTDL v{version} identifier")),
+            );
+            return None;
+        }
+        if !self.building_standard && !site.top_level {
+            // A required identifier is missed before the types are judged.
+            if explicit_id.is_none() && site.range.id_required {
+                let mut e =
+                    ParsingError::new("missingRequiredId").property(site.property.unwrap_or("@id"));
+                if let Some(p) = site.parent_id {
+                    e = e.primary(p);
+                }
+                self.error(source, ptr, e);
+                return None;
+            }
+            // Two material classes, one of which the property does not take: the value is of
+            // the wrong type for its property.
+            if let (Some(parent), Some(types @ Value::Array(items))) =
+                (site.parent_id, obj.get("@type"))
+                && items.len() > 1
+                && site.range.supplemental.is_none()
+            {
+                let classes = material_classes(types, scope);
+                if classes.len() > 1 && classes.iter().any(|c| !mm.is_subclass(c, site.range.class))
+                {
+                    self.error(
+                        source,
+                        super::join(ptr, "@type"),
+                        ParsingError::new("badType")
+                            .primary(parent)
+                            .secondary(pid)
+                            .property(site.property.unwrap_or_default())
+                            .type_name(site.range.class),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(text) = explicit_id
+            && !self.building_standard
+            && !self.tolerates_solecisms(source, version)
+            && self.is_reserved_id(text, scope)
+        {
+            self.error(
+                source,
+                format!("{ptr}/@id"),
+                ParsingError::new("reservedId")
+                    .value(text)
+                    .restriction("reserved prefix"),
+            );
+            return None;
+        }
+        // In DTDL v2 a class name of a later version (`CommandRequest`) is no undefined
+        // co-type: the element is not of the type its property needs.
+        if version == 2
+            && !self.building_standard
+            && let Some(term) = obj.get("@type").and_then(|t| later_class_term(t, scope))
+        {
+            let mut e = ParsingError::new("badType").secondary(pid).value(term);
+            if let Some(parent) = site.parent_id {
+                e = e
+                    .primary(parent)
+                    .property(site.property.unwrap_or_default());
+            }
+            self.error(source, super::join(ptr, "@type"), e);
+            return None;
+        }
         match obj.get("@type") {
             None => {}
             Some(Value::String(t)) => {
@@ -301,9 +335,8 @@ impl Session<'_> {
                 source,
                 format!("{ptr}/@type"),
                 ParsingError::new("typeNotRootable")
-                    .primary(pid)
-                    .value(class)
-                    .type_name(class),
+                    .value(pid)
+                    .type_name("'Interface'"),
             );
             return None;
         }
@@ -381,17 +414,7 @@ impl Session<'_> {
                             .and_then(serde_json::Value::as_u64)
                     })
                     .unwrap_or(2048);
-                let tolerate = self.tolerates_solecisms(source);
-                if !is_valid_identifier(text, version) {
-                    self.error(
-                        source,
-                        format!("{ptr}/@id"),
-                        ParsingError::new("invalidId")
-                            .value(text)
-                            .restriction(format!("DTDL v{version} identifier")),
-                    );
-                    return None;
-                }
+                // The syntax and reserved prefixes were judged before the types.
                 if text.chars().count() as u64 > max {
                     let name = if class == "Interface" {
                         "idTooLongForType"
@@ -405,16 +428,6 @@ impl Session<'_> {
                             .value(text)
                             .type_name(class)
                             .restriction(max.to_string()),
-                    );
-                    return None;
-                }
-                if !tolerate && self.is_reserved_id(text, scope) {
-                    self.error(
-                        source,
-                        format!("{ptr}/@id"),
-                        ParsingError::new("reservedId")
-                            .value(text)
-                            .restriction("reserved prefix"),
                     );
                     return None;
                 }
@@ -456,7 +469,7 @@ impl Session<'_> {
                     format!("{ptr}/@id"),
                     ParsingError::new("duplicateDefinition").primary(id.clone()),
                 );
-            } else if !self.tolerates_solecisms(source) {
+            } else if !self.tolerates_solecisms(source, version) {
                 // Two siblings with the same name generate the same identifier.
                 let mut e = ParsingError::new("nonUniquePropertyValue")
                     .property(site.property.unwrap_or_default())
@@ -544,7 +557,8 @@ impl Session<'_> {
             self.current_version = version;
             // Fast path: a core property named by a DTDL-context term or its DTMI, unless an
             // extension context in force redefines the term.
-            let shadowed = !scope.extensions.is_empty()
+            let shadowed = version != 2
+                && !scope.extensions.is_empty()
                 && scope.extensions.iter().any(|c| {
                     mm.facts
                         .contexts
@@ -596,6 +610,8 @@ impl Session<'_> {
                 if !(tolerable && has_apocryphal_type) {
                     // A tolerable property still needs an undefined co-type to belong to.
                     let vid = match category {
+                        // With no @type written, the inferred class is what does not allow it.
+                        _ if tolerable && !obj.contains_key("@type") => "inferredTypeDoesNotAllow",
                         _ if tolerable => "noTypeThatAllows",
                         "undefinedTerm" => "propertyUndefinedTerm",
                         "invalidDtmi" => "propertyInvalidDtmi",
@@ -730,777 +746,63 @@ impl Session<'_> {
     pub(crate) fn version_of(&self, _source: usize) -> u8 {
         self.current_version
     }
+}
 
-    fn tolerates_solecisms(&self, source: usize) -> bool {
-        match self.sources[source].doc {
-            crate::error::DocumentRef::Input(_) => self.options.quirks.tolerate_solecisms_in_parse,
-            crate::error::DocumentRef::Resolved(_) => {
-                self.options.quirks.tolerate_solecisms_in_resolve
-            }
-        }
-    }
-
-    fn is_reserved_id(&self, text: &str, scope: &Scope) -> bool {
-        if self.building_standard {
+/// Whether an `@type` value names (as a term or DTMI) a class that may stand at top level.
+fn names_rootable_class(types: &Value<'_>, scope: &Scope) -> bool {
+    let mm = Metamodel::get();
+    let rootable = |t: &Value<'_>| {
+        let Some(text) = t.as_str() else {
             return false;
-        }
-        let mm = Metamodel::get();
-        mm.facts.reserved_id_prefixes.iter().any(|(ctx, prefixes)| {
-            (scope.has_context(ctx) || ctx.starts_with("dtmi:dtdl:context;"))
-                && prefixes.iter().any(|p| text.starts_with(p.as_str()))
-        })
-    }
-
-    /// Classifies one `@type` entry; returns false after recording an error.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
-    )]
-    fn classify_type(
-        &mut self,
-        source: usize,
-        at: TypeAt<'_>,
-        text: &str,
-        scope: &Scope,
-        pid: &str,
-        class: &mut Option<&'static str>,
-        cotypes: &mut Vec<String>,
-        undefined: &mut Vec<String>,
-    ) -> bool {
-        let mm = Metamodel::get();
-        let version = scope.version;
-        let term = scope.resolve(text);
-        let category = match &term {
-            Resolution::Dtmi(d) => match mm.classify(d) {
-                TermTarget::Class(name, v) if v == version => {
-                    let concrete = mm.class(name).is_some_and(|c| !c.is_abstract);
-                    if !concrete {
-                        self.error(
-                            source,
-                            at.render(),
-                            ParsingError::new("cotypeNotConcreteMaterial")
-                                .primary(pid)
-                                .type_name(name),
-                        );
-                        return false;
-                    }
-                    match class {
-                        Some(existing) if *existing != name => {
-                            self.error(
-                                source,
-                                at.render(),
-                                ParsingError::new("multipleMaterialTypes")
-                                    .primary(pid)
-                                    .value(text),
-                            );
-                            return false;
-                        }
-                        _ => *class = Some(name),
-                    }
-                    return true;
-                }
-                TermTarget::Supplemental => {
-                    let st = &mm.facts.supplemental_types[*d];
-                    if scope.has_context(&st.extension_context) || self.building_standard {
-                        if !cotypes.iter().any(|c| c == d) {
-                            cotypes.push((*d).to_owned());
-                        }
-                        return true;
-                    }
-                    "irrelevantDtmiOrTerm"
-                }
-                _ => "irrelevantDtmiOrTerm",
-            },
-            Resolution::Undefined => "undefinedTerm",
-            Resolution::InvalidDtmi => "invalidDtmi",
-            Resolution::NotDtmiNorTerm => "notDtmiNorTerm",
         };
-        if apocrypha_ok(version, &format!("{category}AsCotype"), scope) {
-            undefined.push(text.to_owned());
-            return true;
-        }
-        let vid = match category {
-            "undefinedTerm" => "typeUndefinedTerm",
-            "invalidDtmi" => "typeInvalidDtmi",
-            "notDtmiNorTerm" => "typeNotDtmiNorTerm",
-            _ => "typeIrrelevantDtmiOrTerm",
-        };
-        self.error(
-            source,
-            at.render(),
-            ParsingError::new(vid).primary(pid).value(text),
-        );
-        false
-    }
-
-    /// Checks and records the values of one core-language property.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
-    )]
-    fn core_property(
-        &mut self,
-        source: usize,
-        ptr: &str,
-        id: &str,
-        class: &str,
-        name: &'static str,
-        pf: &PropertyFacts,
-        pv: &PropertyVersion,
-        value: &Value,
-        scope: &Scope,
-        obj: &Obj<'_>,
-    ) -> Vals {
-        let range_class = pv.class.as_deref().or(pf.common.class.as_deref());
-        let datatype = pf.common.datatype.as_deref();
-        let mut out = Vals::Empty;
-        // Every item is checked, so that one bad value does not hide errors in the others.
-        let mut failed = false;
-        if let Some(range_class) = range_class.filter(|_| !pf.common.literal) {
-            let items = values::items(ptr, value);
-            let segment_prop = pf.common.dtmi_segment.as_deref();
-            for (i, (p, v)) in items.iter().enumerate() {
-                match v {
-                    Value::String(t) => match self.reference(source, p, id, name, t, scope) {
-                        Some((target, standard)) => out.push(Val::Ref {
-                            target,
-                            pointer: item_index(value, i),
-                            inline: false,
-                            standard,
-                            arena_index: None,
-                        }),
-                        None => {
-                            failed = true;
-                            continue;
-                        }
-                    },
-                    Value::Object(child) => {
-                        if self.tolerates_solecisms(source)
-                            && child.len() == 1
-                            && let Some(Value::String(t)) = child.get("@id")
-                        {
-                            out.push(Val::Ref {
-                                target: t.to_string(),
-                                pointer: item_index(value, i),
-                                inline: false,
-                                standard: false,
-                                arena_index: None,
-                            });
-                            continue;
-                        }
-                        // The segment property (usually `name`) names the child in its
-                        // generated identifier, so it must be present (unless the child has
-                        // an @id) and be a string (or a number).
-                        if let Some(sp) = segment_prop
-                            && segment_member(child, sp, scope.version).is_none()
-                            && !child.contains_key("@id")
-                        {
-                            self.error(
-                                source,
-                                p.clone(),
-                                ParsingError::new("missingDtmiSegPropertyValue")
-                                    .primary(id)
-                                    .property(name)
-                                    .value(sp),
-                            );
-                            failed = true;
-                            continue;
-                        }
-                        let number_seg;
-                        let segment = match segment_prop
-                            .and_then(|sp| segment_member(child, sp, scope.version))
-                            .map(segment_value)
-                        {
-                            None => None,
-                            Some(Some(Value::String(s))) => Some(s.as_ref()),
-                            Some(Some(Value::Number(n))) => {
-                                number_seg = n.as_f64().map(|f| f.to_string()).unwrap_or_default();
-                                Some(number_seg.as_str())
-                            }
-                            Some(other) => {
-                                let other = other.map(ToString::to_string).unwrap_or_default();
-                                self.error(
-                                    source,
-                                    p.clone(),
-                                    ParsingError::new("dtmiSegPropertyNotStringOrNumber")
-                                        .primary(id)
-                                        .property(segment_prop.unwrap_or_default())
-                                        .value(other),
-                                );
-                                failed = true;
-                                continue;
-                            }
-                        };
-                        let index_seg;
-                        let segment = match segment {
-                            Some(s) => Some(s),
-                            None if pf.common.plural && items.len() > 1 => {
-                                index_seg = i.to_string();
-                                Some(index_seg.as_str())
-                            }
-                            None => None,
-                        };
-                        let site = Site {
-                            parent_id: Some(id),
-                            parent_class: Some(class),
-                            property: Some(name),
-                            segment,
-                            range: Range {
-                                class: range_class,
-                                supplemental: None,
-                                id_required: pv.id_required,
-                                type_required: pv.type_required,
-                            },
-                            top_level: false,
-                        };
-                        // The child is pushed at the arena's current end when it is accepted.
-                        let arena_index = u32::try_from(self.elements.len()).ok();
-                        match self.walk_element(source, p, child, scope, &site) {
-                            Some(cid) => out.push(Val::Ref {
-                                target: cid,
-                                pointer: item_index(value, i),
-                                inline: true,
-                                standard: false,
-                                arena_index,
-                            }),
-                            None => {
-                                failed = true;
-                                continue;
-                            }
-                        }
-                    }
-                    _ => {
-                        self.error(
-                            source,
-                            p.clone(),
-                            ParsingError::new("refNotStringOrObject")
-                                .primary(id)
-                                .property(name)
-                                .value(v.to_string()),
-                        );
-                        failed = true;
-                        continue;
-                    }
-                }
-            }
-        } else if datatype == Some("langString") {
-            match values::lang_string(self, source, ptr, id, name, value, pv, scope.limits) {
-                Some(v) => out.push(v),
-                None => failed = true,
-            }
-        } else if let Some(dt) = datatype {
-            for (p, v) in values::items(ptr, value).iter() {
-                match values::literal(self, source, p, id, name, v, dt) {
-                    Some(val) => {
-                        if !values::constraints(self, source, p, id, name, &val, pv, scope.limits) {
-                            failed = true;
-                            continue;
-                        }
-                        out.push(val);
-                    }
-                    None => {
-                        failed = true;
-                        continue;
-                    }
-                }
-            }
-        } else if pf.common.literal {
-            // A literal whose datatype depends on another property (EnumValue.enumValue).
-            for (p, v) in values::items(ptr, value).iter() {
-                match v {
-                    Value::String(t) => out.push(Val::Str(t.to_string())),
-                    Value::Number(n) if n.is_i64() => {
-                        out.push(Val::Int(n.as_i64().unwrap_or_default()))
-                    }
-                    Value::Object(o) => {
-                        let datatype = if o.get("@value").is_some_and(Value::is_number) {
-                            "integer"
-                        } else {
-                            "string"
-                        };
-                        match values::literal(self, source, p, id, name, v, datatype) {
-                            Some(val) => out.push(val),
-                            None => {
-                                failed = true;
-                                continue;
-                            }
-                        }
-                    }
-                    _ => {
-                        self.error(
-                            source,
-                            p.as_ref(),
-                            ParsingError::new("literalNotValid")
-                                .primary(id)
-                                .property(name)
-                                .value(v.to_string()),
-                        );
-                        failed = true;
-                        continue;
-                    }
-                }
-            }
-        } else {
-            // An identifier-valued property (Relationship.target).
-            for (p, v) in values::items(ptr, value).iter() {
-                let Value::String(t) = v else {
-                    self.error(
-                        source,
-                        p.as_ref(),
-                        ParsingError::new("identifierNotString")
-                            .primary(id)
-                            .property(name),
-                    );
-                    failed = true;
-                    continue;
-                };
-                let pattern_ok = pv
-                    .pattern
-                    .as_deref()
-                    .is_none_or(|pat| values::matches(pat, t));
-                if !pattern_ok || !Dtmi::is_valid(t) {
-                    let vid = if Dtmi::is_valid(t) {
-                        "identifierInvalid"
-                    } else {
-                        "identifierNotDtmi"
-                    };
-                    self.error(
-                        source,
-                        p.as_ref(),
-                        ParsingError::new(vid)
-                            .primary(id)
-                            .property(name)
-                            .value(t.clone()),
-                    );
-                    failed = true;
-                    continue;
-                }
-                if let Some(max) = Metamodel::limit(&pv.max_length, scope.limits)
-                    && t.chars().count() as u64 > max
-                {
-                    self.error(
-                        source,
-                        p.as_ref(),
-                        ParsingError::new("identifierTooLong")
-                            .primary(id)
-                            .property(name)
-                            .value(t.clone()),
-                    );
-                    failed = true;
-                    continue;
-                }
-                out.push(Val::Str(t.to_string()));
-            }
-        }
-        if failed {
-            return Vals::Empty;
-        }
-        let _ = obj;
-        let count = out
-            .iter()
-            .map(|v| {
-                if let Val::Lang(l) = v {
-                    l.len().min(1)
-                } else {
-                    1
-                }
-            })
-            .sum::<usize>() as u64;
-        let max = pv
-            .max_count
-            .or(if pf.common.plural { None } else { Some(1) });
-        if let Some(max) = max
-            && count > max
-            && datatype != Some("langString")
-        {
-            let vid = if pf.common.literal {
-                "literalMultipleValues"
-            } else if max == 1 {
-                "objectMultipleValues"
-            } else {
-                "objectCountAboveMax"
-            };
-            self.error(
-                source,
-                ptr,
-                ParsingError::new(vid)
-                    .primary(id)
-                    .property(name)
-                    .restriction(max.to_string()),
-            );
-            return Vals::Empty;
-        }
-        let min = pv
-            .min_count
-            .unwrap_or(if pf.common.optional { 0 } else { 1 });
-        if count < min {
-            let vid = if pf.common.literal {
-                "literalCountBelowMin"
-            } else {
-                "objectCountBelowMin"
-            };
-            self.error(
-                source,
-                ptr,
-                ParsingError::new(vid)
-                    .primary(id)
-                    .property(name)
-                    .restriction(min.to_string()),
-            );
-            return Vals::Empty;
-        }
-        out
-    }
-
-    /// Resolves a string used as a reference to an element.
-    fn reference(
-        &mut self,
-        source: usize,
-        ptr: &str,
-        id: &str,
-        name: &str,
-        text: &str,
-        scope: &Scope,
-    ) -> Option<(String, bool)> {
         match scope.resolve(text) {
-            Resolution::Dtmi(d) => {
-                let mm = Metamodel::get();
-                let is_std = mm.standard_ids.contains_key(d);
-                if !is_std && !self.building_standard && !is_valid_reference(d, scope.version) {
-                    self.error(
-                        source,
-                        ptr,
-                        ParsingError::new("idRefBadDtmiOrTerm")
-                            .primary(id)
-                            .property(name)
-                            .value(text)
-                            .restriction(format!("DTDL v{}", scope.version)),
-                    );
-                    return None;
-                }
-                Some((d.to_owned(), is_std))
-            }
-            _ => {
-                self.error(
-                    source,
-                    ptr,
-                    ParsingError::new("badDtmiOrTerm")
-                        .primary(id)
-                        .property(name)
-                        .value(text)
-                        .restriction(format!("DTDL v{}", scope.version)),
-                );
-                None
-            }
+            Resolution::Dtmi(d) => matches!(
+                mm.classify(d),
+                TermTarget::Class(c, v) if v == scope.version
+                    && mm.class(c).is_some_and(|k| k.rootable)
+            ),
+            _ => false,
         }
-    }
-
-    /// Checks and records the values of one supplemental (extension) property.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the element context (source, pointer, owner, property, limits) travels with each value"
-    )]
-    fn supplemental_property(
-        &mut self,
-        source: usize,
-        ptr: &str,
-        id: &str,
-        class: &str,
-        pid: &str,
-        value: &Value,
-        scope: &Scope,
-    ) -> Vals {
-        let mm = Metamodel::get();
-        let Some(owner) = mm.supplemental_property_owner.get(pid) else {
-            return Vals::Empty;
-        };
-        let Some(sp) = mm
-            .facts
-            .supplemental_types
-            .get(owner)
-            .and_then(|t| t.properties.get(pid))
-        else {
-            return Vals::Empty;
-        };
-        let name = sp.property_name.as_str();
-        let mut out = Vals::Empty;
-        let items = values::items(ptr, value);
-        // Every item is checked, so that one bad value does not hide errors in the others.
-        let mut failed = false;
-        for (i, (p, v)) in items.iter().enumerate() {
-            let dt = match sp.type_id.as_deref() {
-                Some(t) if t.starts_with("http://www.w3.org/2001/XMLSchema#") => {
-                    Some(t.trim_start_matches("http://www.w3.org/2001/XMLSchema#"))
-                }
-                None if sp.type_name == "IRI" => Some("IRI"),
-                _ => None,
-            };
-            match dt {
-                Some("IRI") => match v {
-                    Value::String(t) => out.push(Val::Str(t.to_string())),
-                    _ => {
-                        self.error(
-                            source,
-                            p.clone(),
-                            ParsingError::new("identifierNotString")
-                                .primary(id)
-                                .property(name),
-                        );
-                        failed = true;
-                        continue;
-                    }
-                },
-                Some(dt) => match values::literal(self, source, p, id, name, v, dt) {
-                    Some(val) => {
-                        if let Val::Str(t) = &val {
-                            if let Some(pat) = &sp.pattern
-                                && !values::matches(pat, t)
-                            {
-                                self.error(
-                                    source,
-                                    p.clone(),
-                                    ParsingError::new("stringInvalid")
-                                        .primary(id)
-                                        .property(name)
-                                        .value(t.clone())
-                                        .restriction(pat.clone()),
-                                );
-                                failed = true;
-                                continue;
-                            }
-                            if let Some(max) = sp.max_length
-                                && t.chars().count() as u64 > max
-                            {
-                                self.error(
-                                    source,
-                                    p.clone(),
-                                    ParsingError::new("stringTooLong")
-                                        .primary(id)
-                                        .property(name)
-                                        .value(t.clone())
-                                        .restriction(max.to_string()),
-                                );
-                                failed = true;
-                                continue;
-                            }
-                        }
-                        if let Some(min) = sp.min_inclusive {
-                            let n = match &val {
-                                Val::Int(n) => Some(*n as f64),
-                                Val::Num(n) => Some(*n),
-                                _ => None,
-                            };
-                            if n.is_some_and(|n| n < min) {
-                                self.error(
-                                    source,
-                                    p.clone(),
-                                    ParsingError::new("valueBelowMin")
-                                        .primary(id)
-                                        .property(name)
-                                        .value(v.to_string())
-                                        .restriction(min.to_string()),
-                                );
-                                failed = true;
-                                continue;
-                            }
-                        }
-                        out.push(val);
-                    }
-                    None => {
-                        failed = true;
-                        continue;
-                    }
-                },
-                None => {
-                    let Some(type_id) = sp.type_id.clone() else {
-                        continue;
-                    };
-                    match v {
-                        Value::String(t) => match self.reference(source, p, id, name, t, scope) {
-                            Some((target, standard)) => out.push(Val::Ref {
-                                target,
-                                pointer: item_index(value, i),
-                                inline: false,
-                                standard,
-                                arena_index: None,
-                            }),
-                            None => {
-                                failed = true;
-                                continue;
-                            }
-                        },
-                        Value::Object(child) => {
-                            let range_class = match mm.classify(&type_id) {
-                                TermTarget::Class(c, _) => c,
-                                _ => "Entity",
-                            };
-                            let seg_index;
-                            let segment = if sp.plural && items.len() > 1 {
-                                seg_index = i.to_string();
-                                Some(seg_index.as_str())
-                            } else {
-                                None
-                            };
-                            let site = Site {
-                                parent_id: Some(id),
-                                parent_class: Some(class),
-                                property: Some(name),
-                                segment,
-                                range: Range {
-                                    class: range_class,
-                                    supplemental: None,
-                                    id_required: sp.id_required,
-                                    type_required: sp.type_required,
-                                },
-                                top_level: false,
-                            };
-                            // The child is pushed at the arena's current end when it is accepted.
-                            let arena_index = u32::try_from(self.elements.len()).ok();
-                            match self.walk_element(source, p, child, scope, &site) {
-                                Some(cid) => out.push(Val::Ref {
-                                    target: cid,
-                                    pointer: item_index(value, i),
-                                    inline: true,
-                                    standard: false,
-                                    arena_index,
-                                }),
-                                None => {
-                                    failed = true;
-                                    continue;
-                                }
-                            }
-                        }
-                        _ => {
-                            self.error(
-                                source,
-                                p.clone(),
-                                ParsingError::new("refNotStringOrObject")
-                                    .primary(id)
-                                    .property(name),
-                            );
-                            failed = true;
-                            continue;
-                        }
-                    }
-                }
-            }
-        }
-        if failed {
-            return Vals::Empty;
-        }
-        let count = out.len() as u64;
-        let max = sp.max_count.or(if sp.plural { None } else { Some(1) });
-        if let Some(max) = max
-            && count > max
-        {
-            self.error(
-                source,
-                ptr,
-                ParsingError::new("objectCountAboveMax")
-                    .primary(id)
-                    .property(name)
-                    .restriction(max.to_string()),
-            );
-            return Vals::Empty;
-        }
-        if let Some(min) = sp.min_count
-            && count < min
-        {
-            self.error(
-                source,
-                ptr,
-                ParsingError::new("objectCountBelowMin")
-                    .primary(id)
-                    .property(name)
-                    .restriction(min.to_string()),
-            );
-            return Vals::Empty;
-        }
-        out
-    }
-}
-
-/// The position of item `i` of a property value: its array index, or none for a single value.
-fn item_index(value: &Value<'_>, i: usize) -> Option<u32> {
-    matches!(value, Value::Array(_)).then(|| u32::try_from(i).unwrap_or(u32::MAX))
-}
-
-/// The segment property of a child object, written as a term or as its property DTMI.
-fn segment_member<'v, 'a>(child: &'v Obj<'a>, prop: &str, version: u8) -> Option<&'v Value<'a>> {
-    child.get(prop).or_else(|| {
-        child.iter().find_map(|(k, v)| {
-            let rest = k.strip_prefix("dtmi:dtdl:property:")?;
-            let (name, ver) = rest.split_once(';')?;
-            (name == prop && ver.parse::<u8>().ok() == Some(version)).then_some(v)
-        })
-    })
-}
-
-/// The scalar inside a segment property value: the value itself, the only item of an array,
-/// or the `@value` of a value object.
-fn segment_value<'v, 'a>(v: &'v Value<'a>) -> Option<&'v Value<'a>> {
-    match v {
-        Value::String(_) | Value::Number(_) => Some(v),
-        Value::Array(items) if items.len() == 1 => segment_value(&items[0]),
-        Value::Object(o) => o.get("@value").and_then(segment_value),
-        _ => None,
-    }
-}
-
-/// The extensible material class (e.g. `Unit`) an extension type derives from, if any.
-fn extended_class(supplemental: &str, version: u8) -> Option<&'static str> {
-    let mm = Metamodel::get();
-    let mut t = mm
-        .facts
-        .supplemental_types
-        .get(supplemental)?
-        .parent
-        .as_deref();
-    for _ in 0..16 {
-        let name = t?;
-        if let TermTarget::Class(c, v) = mm.classify(name) {
-            let extensible = mm
-                .facts
-                .extensible_material_classes
-                .get(vkey(version))
-                .is_some_and(|l| l.iter().any(|x| x == c));
-            return (v == version && extensible).then_some(c);
-        }
-        t = mm.facts.supplemental_types.get(name)?.parent.as_deref();
-    }
-    None
-}
-
-fn has_property(supplemental: &str, pid: &str) -> bool {
-    let mm = Metamodel::get();
-    let mut t = Some(supplemental);
-    let mut guard = 0;
-    while let Some(name) = t {
-        let Some(st) = mm.facts.supplemental_types.get(name) else {
-            return false;
-        };
-        if st.properties.contains_key(pid) {
-            return true;
-        }
-        guard += 1;
-        if guard > 16 {
-            return false;
-        }
-        t = st.parent.as_deref();
-    }
-    false
-}
-
-/// Whether a reference DTMI has the syntax the DTDL version requires of identifiers it refers to.
-fn is_valid_reference(d: &str, version: u8) -> bool {
-    let Some(dtmi) = crate::dtmi::syntax(d) else {
-        return false;
     };
-    if dtmi.has_fragment {
-        return false;
+    match types {
+        Value::Array(items) => items.iter().any(rootable),
+        other => rootable(other),
     }
-    match version {
-        2 => dtmi.major != 0 && dtmi.minor == 0,
-        _ => true,
+}
+
+/// The first `@type` entry that is a bare term undefined in the scope but the name of a
+/// material class that only later DTDL versions have.
+fn later_class_term<'v>(types: &'v Value<'_>, scope: &Scope) -> Option<&'v str> {
+    let mm = Metamodel::get();
+    let later = |t: &'v Value<'_>| {
+        let text = t.as_str()?;
+        (scope.resolve(text) == Resolution::Undefined
+            && mm
+                .class(text)
+                .is_some_and(|c| !c.dtdl_versions.contains(&scope.version)))
+        .then_some(text)
+    };
+    match types {
+        Value::Array(items) => items.iter().find_map(later),
+        other => later(other),
     }
+}
+
+/// The distinct material classes of this DTDL version an `@type` value names.
+fn material_classes(types: &Value<'_>, scope: &Scope) -> Vec<&'static str> {
+    let mm = Metamodel::get();
+    let one = |t: &Value<'_>| match scope.resolve(t.as_str()?) {
+        Resolution::Dtmi(d) => match mm.classify(d) {
+            TermTarget::Class(c, v) if v == scope.version => Some(c),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut out: Vec<&'static str> = match types {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
 }

@@ -6,13 +6,18 @@
 //! rules are checked. Errors are collected, never thrown, and sorted deterministically.
 
 mod checks;
+mod core_property;
 mod element;
+mod identifiers;
 mod json;
 mod scope;
+mod supplemental;
+mod types;
 mod values;
 
 pub(crate) use scope::dtdl_context_id;
 pub(crate) use values::is_duration;
+pub(crate) use values::matches as values_matches;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -608,9 +613,16 @@ impl<'o> Session<'o> {
                 (p.source, e)
             })
             .collect();
-        // Document order: by document, then position in it (stable for equal positions).
-        located
-            .sort_by_key(|(source, e)| (*source, e.location.as_ref().map(|l| (l.line, l.column))));
+        // By document; within one, by phase (document structure, then contexts, then
+        // elements: the order in which the reference parser judges, so the first error is
+        // one it reports), then position (stable for equal positions).
+        located.sort_by_key(|(source, e)| {
+            (
+                *source,
+                phase(e.name()),
+                e.location.as_ref().map(|l| (l.line, l.column)),
+            )
+        });
         located.into_iter().map(|(_, e)| e).collect()
     }
 
@@ -687,6 +699,36 @@ impl<'o> Session<'o> {
             index: self.index,
             submitted,
         })
+    }
+}
+
+/// The phase of the reference parser in which an error of this kind is found: 0 for the
+/// shape of the JSON-LD document, 1 for contexts, 2 for everything about elements.
+fn phase(name: &str) -> u8 {
+    match name {
+        "invalidJson"
+        | "notJsonObject"
+        | "idNotString"
+        | "invalidContextSpecifier"
+        | "disallowedLocalContext"
+        | "graphDisallowed"
+        | "graphNotObject" => 0,
+        "missingContext"
+        | "emptyContext"
+        | "missingDtdlContext"
+        | "nonDtmiContextSpecifier"
+        | "missingContextVersion"
+        | "unrecognizedContextVersion"
+        | "disallowedContextVersion"
+        | "unresolvableContextVersion"
+        | "unresolvableContextSpecifier"
+        | "dtdlContextFollowsAffiliate"
+        | "misplacedLimitContext"
+        | "missingLimitContext"
+        | "disallowedLimitContext"
+        | "invalidContextFragment"
+        | "disallowedContextFragment" => 1,
+        _ => 2,
     }
 }
 

@@ -49,12 +49,19 @@ impl Scope {
                 Resolution::NotDtmiNorTerm
             };
         }
+        let dtdl = dtdl_context_id(self.version);
+        // DTDL v2 terms (its standard semantic types and units) are not redefined by
+        // extension contexts; in later versions the extension's definition wins.
+        if self.version == 2
+            && let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text))
+        {
+            return Resolution::Dtmi(d.as_str());
+        }
         for ctx in self.extensions.iter().rev() {
             if let Some(d) = mm.facts.contexts.get(*ctx).and_then(|m| m.get(text)) {
                 return Resolution::Dtmi(d.as_str());
             }
         }
-        let dtdl = dtdl_context_id(self.version);
         if let Some(d) = mm.facts.contexts.get(dtdl).and_then(|m| m.get(text)) {
             return Resolution::Dtmi(d.as_str());
         }
@@ -136,6 +143,7 @@ pub(crate) fn apply_context(
     // What the previous entry was, for ordering rules around `#limitless`.
     let mut after_limitless = false;
     let mut seen_dtdl = false;
+    let mut seen_undefined = false;
     for (p, item) in items.iter() {
         let text = match item {
             Value::String(t) => t.as_ref(),
@@ -159,6 +167,23 @@ pub(crate) fn apply_context(
         };
         let was_after_limitless = after_limitless;
         after_limitless = false;
+        // At top level the first entry must be the DTDL context; anything else there is
+        // a missing DTDL context before it is a malformed one.
+        if top_level && !seen_dtdl && scope.extensions.is_empty() && !seen_undefined {
+            let dtdl_or_affiliate = text.starts_with("dtmi:dtdl:context;")
+                || Metamodel::get()
+                    .facts
+                    .affiliate_contexts_implicit_dtdl_versions
+                    .contains_key(text);
+            if Dtmi::parse(text).is_err() && !dtdl_or_affiliate {
+                s.error(
+                    source,
+                    p.clone(),
+                    ParsingError::new("missingDtdlContext").value(text),
+                );
+                return None;
+            }
+        }
         let Ok(dtmi) = Dtmi::parse(text) else {
             s.error(
                 source,
@@ -243,7 +268,21 @@ pub(crate) fn apply_context(
                     .affiliate_contexts_implicit_dtdl_versions
                     .contains_key(*e)
             });
-            if top_level && !scope.extensions.is_empty() && (seen_dtdl || !only_affiliates) {
+            // Affiliate contexts (IoT Central) may precede the DTDL context, which may then
+            // be repeated in the affiliate's own DTDL version; no other extension context may.
+            let extension_seen = !scope.extensions.is_empty() || seen_undefined;
+            let affiliate_version = scope.extensions.iter().all(|e| {
+                Metamodel::get()
+                    .facts
+                    .affiliate_contexts_implicit_dtdl_versions
+                    .get(*e)
+                    == Some(&v)
+            });
+            let after_affiliates_only = only_affiliates && !seen_undefined;
+            if top_level
+                && extension_seen
+                && !(after_affiliates_only && (!seen_dtdl || affiliate_version))
+            {
                 // A DTDL context may not follow extension contexts at top level.
                 s.error(
                     source,
@@ -321,22 +360,18 @@ pub(crate) fn apply_context(
             .keys()
             .any(|k| k.split(';').next() == Some(base));
         let version = if scope.version == 0 { 2 } else { scope.version };
-        if known_base || base.starts_with("dtmi:dtdl:") {
-            s.error(
-                source,
-                p.clone(),
-                ParsingError::new("unresolvableContextVersion").value(text),
-            );
-            return None;
-        }
+        // An unknown version of a known extension, like an unknown extension, is tolerated
+        // where undefined extensions are; otherwise the error says which of the two it is.
         if s.options.allows_undefined_extensions(version) {
             scope.undefined_extension = true;
+            seen_undefined = true;
         } else {
-            s.error(
-                source,
-                p.clone(),
-                ParsingError::new("unresolvableContextSpecifier").value(text),
-            );
+            let vid = if known_base {
+                "unresolvableContextVersion"
+            } else {
+                "unresolvableContextSpecifier"
+            };
+            s.error(source, p.clone(), ParsingError::new(vid).value(text));
             return None;
         }
     }

@@ -38,13 +38,23 @@ impl<'p, 'v, 'a> std::ops::Deref for Items<'p, 'v, 'a> {
 /// A single value keeps the property's pointer (no allocation, the common case).
 pub(crate) fn items<'p, 'v, 'a>(ptr: &'p str, value: &'v Value<'a>) -> Items<'p, 'v, 'a> {
     match value {
-        Value::Array(a) => Items::Many(
-            a.iter()
-                .enumerate()
-                .map(|(i, v)| (Cow::Owned(super::join_index(ptr, i)), v))
-                .collect(),
-        ),
+        Value::Array(a) => {
+            // Nested arrays flatten (JSON-LD expansion): `[[x], y]` holds x and y.
+            let mut out = Vec::with_capacity(a.len());
+            flatten(ptr, a, &mut out);
+            Items::Many(out)
+        }
         other => Items::One([(Cow::Borrowed(ptr), other)]),
+    }
+}
+
+fn flatten<'p, 'v, 'a>(ptr: &str, items: &'v [Value<'a>], out: &mut Vec<Item<'p, 'v, 'a>>) {
+    for (i, v) in items.iter().enumerate() {
+        let p = super::join_index(ptr, i);
+        match v {
+            Value::Array(inner) => flatten(&p, inner, out),
+            other => out.push((Cow::Owned(p), other)),
+        }
     }
 }
 
@@ -165,10 +175,16 @@ pub(crate) fn literal(
         ("date" | "dateTime" | "time" | "anyURI" | "IRI", Value::String(t)) => {
             Some(Val::Str(t.to_string()))
         }
-        (
-            "integer" | "int" | "long" | "nonNegativeInteger" | "positiveInteger",
-            Value::Number(n),
-        ) if n.is_i64() || n.is_u64() => n.as_i64().map(Val::Int),
+        // DTDL integers are 32-bit (XSD int).
+        ("integer" | "int", Value::Number(n)) => n
+            .as_i64()
+            .filter(|i| i32::try_from(*i).is_ok())
+            .map(Val::Int),
+        ("long" | "nonNegativeInteger" | "positiveInteger", Value::Number(n))
+            if n.is_i64() || n.is_u64() =>
+        {
+            n.as_i64().map(Val::Int)
+        }
         ("decimal" | "double" | "float", Value::Number(n)) => n.as_f64().map(Val::Num),
         ("boolean", Value::Bool(b)) => Some(Val::Bool(*b)),
         _ => None,
@@ -258,7 +274,7 @@ fn is_language_tag(t: &str) -> bool {
     };
     (2..=3).contains(&first.len())
         && first.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Reads a language-tagged string property.
@@ -337,9 +353,11 @@ pub(crate) fn lang_string(
                 out.push((lang.to_owned(), t.to_string()));
             }
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let p = || super::join_index(ptr, i);
+        Value::Array(_) => {
+            // Nested arrays flatten, as for every other property value.
+            for (item_ptr, item) in items(ptr, value).iter() {
+                let p = || item_ptr.to_string();
+                let item = *item;
                 match item {
                     Value::String(t) => out.push((default(), t.to_string())),
                     Value::Object(o) => {
