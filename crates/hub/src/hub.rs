@@ -547,6 +547,12 @@ impl Hub {
         Ok(stored)
     }
 
+    /// How many cloud-to-device messages wait for `key` (unexpired, not yet acknowledged).
+    pub async fn pending_c2d_count(&self, key: &IdentityKey) -> Result<usize, HubError> {
+        self.identity(key).await?;
+        Ok(self.store().pending_c2d(key, now()).await?.len())
+    }
+
     // ----- for the MQTT endpoint -----
 
     pub(crate) fn live(&self) -> &Live {

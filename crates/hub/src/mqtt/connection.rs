@@ -19,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4::{
     ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
 };
-use rumqttc::mqttbytes::{Error as CodecError, QoS};
+use rumqttc::mqttbytes::{Error as CodecError, Protocol, QoS};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -141,7 +141,13 @@ async fn open(
     let mut rbuf = BytesMut::with_capacity(1024);
     loop {
         match Packet::read(&mut rbuf, hub.config().max_packet_bytes) {
-            Ok(Packet::Connect(connect)) => return Ok((stream, connect, rbuf)),
+            Ok(Packet::Connect(connect)) if connect.protocol == Protocol::V4 => {
+                return Ok((stream, connect, rbuf));
+            }
+            Ok(Packet::Connect(_)) => {
+                refuse_protocol(&mut stream).await;
+                return Err("MQTT 5; only 3.1.1 is served".into());
+            }
             Ok(other) => return Err(format!("first packet is not CONNECT but {other:?}")),
             Err(CodecError::InsufficientBytes(needed)) => {
                 rbuf.reserve(needed);
@@ -154,18 +160,23 @@ async fn open(
                 }
             }
             Err(CodecError::InvalidProtocolLevel(level)) => {
-                // Answer as MQTT 3.1.1 requires before closing.
-                let mut out = BytesMut::new();
-                let refusal = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
-                if write_packet(&mut out, Packet::ConnAck(refusal)).is_ok() {
-                    let _ = stream.write_all(&out).await;
-                }
+                refuse_protocol(&mut stream).await;
                 return Err(format!(
                     "MQTT protocol level {level}; only 4 (3.1.1) is served"
                 ));
             }
             Err(e) => return Err(format!("malformed CONNECT: {e}")),
         }
+    }
+}
+
+/// Answers CONNACK 1 (unacceptable protocol version), as MQTT 3.1.1 asks before closing.
+async fn refuse_protocol(stream: &mut Stream) {
+    let mut out = BytesMut::new();
+    let refusal = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
+    if write_packet(&mut out, Packet::ConnAck(refusal)).is_ok() {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
     }
 }
 
