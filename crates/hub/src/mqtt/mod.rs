@@ -18,6 +18,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::hub::Hub;
 
+/// How often expired cloud-to-device messages are dropped from the store.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Pause after a failed accept (out of file descriptors, …), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -34,10 +37,16 @@ pub(crate) async fn serve(
     let mut tasks = JoinSet::new();
     let mut throttle = Throttle::new(hub.config().connects_per_ip_per_second);
     tracing::info!(address = ?listener.local_addr().ok(), "MQTT endpoint listening");
+    let mut purge = tokio::time::interval(PURGE_INTERVAL);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            _ = purge.tick() => match hub.store().purge_expired_c2d(crate::hub::now()).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired cloud-to-device messages dropped"),
+                Err(error) => tracing::warn!(%error, "expired cloud-to-device messages not purged"),
+            },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
