@@ -335,77 +335,100 @@ impl Conn {
                     methods: methods.clone(),
                 },
             );
-            hub.store()
+            if let Err(e) = hub
+                .store()
                 .set_connection_state(&key, ConnectionState::Connected, now())
-                .await?;
-        }
-        let client_id = connect.client_id.clone();
-        let persistent = !connect.clean_session;
-        let mut subscriptions = HashMap::new();
-        let session_present = if persistent {
-            match hub.store().session(&client_id).await? {
-                Some(session) => {
-                    for s in session.subscriptions {
-                        if let Some(feature) = topics::feature_of(&key, &s.filter) {
-                            let qos = if s.qos == 0 {
-                                QoS::AtMostOnce
-                            } else {
-                                QoS::AtLeastOnce
-                            };
-                            subscriptions.insert(feature, (s.filter, qos));
-                        }
-                    }
-                    true
-                }
-                None => {
-                    hub.store()
-                        .save_session(&client_id, &SessionRecord::default())
-                        .await?;
-                    false
-                }
+                .await
+            {
+                live.deregister(&key, id);
+                return Err(e.into());
             }
-        } else {
-            hub.store().delete_session(&client_id).await?;
-            false
+        }
+        // Whatever fails from here on must not leave the identity registered as connected.
+        let set_up = async {
+            let client_id = connect.client_id.clone();
+            let persistent = !connect.clean_session;
+            let mut subscriptions = HashMap::new();
+            let session_present = if persistent {
+                match hub.store().session(&client_id).await? {
+                    Some(session) => {
+                        for s in session.subscriptions {
+                            if let Some(feature) = topics::feature_of(&key, &s.filter) {
+                                let qos = if s.qos == 0 {
+                                    QoS::AtMostOnce
+                                } else {
+                                    QoS::AtLeastOnce
+                                };
+                                subscriptions.insert(feature, (s.filter, qos));
+                            }
+                        }
+                        true
+                    }
+                    None => {
+                        hub.store()
+                            .save_session(&client_id, &SessionRecord::default())
+                            .await?;
+                        false
+                    }
+                }
+            } else {
+                hub.store().delete_session(&client_id).await?;
+                false
+            };
+            methods.store(
+                subscriptions.contains_key(&Feature::Methods),
+                Ordering::Release,
+            );
+            let record = hub.device_model_id(&key, accepted.model_id).await?;
+            let model = hub.model_of(&record.twin, false).await?;
+            let token_deadline = accepted.token_expiry.map(|expiry| {
+                let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
+                Instant::now() + Duration::from_secs(left)
+            });
+            let keepalive = (connect.keep_alive > 0)
+                .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+            let mut conn = Conn {
+                hub: hub.clone(),
+                key: key.clone(),
+                id,
+                client_id,
+                persistent,
+                session_present,
+                subscriptions,
+                methods: methods.clone(),
+                model,
+                last_desired: record.twin.desired_version(),
+                keepalive,
+                token_deadline,
+                inflight: HashMap::new(),
+                c2d_inflight: HashSet::new(),
+                next_pkid: 0,
+                last_activity: None,
+                out: BytesMut::with_capacity(256),
+            };
+            conn.queue(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::Success,
+                session_present,
+            )));
+            hub.emit(conn.connection_event("deviceConnected")).await;
+            conn.deliver_c2d().await;
+            Ok::<_, HubError>(conn)
         };
-        methods.store(
-            subscriptions.contains_key(&Feature::Methods),
-            Ordering::Release,
-        );
-        let record = hub.device_model_id(&key, accepted.model_id).await?;
-        let model = hub.model_of(&record.twin, false).await?;
-        let token_deadline = accepted.token_expiry.map(|expiry| {
-            let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
-            Instant::now() + Duration::from_secs(left)
-        });
-        let keepalive = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
-        let mut conn = Conn {
-            hub: hub.clone(),
-            key,
-            id,
-            client_id,
-            persistent,
-            session_present,
-            subscriptions,
-            methods,
-            model,
-            last_desired: record.twin.desired_version(),
-            keepalive,
-            token_deadline,
-            inflight: HashMap::new(),
-            c2d_inflight: HashSet::new(),
-            next_pkid: 0,
-            last_activity: None,
-            out: BytesMut::with_capacity(256),
-        };
-        conn.queue(Packet::ConnAck(ConnAck::new(
-            ConnectReturnCode::Success,
-            session_present,
-        )));
-        hub.emit(conn.connection_event("deviceConnected")).await;
-        conn.deliver_c2d().await;
-        Ok((conn, rx))
+        match set_up.await {
+            Ok(conn) => Ok((conn, rx)),
+            Err(error) => {
+                let _serial = live.state_lock(&key).lock().await;
+                if live.deregister(&key, id)
+                    && let Err(e) = hub
+                        .store()
+                        .set_connection_state(&key, ConnectionState::Disconnected, now())
+                        .await
+                {
+                    tracing::error!(identity = %key, error = %e, "disconnection not recorded");
+                }
+                Err(error)
+            }
+        }
     }
 
     fn connection_event(&self, op: &str) -> HubEvent {
