@@ -125,7 +125,31 @@ pub(crate) async fn run(
         _ => tracing::warn!(%peer, identity = %key, reason = %close, "device connection closed"),
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+    // MQTT sends the will when a connection ends without DISCONNECT; not when the hub ended
+    // it on purpose (takeover, a disabled or deleted identity) or is shutting down.
+    if !matches!(close, Close::Disconnect | Close::Shutdown | Close::Hub(_))
+        && let Some((bag, body)) = conn.will.take()
+        && let Err(reason) = conn.on_telemetry(bag, &body).await
+    {
+        tracing::warn!(%peer, identity = %key, %reason, "will message not delivered");
+    }
     conn.finish().await;
+}
+
+/// The CONNECT's will when its topic is the identity's telemetry (the only will IoT Hub
+/// accepts), marked `iothub-messagetype=Will` as IoT Hub marks it.
+fn will_of(key: &IdentityKey, connect: &rumqttc::mqttbytes::v4::Connect) -> Option<(Bag, Bytes)> {
+    let will = connect.last_will.as_ref()?;
+    match topics::parse_inbound(key, &will.topic) {
+        Ok(Inbound::Telemetry(mut bag)) => {
+            bag.push(("iothub-messagetype".into(), Some("Will".into())));
+            Some((bag, will.message.clone()))
+        }
+        _ => {
+            tracing::info!(identity = %key, topic = %will.topic, "will on a topic other than telemetry ignored");
+            None
+        }
+    }
 }
 
 /// TLS handshake, then the first packet, which must be CONNECT.
@@ -309,6 +333,9 @@ struct Conn {
     c2d_inflight: HashSet<String>,
     next_pkid: u16,
     last_activity: Option<Instant>,
+    /// The CONNECT's will, as a telemetry message (bag, body) to send if the connection ends
+    /// without DISCONNECT.
+    will: Option<(Bag, Bytes)>,
     out: BytesMut,
 }
 
@@ -404,6 +431,7 @@ impl Conn {
                 c2d_inflight: HashSet::new(),
                 next_pkid: 0,
                 last_activity: None,
+                will: will_of(&key, connect),
                 out: BytesMut::with_capacity(256),
             };
             conn.queue(Packet::ConnAck(ConnAck::new(
