@@ -998,3 +998,107 @@ fn c2d_bag(key: &IdentityKey, message: &C2dMessage) -> String {
     }
     topics::encode_bag(&bag)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HubConfig;
+    use crate::hub::TwinUpdate;
+    use crate::identity::IdentityStatus;
+    use crate::memory::MemoryHubStore;
+    use crate::models::NoModels;
+
+    async fn connection(hub: &Hub, key: &IdentityKey) -> Conn {
+        let mut subscriptions = HashMap::new();
+        subscriptions.insert(
+            Feature::DesiredUpdates,
+            (
+                "$iothub/twin/PATCH/properties/desired/#".to_owned(),
+                QoS::AtLeastOnce,
+            ),
+        );
+        Conn {
+            hub: hub.clone(),
+            key: key.clone(),
+            id: 1,
+            client_id: key.to_string(),
+            persistent: true,
+            session_present: false,
+            subscriptions,
+            methods: Arc::new(AtomicBool::new(false)),
+            model: None,
+            last_desired: 1,
+            keepalive: None,
+            token_deadline: None,
+            inflight: HashMap::new(),
+            c2d_inflight: HashSet::new(),
+            next_pkid: 0,
+            last_activity: None,
+            will: None,
+            out: BytesMut::new(),
+        }
+    }
+
+    fn sent(conn: &mut Conn) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        while let Ok(Packet::Publish(p)) = Packet::read(&mut conn.out, usize::MAX) {
+            let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+            out.push((p.topic, body));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn desired_changes_reach_the_device_in_version_order() {
+        let hub = Hub::new(
+            Arc::new(MemoryHubStore::new()),
+            Arc::new(NoModels),
+            HubConfig::default(),
+        );
+        let key = IdentityKey::device("d1").expect("id");
+        hub.create_identity(key.clone(), None, IdentityStatus::Enabled)
+            .await
+            .expect("create");
+        let mut updates = Vec::new();
+        for (name, value) in [("a", 1), ("b", 2), ("a", 3)] {
+            let update = TwinUpdate {
+                desired: Some(json!({ name: value })),
+                ..TwinUpdate::default()
+            };
+            hub.update_twin(&key, update.clone(), None, false)
+                .await
+                .expect("update");
+            let record = hub.twin(&key).await.expect("twin");
+            let mut patch = json!({ name: value });
+            patch["$version"] = json!(record.twin.desired_version());
+            updates.push(DesiredUpdate {
+                version: record.twin.desired_version(),
+                patch,
+            });
+        }
+        let mut conn = connection(&hub, &key).await;
+        // Version 3 arrives before version 2: the device gets the whole section at 3...
+        conn.push_desired(updates[1].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=4".to_owned(),
+                json!({"a": 3, "b": 2, "$version": 4})
+            )]
+        );
+        // ...and the late ones are dropped, being covered.
+        conn.push_desired(updates[0].clone()).await;
+        conn.push_desired(updates[2].clone()).await;
+        assert!(sent(&mut conn).is_empty());
+
+        let mut conn = connection(&hub, &key).await;
+        conn.push_desired(updates[0].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=2".to_owned(),
+                json!({"a": 1, "$version": 2})
+            )]
+        );
+    }
+}
