@@ -326,7 +326,8 @@ struct Conn {
     methods: Arc<AtomicBool>,
     model: Option<Arc<DeviceModel>>,
     last_desired: u64,
-    keepalive: Option<Duration>,
+    /// How long the device may stay silent (1.5 × keepalive).
+    keepalive: Duration,
     token_deadline: Option<Instant>,
     /// QoS 1 messages sent and not yet acknowledged: packet id → C2D message id.
     inflight: HashMap<u16, String>,
@@ -412,8 +413,7 @@ impl Conn {
                 let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
                 Instant::now() + Duration::from_secs(left)
             });
-            let keepalive = (connect.keep_alive > 0)
-                .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+            let keepalive = silence_limit(connect.keep_alive);
             let mut conn = Conn {
                 hub: hub.clone(),
                 key: key.clone(),
@@ -505,7 +505,7 @@ impl Conn {
             if let Err(close) = self.flush(stream).await {
                 return close;
             }
-            let keepalive = self.keepalive.map(|k| last_read + k);
+            let silent_until = last_read + self.keepalive;
             let token = self.token_deadline;
             tokio::select! {
                 _ = shutdown.changed() => return Close::Shutdown,
@@ -523,7 +523,7 @@ impl Conn {
                     Ok(_) => last_read = Instant::now(),
                     Err(e) => return Close::Io(e),
                 },
-                () = sleep_until(keepalive), if keepalive.is_some() => return Close::KeepAlive,
+                () = tokio::time::sleep_until(silent_until) => return Close::KeepAlive,
                 () = sleep_until(token), if token.is_some() => return Close::TokenExpired,
             }
         }
@@ -940,6 +940,19 @@ impl Conn {
     }
 }
 
+/// IoT Hub's longest keepalive, used for 0 ("none") and anything longer, so that a dead
+/// connection is always noticed.
+const MAX_KEEPALIVE_SECONDS: u16 = 1767;
+
+/// How long a connection may stay silent: 1.5 × its keepalive.
+fn silence_limit(keep_alive: u16) -> Duration {
+    let seconds = match keep_alive {
+        0 => MAX_KEEPALIVE_SECONDS,
+        k => k.min(MAX_KEEPALIVE_SECONDS),
+    };
+    Duration::from_millis(u64::from(seconds) * 1500)
+}
+
 fn write_packet(out: &mut BytesMut, packet: Packet) -> Result<usize, CodecError> {
     packet.write(out, usize::MAX)
 }
@@ -1028,7 +1041,7 @@ mod tests {
             methods: Arc::new(AtomicBool::new(false)),
             model: None,
             last_desired: 1,
-            keepalive: None,
+            keepalive: Duration::from_secs(60),
             token_deadline: None,
             inflight: HashMap::new(),
             c2d_inflight: HashSet::new(),
@@ -1046,6 +1059,13 @@ mod tests {
             out.push((p.topic, body));
         }
         out
+    }
+
+    #[test]
+    fn the_silence_limit_is_one_and_a_half_keepalives_capped_as_iot_hub_caps_it() {
+        assert_eq!(silence_limit(30), Duration::from_secs(45));
+        assert_eq!(silence_limit(0), Duration::from_millis(1767 * 1500));
+        assert_eq!(silence_limit(u16::MAX), Duration::from_millis(1767 * 1500));
     }
 
     #[tokio::test]
