@@ -74,24 +74,44 @@ pub(crate) async fn run(
     acceptor: TlsAcceptor,
     shutdown: watch::Receiver<bool>,
 ) {
-    let opened =
-        tokio::time::timeout(hub.config().connect_timeout, open(&hub, tcp, acceptor)).await;
+    // Setting up needs far more future state than an idle connection; boxed, it is freed
+    // once the session runs instead of staying in every connection's task.
+    if let Some((stream, conn, rx, rbuf)) = Box::pin(establish(&hub, tcp, peer, acceptor)).await {
+        session(stream, conn, rx, rbuf, shutdown, peer).await;
+    }
+}
+
+type Established = (
+    Stream,
+    Conn,
+    mpsc::UnboundedReceiver<ToConnection>,
+    BytesMut,
+);
+
+/// TLS, CONNECT, authentication and the session set-up; `None` when the connection was
+/// refused (and answered, where MQTT has an answer).
+async fn establish(
+    hub: &Hub,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+) -> Option<Established> {
+    let opened = tokio::time::timeout(hub.config().connect_timeout, open(hub, tcp, acceptor)).await;
     let (mut stream, connect, rbuf) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(reason)) => {
             tracing::debug!(%peer, %reason, "connection closed before CONNECT");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "no TLS handshake and CONNECT in time");
-            return;
+            return None;
         }
     };
-    let client_id = connect.client_id.clone();
-    let accepted = match accept(&hub, &stream, &connect).await {
+    let accepted = match accept(hub, &stream, &connect).await {
         Ok(accepted) => accepted,
         Err((code, reason)) => {
-            tracing::warn!(%peer, client.id = %client_id, code = ?code, %reason, "CONNECT refused");
+            tracing::warn!(%peer, client.id = %connect.client_id, code = ?code, %reason, "CONNECT refused");
             let mut out = BytesMut::new();
             if write_packet(&mut out, Packet::ConnAck(ConnAck::new(code, false))).is_ok() {
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
@@ -100,12 +120,15 @@ pub(crate) async fn run(
                 })
                 .await;
             }
-            return;
+            return None;
         }
     };
     let key = accepted.identity.key.clone();
-    let (mut conn, rx) = match Conn::start(&hub, accepted, &connect).await {
-        Ok(started) => started,
+    match Conn::start(hub, accepted, &connect).await {
+        Ok((conn, rx)) => {
+            tracing::info!(%peer, identity = %key, session.present = conn.session_present, "device connected");
+            Some((stream, conn, rx, rbuf))
+        }
         Err(error) => {
             tracing::error!(%peer, identity = %key, %error, "session could not be set up");
             let mut out = BytesMut::new();
@@ -113,10 +136,22 @@ pub(crate) async fn run(
             if write_packet(&mut out, Packet::ConnAck(refusal)).is_ok() {
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
             }
-            return;
+            None
         }
-    };
-    tracing::info!(%peer, identity = %key, session.present = conn.session_present, "device connected");
+    }
+}
+
+/// Serves an established connection until it ends, then sends the will if due and records
+/// the disconnection.
+async fn session(
+    mut stream: Stream,
+    mut conn: Conn,
+    rx: mpsc::UnboundedReceiver<ToConnection>,
+    rbuf: BytesMut,
+    shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+) {
+    let key = conn.key.clone();
     let close = conn.serve(&mut stream, rbuf, rx, shutdown).await;
     match &close {
         Close::PeerClosed | Close::Disconnect | Close::Shutdown => {
@@ -129,11 +164,11 @@ pub(crate) async fn run(
     // it on purpose (takeover, a disabled or deleted identity) or is shutting down.
     if !matches!(close, Close::Disconnect | Close::Shutdown | Close::Hub(_))
         && let Some((bag, body)) = conn.will.take()
-        && let Err(reason) = conn.on_telemetry(bag, &body).await
+        && let Err(reason) = Box::pin(conn.on_telemetry(bag, &body)).await
     {
         tracing::warn!(%peer, identity = %key, %reason, "will message not delivered");
     }
-    conn.finish().await;
+    Box::pin(conn.finish()).await;
 }
 
 /// The CONNECT's will when its topic is the identity's telemetry (the only will IoT Hub
@@ -487,7 +522,7 @@ impl Conn {
             loop {
                 match Packet::read(&mut rbuf, max_packet) {
                     Ok(packet) => {
-                        if let Err(close) = self.on_packet(packet).await {
+                        if let Err(close) = Box::pin(self.on_packet(packet)).await {
                             let _ = self.flush(stream).await;
                             return close;
                         }
@@ -511,7 +546,7 @@ impl Conn {
                 _ = shutdown.changed() => return Close::Shutdown,
                 request = rx.recv() => match request {
                     Some(request) => {
-                        if let Err(close) = self.on_request(request).await {
+                        if let Err(close) = Box::pin(self.on_request(request)).await {
                             let _ = self.flush(stream).await;
                             return close;
                         }
