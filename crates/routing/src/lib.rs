@@ -15,3 +15,9 @@ pub mod envelope;
 pub use envelope::{
     Envelope, EventParts, MessageSource, Properties, SystemProperties, TelemetryParts,
 };
+pub mod route;
+
+pub use route::{
+    Delivery, EndpointName, Enrichment, EnrichmentValue, FallbackRoute, Route, RouteError,
+    RouteParts, RouteSet, RouteTest, RoutedMessage,
+};
