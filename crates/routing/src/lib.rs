@@ -21,3 +21,6 @@ pub use route::{
     Delivery, EndpointName, Enrichment, EnrichmentValue, FallbackRoute, Route, RouteError,
     RouteParts, RouteSet, RouteTest, RoutedMessage,
 };
+pub mod annotate;
+
+pub use annotate::{TelemetryAnnotation, annotate_telemetry, apply_annotation};

@@ -4,4 +4,5 @@
 
 mod support;
 
+mod annotate;
 mod routes;
