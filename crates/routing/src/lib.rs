@@ -24,3 +24,9 @@ pub use route::{
 pub mod annotate;
 
 pub use annotate::{TelemetryAnnotation, annotate_telemetry, apply_annotation};
+pub mod endpoint;
+
+pub use endpoint::builtin::{BuiltinEndpoint, MemoryTelemetryStore, TelemetryStore};
+pub use endpoint::nats::{NatsConfig, NatsEndpoint};
+pub use endpoint::webhook::{WebhookConfig, WebhookEndpoint};
+pub use endpoint::{DeliveryError, Endpoint};
