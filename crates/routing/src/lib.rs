@@ -30,3 +30,13 @@ pub use endpoint::builtin::{BuiltinEndpoint, MemoryTelemetryStore, TelemetryStor
 pub use endpoint::nats::{NatsConfig, NatsEndpoint};
 pub use endpoint::webhook::{WebhookConfig, WebhookEndpoint};
 pub use endpoint::{DeliveryError, Endpoint};
+pub mod lane;
+pub mod outbox;
+pub mod router;
+
+pub use lane::{LaneConfig, LaneStats, RetryPolicy};
+pub use outbox::{
+    DeadLetter, DeadLetters, EntryId, MemoryDeadLetters, MemoryOutbox, NewEntry, Outbox,
+    OutboxEntry, StorageError,
+};
+pub use router::{RouteFailure, RouteInput, Routed, Router, RouterBuilder, RouterError};

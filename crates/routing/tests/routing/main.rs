@@ -5,4 +5,5 @@
 mod support;
 
 mod annotate;
+mod router;
 mod routes;

@@ -55,3 +55,106 @@ pub fn twin() -> Value {
         }
     })
 }
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, watch};
+use twinhub_routing::{DeliveryError, Endpoint};
+
+/// An endpoint in memory: records what it accepts, answers from a script first (then `Ok`),
+/// and can be stalled (every delivery waits until it is released).
+#[derive(Default)]
+pub struct Recorder {
+    accepted: Mutex<Vec<Envelope>>,
+    script: Mutex<VecDeque<Result<(), DeliveryError>>>,
+    attempts: Mutex<u32>,
+    stalled: Mutex<Option<watch::Receiver<bool>>>,
+    changed: Notify,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Recorder> {
+        Arc::new(Recorder::default())
+    }
+
+    /// The next answers, before it accepts everything.
+    pub fn script(&self, answers: Vec<Result<(), DeliveryError>>) {
+        self.script.lock().expect("lock").extend(answers);
+    }
+
+    /// Stalls every delivery until the returned sender sends `false`.
+    pub fn stall(&self) -> watch::Sender<bool> {
+        let (tx, rx) = watch::channel(true);
+        *self.stalled.lock().expect("lock") = Some(rx);
+        tx
+    }
+
+    pub fn accepted(&self) -> Vec<Envelope> {
+        self.accepted.lock().expect("lock").clone()
+    }
+
+    pub fn attempts(&self) -> u32 {
+        *self.attempts.lock().expect("lock")
+    }
+
+    /// Waits until `pred` holds for the accepted envelopes; panics after `limit`, so a bug
+    /// fails the test instead of hanging it.
+    pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&[Envelope]) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if pred(&self.accepted()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("condition not reached; accepted {}", self.accepted().len());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Endpoint for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+
+    async fn deliver(&self, envelope: &Envelope) -> Result<(), DeliveryError> {
+        let stalled = self.stalled.lock().expect("lock").clone();
+        if let Some(mut rx) = stalled {
+            // Wait until released (or the sender is gone).
+            while *rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        *self.attempts.lock().expect("lock") += 1;
+        let answer = self
+            .script
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or(Ok(()));
+        if answer.is_ok() {
+            self.accepted.lock().expect("lock").push(envelope.clone());
+        }
+        self.changed.notify_waiters();
+        answer
+    }
+}
+
+/// Polls `check` until it holds; panics after `limit`.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached in time"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
