@@ -5,5 +5,6 @@
 mod support;
 
 mod annotate;
+mod nats;
 mod router;
 mod routes;
