@@ -8,3 +8,4 @@ mod annotate;
 mod nats;
 mod router;
 mod routes;
+mod webhook;
