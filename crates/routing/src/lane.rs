@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::endpoint::{DeliveryError, Endpoint};
-use crate::outbox::{DeadLetter, DeadLetters, Outbox, OutboxEntry};
+use crate::outbox::{DeadLetter, DeadLetters, EntryId, Outbox, OutboxEntry};
 use crate::route::EndpointName;
 
 /// How a lane retries.
@@ -112,9 +112,27 @@ pub(crate) struct LaneContext {
     pub counters: Arc<Counters>,
 }
 
-/// Takes entries off the queue and delivers them, `concurrency` at a time, until the queue
-/// closes and every delivery in flight has settled.
-pub(crate) async fn run(ctx: Arc<LaneContext>, mut queue: mpsc::Receiver<OutboxEntry>) {
+/// Most completions handed to the outbox at once.
+const COMPLETION_BATCH: usize = 256;
+
+/// Runs the lane until its queue closes and every delivery in flight has settled: delivers
+/// from the queue, `concurrency` at a time, and removes settled entries from the outbox in
+/// batches.
+pub(crate) async fn run(ctx: Arc<LaneContext>, queue: mpsc::Receiver<OutboxEntry>) {
+    // Unbounded, but it holds only ids of settled entries, at most one per entry the lane
+    // has taken, and the completer drains it continuously.
+    let (settled_tx, settled_rx) = mpsc::unbounded_channel();
+    tokio::join!(
+        deliver_all(ctx.clone(), queue, settled_tx),
+        complete_all(ctx, settled_rx)
+    );
+}
+
+async fn deliver_all(
+    ctx: Arc<LaneContext>,
+    mut queue: mpsc::Receiver<OutboxEntry>,
+    settled: mpsc::UnboundedSender<EntryId>,
+) {
     let slots = Arc::new(Semaphore::new(ctx.config.concurrency.max(1)));
     let mut deliveries = JoinSet::new();
     while let Some(entry) = queue.recv().await {
@@ -125,16 +143,36 @@ pub(crate) async fn run(ctx: Arc<LaneContext>, mut queue: mpsc::Receiver<OutboxE
         };
         while deliveries.try_join_next().is_some() {}
         let ctx = ctx.clone();
+        let settled = settled.clone();
         deliveries.spawn(async move {
             let _slot = slot;
-            settle(&ctx, entry).await;
+            if let Some(id) = settle(&ctx, entry).await {
+                // The completer only stops after every sender is gone.
+                let _ = settled.send(id);
+            }
         });
     }
     while deliveries.join_next().await.is_some() {}
 }
 
-/// Delivers one entry until it is accepted or given up, and records the outcome.
-async fn settle(ctx: &LaneContext, entry: OutboxEntry) {
+async fn complete_all(ctx: Arc<LaneContext>, mut settled: mpsc::UnboundedReceiver<EntryId>) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    while settled.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+        if let Err(e) = ctx.outbox.complete(&batch).await {
+            // The copies are settled; left in the outbox they are delivered again after a
+            // restart, which at-least-once allows.
+            tracing::warn!(
+                endpoint = %ctx.name, count = batch.len(), error = %e,
+                "settled copies could not be removed from the outbox"
+            );
+        }
+        batch.clear();
+    }
+}
+
+/// Delivers one entry until it is accepted or given up, and records the outcome. Returns the
+/// entry's id when it may leave the outbox.
+async fn settle(ctx: &LaneContext, entry: OutboxEntry) -> Option<EntryId> {
     let c = &ctx.counters;
     c.in_flight.fetch_add(1, Ordering::Relaxed);
     let max_attempts = ctx.config.retry.max_attempts.max(1);
@@ -157,15 +195,7 @@ async fn settle(ctx: &LaneContext, entry: OutboxEntry) {
             Ok(()) => {
                 c.delivered.fetch_add(1, Ordering::Relaxed);
                 c.in_flight.fetch_sub(1, Ordering::Relaxed);
-                if let Err(e) = ctx.outbox.complete(entry.id).await {
-                    // The copy is delivered; left in the outbox it is delivered again after a
-                    // restart, which at-least-once allows.
-                    tracing::warn!(
-                        endpoint = %ctx.name, entry.id = entry.id, error = %e,
-                        "delivered copy could not be removed from the outbox"
-                    );
-                }
-                return;
+                return Some(entry.id);
             }
             Err(e @ DeliveryError::Retryable(_)) if attempt < max_attempts => {
                 c.retried.fetch_add(1, Ordering::Relaxed);
@@ -197,12 +227,7 @@ async fn settle(ctx: &LaneContext, entry: OutboxEntry) {
     match ctx.dead_letters.record(letter).await {
         Ok(()) => {
             c.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = ctx.outbox.complete(id).await {
-                tracing::warn!(
-                    endpoint = %ctx.name, entry.id = id, error = %e,
-                    "dead-lettered copy could not be removed from the outbox"
-                );
-            }
+            Some(id)
         }
         Err(e) => {
             // Kept in the outbox: the next start tries it again rather than losing it.
@@ -210,6 +235,7 @@ async fn settle(ctx: &LaneContext, entry: OutboxEntry) {
                 endpoint = %ctx.name, entry.id = id, error = %e,
                 "dead letter could not be recorded; the copy stays in the outbox"
             );
+            None
         }
     }
 }

@@ -54,8 +54,9 @@ pub trait Outbox: Send + Sync + 'static {
     /// The endpoint's entries not yet completed, oldest first.
     async fn pending(&self, endpoint: &EndpointName) -> Result<Vec<OutboxEntry>, StorageError>;
 
-    /// Removes a delivered or dead-lettered entry. Removing an absent id is not an error.
-    async fn complete(&self, id: EntryId) -> Result<(), StorageError>;
+    /// Removes delivered or dead-lettered entries (lanes hand them over in batches, so one
+    /// statement can remove many). Removing an absent id is not an error.
+    async fn complete(&self, ids: &[EntryId]) -> Result<(), StorageError>;
 }
 
 /// A copy that could not be delivered.
@@ -145,8 +146,11 @@ impl Outbox for MemoryOutbox {
             .collect())
     }
 
-    async fn complete(&self, id: EntryId) -> Result<(), StorageError> {
-        lock(&self.state).entries.remove(&id);
+    async fn complete(&self, ids: &[EntryId]) -> Result<(), StorageError> {
+        let mut state = lock(&self.state);
+        for id in ids {
+            state.entries.remove(id);
+        }
         Ok(())
     }
 }

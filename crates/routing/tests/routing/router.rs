@@ -296,7 +296,7 @@ impl Outbox for BrokenOutbox {
     async fn pending(&self, _: &EndpointName) -> Result<Vec<OutboxEntry>, StorageError> {
         Ok(Vec::new())
     }
-    async fn complete(&self, _: EntryId) -> Result<(), StorageError> {
+    async fn complete(&self, _: &[EntryId]) -> Result<(), StorageError> {
         Ok(())
     }
 }
