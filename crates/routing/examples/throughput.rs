@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p twinhub-routing --example throughput -- \
-//!     [--messages 20000] [--devices 100] [--stall-secs 20]
+//!     [--messages 20000] [--devices 100] [--stall-secs 20] [--concurrency 32]
 //! ```
 //!
 //! The outbox is the in-memory one, so the numbers are the router's and the endpoints' own;
@@ -32,6 +32,7 @@ struct Args {
     messages: usize,
     devices: usize,
     stall_secs: u64,
+    concurrency: usize,
 }
 
 fn args() -> Args {
@@ -39,6 +40,7 @@ fn args() -> Args {
         messages: 20_000,
         devices: 100,
         stall_secs: 20,
+        concurrency: 32,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -47,6 +49,7 @@ fn args() -> Args {
             ("--messages", Some(v)) => a.messages = v as usize,
             ("--devices", Some(v)) => a.devices = v as usize,
             ("--stall-secs", Some(v)) => a.stall_secs = v,
+            ("--concurrency", Some(v)) => a.concurrency = v as usize,
             (flag, _) => {
                 eprintln!("unknown or incomplete option {flag}");
                 std::process::exit(2);
@@ -253,7 +256,7 @@ async fn main() {
     let outbox = Arc::new(MemoryOutbox::new());
     let lane = LaneConfig {
         capacity: 1024,
-        concurrency: 32,
+        concurrency: a.concurrency,
         ..LaneConfig::default()
     };
     let router = Arc::new(

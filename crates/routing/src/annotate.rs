@@ -73,7 +73,17 @@ pub fn annotate_telemetry(model: &DeviceModel, envelope: &Envelope) -> Telemetry
     let interface = model
         .interface(component.as_deref())
         .map(|i| i.id().to_owned());
-    let Some(body) = envelope.json_body() else {
+    // Devices often send PnP telemetry without a content type; a body that parses as JSON is
+    // then checked all the same (routing conditions still need the content type, as in IoT Hub).
+    let body = envelope.json_body().or_else(|| {
+        envelope
+            .system_properties
+            .content_type
+            .is_none()
+            .then(|| serde_json::from_slice(&envelope.body).ok())
+            .flatten()
+    });
+    let Some(body) = body else {
         return TelemetryAnnotation {
             model_id: model.root().to_owned(),
             component,

@@ -26,6 +26,9 @@ pub const ANNOTATION_HEADER: &str = "twinhub-annotation";
 /// Header carrying the hub's name.
 pub const HUB_HEADER: &str = "twinhub-hub";
 
+/// Tries at creating the stream before giving up.
+const STREAM_CREATE_ATTEMPTS: u32 = 5;
+
 /// Where and how to publish.
 #[derive(Clone, Debug)]
 pub struct NatsConfig {
@@ -135,16 +138,28 @@ impl NatsEndpoint {
             stream: self.config.stream.clone(),
             reason: e.to_string(),
         };
-        let mut stream = self
-            .js
-            .get_or_create_stream(stream::Config {
-                name: self.config.stream.clone(),
-                subjects: vec![self.filter.clone()],
-                max_age: self.config.max_age.unwrap_or_default(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| stream_error(&e))?;
+        let config = stream::Config {
+            name: self.config.stream.clone(),
+            subjects: vec![self.filter.clone()],
+            max_age: self.config.max_age.unwrap_or_default(),
+            ..Default::default()
+        };
+        // nats-server 2.9 can fail a create with "error creating store for stream" (10049)
+        // while another stream of the account is being deleted (it removes and re-creates the
+        // account's stream directory); the next try succeeds.
+        let mut attempt = 0;
+        let mut stream = loop {
+            attempt += 1;
+            match self.js.get_or_create_stream(config.clone()).await {
+                Ok(s) => break s,
+                Err(e) if attempt < STREAM_CREATE_ATTEMPTS => {
+                    tracing::debug!(stream = %self.config.stream, attempt, error = %e,
+                        "stream creation failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                Err(e) => return Err(stream_error(&e)),
+            }
+        };
         let info = stream.info().await.map_err(|e| stream_error(&e))?;
         let subjects = &info.config.subjects;
         if !subjects.iter().any(|s| subject_covers(s, &self.filter)) {

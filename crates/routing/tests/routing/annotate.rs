@@ -131,4 +131,14 @@ fn unknown_components_and_non_json_bodies_do_not_conform() {
     let a = annotate_telemetry(&model, &e);
     assert!(!a.conforms);
     assert!(a.violations[0].message.contains("not JSON"));
+
+    // Without a content type, a JSON body is still understood.
+    let mut e = telemetry("d1", json!({"workingSet": 3}), &[]);
+    e.system_properties.content_type = None;
+    e.system_properties.content_encoding = None;
+    assert!(annotate_telemetry(&model, &e).conforms);
+    e.body = b"not json".to_vec();
+    let a = annotate_telemetry(&model, &e);
+    assert!(!a.conforms);
+    assert!(a.violations[0].message.contains("not JSON"));
 }
