@@ -6,7 +6,8 @@
 //! lanes deliver whatever the outbox still holds when the next router starts. It first waits
 //! for room in each target lane, which is the backpressure of a slow endpoint; dropping the
 //! future before it resolves enqueues nothing the device was told about (the device sends
-//! again). Dropping the [`Router`] stops its lanes at once, as a crash would.
+//! again). Dropping the [`Router`] stops its lanes at once, as a crash would;
+//! [`Router::shutdown`] lets them settle first.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -183,7 +184,7 @@ impl RouterBuilder {
             routes: RwLock::new(Arc::new(self.routes)),
             lanes,
             outbox: self.outbox,
-            _tasks: tasks,
+            tasks,
         })
     }
 }
@@ -194,7 +195,7 @@ pub struct Router {
     lanes: HashMap<EndpointName, Lane>,
     outbox: Arc<dyn Outbox>,
     /// The lanes and replay feeders; dropping the set aborts them.
-    _tasks: JoinSet<()>,
+    tasks: JoinSet<()>,
 }
 
 impl Router {
@@ -289,6 +290,23 @@ impl Router {
         Ok(Routed {
             endpoints: deliveries.into_iter().map(|d| d.endpoint).collect(),
         })
+    }
+
+    /// Stops accepting messages and gives the lanes up to `grace` to settle what they hold;
+    /// whatever is still unsettled then stays in the outbox for the next start.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        // Closing the queues lets each lane finish its queue and its deliveries, then end.
+        self.lanes.clear();
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "lanes not settled in time; the rest stays in the outbox"
+            );
+        }
     }
 
     /// Each lane's counters, sorted by endpoint name.

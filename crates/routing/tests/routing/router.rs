@@ -434,3 +434,45 @@ fn route_futures_can_move_between_threads() {
     }
     let _ = check;
 }
+
+#[tokio::test]
+async fn shutdown_lets_the_lanes_settle_what_they_hold() {
+    let outbox = Arc::new(MemoryOutbox::new());
+    let (a, b) = (Recorder::new(), Recorder::new());
+    let stall = a.stall();
+    let r = router(
+        outbox.clone(),
+        Arc::new(MemoryDeadLetters::new()),
+        (a.clone(), fast(8, 2, 3)),
+        (b.clone(), fast(8, 2, 3)),
+    )
+    .await;
+    for n in 0..6 {
+        r.route(message("a", n)).await.expect("routed");
+    }
+    let shutdown = tokio::spawn(r.shutdown(LIMIT));
+    stall.send(false).expect("release");
+    shutdown.await.expect("shut down");
+    assert_eq!(a.accepted().len(), 6);
+    assert!(outbox.is_empty());
+}
+
+#[tokio::test]
+async fn shutdown_leaves_what_does_not_settle_in_time_in_the_outbox() {
+    let outbox = Arc::new(MemoryOutbox::new());
+    let (a, b) = (Recorder::new(), Recorder::new());
+    let _stall = a.stall();
+    let r = router(
+        outbox.clone(),
+        Arc::new(MemoryDeadLetters::new()),
+        (a.clone(), fast(8, 2, 3)),
+        (b, fast(8, 2, 3)),
+    )
+    .await;
+    for n in 0..3 {
+        r.route(message("a", n)).await.expect("routed");
+    }
+    r.shutdown(Duration::from_millis(50)).await;
+    assert!(a.accepted().is_empty());
+    assert_eq!(outbox.len(), 3);
+}
