@@ -106,6 +106,10 @@ async fn a_redelivered_envelope_is_stored_once() {
             .expect("connects");
         let mut e = twin_change("d1");
         e.hub = names.hub.clone();
+        assert_eq!(
+            nats.subject(&e),
+            format!("twinhub.{}.twinChangeEvents.d1", names.hub)
+        );
         nats.deliver(&e).await.expect("first");
         nats.deliver(&e)
             .await

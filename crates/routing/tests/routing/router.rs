@@ -476,3 +476,44 @@ async fn shutdown_leaves_what_does_not_settle_in_time_in_the_outbox() {
     assert!(a.accepted().is_empty());
     assert_eq!(outbox.len(), 3);
 }
+
+#[tokio::test]
+async fn the_fallback_route_fills_the_built_in_store() {
+    use twinhub_routing::{BuiltinEndpoint, FallbackRoute, MemoryTelemetryStore, TelemetryStore};
+    let store = Arc::new(MemoryTelemetryStore::new(2));
+    let set = RouteSet::new(
+        routes().routes().to_vec(),
+        Some(FallbackRoute {
+            endpoints: vec![endpoint("builtin")],
+            enabled: true,
+        }),
+    )
+    .expect("set");
+    let outbox = Arc::new(MemoryOutbox::new());
+    let a = Recorder::new();
+    let r = Router::builder(set, outbox.clone(), Arc::new(MemoryDeadLetters::new()))
+        .endpoint(endpoint("a"), a.clone(), fast(8, 1, 3))
+        .endpoint(endpoint("b"), Recorder::new(), fast(8, 1, 3))
+        .endpoint(
+            endpoint("builtin"),
+            Arc::new(BuiltinEndpoint::new(store.clone())),
+            fast(8, 1, 3),
+        )
+        .start()
+        .await
+        .expect("router");
+    for n in 0..3 {
+        let routed = r.route(message("nobody", n)).await.expect("routed");
+        assert_eq!(routed.endpoints, [endpoint("builtin")]);
+    }
+    r.route(message("a", 9)).await.expect("routed");
+    eventually(LIMIT, || outbox.is_empty()).await;
+    let latest = store.latest("d1", 10).await.expect("reads");
+    let bodies: Vec<&[u8]> = latest.iter().map(|e| e.body.as_slice()).collect();
+    assert_eq!(bodies, [br#"{"n":2}"#.as_slice(), br#"{"n":1}"#.as_slice()]);
+    assert_eq!(
+        a.accepted().len(),
+        1,
+        "matched telemetry skips the fallback"
+    );
+}
