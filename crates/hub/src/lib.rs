@@ -1,0 +1,23 @@
+//! twinhub-hub: the device side of twinhub. It keeps the registry of device and module
+//! identities, authenticates them (SAS tokens, X.509 by thumbprint or by CA), runs the IoT Hub
+//! MQTT 3.1.1 endpoint over TLS that the unmodified Azure IoT device SDKs speak, keeps their
+//! persistent sessions, and applies what devices and back ends do to the twins in
+//! `twinhub-twin`. There is no HTTP here: the root package serves the hub through its API.
+//!
+//! Persistence goes through [`HubStore`]; the root package implements it on SQLite and
+//! PostgreSQL next to the model repository, and [`MemoryHubStore`] serves tests.
+
+pub mod conformance;
+mod identity;
+mod memory;
+mod store;
+
+pub use identity::{
+    Authentication, ConnectionState, Identity, IdentityKey, IdentityKeyError, IdentityStatus,
+    generate_symmetric_key,
+};
+pub use memory::MemoryHubStore;
+pub use store::{
+    C2dMessage, HubStore, HubStoreError, IdentityPage, IdentityQuery, SessionRecord, Subscription,
+    TwinRecord,
+};
