@@ -9,6 +9,7 @@ mod dmr;
 mod external;
 mod fixtures;
 mod helpers;
+mod hub_store;
 mod imports;
 mod layers;
 mod legacy;
