@@ -32,6 +32,7 @@ use crate::identity::{
 };
 use crate::models::ModelSource;
 use crate::store::{C2dMessage, HubStore, HubStoreError, IdentityPage, IdentityQuery, TwinRecord};
+use crate::tls::DeviceCaVerifier;
 
 /// How often a compare-and-swap write is retried after losing to a concurrent writer.
 const CAS_ATTEMPTS: usize = 16;
@@ -49,6 +50,7 @@ struct Inner {
     models: Arc<dyn ModelSource>,
     events: Arc<dyn EventSink>,
     config: HubConfig,
+    device_ca: DeviceCaVerifier,
     live: Live,
 }
 
@@ -109,12 +111,17 @@ pub struct OutgoingC2d {
 
 impl Hub {
     pub fn new(store: Arc<dyn HubStore>, models: Arc<dyn ModelSource>, config: HubConfig) -> Hub {
+        let device_ca = DeviceCaVerifier::new(&config.device_ca_roots).unwrap_or_else(|error| {
+            tracing::error!(%error, "device CA certificates unusable; CA-signed devices cannot connect");
+            DeviceCaVerifier::none()
+        });
         Hub {
             inner: Arc::new(Inner {
                 store,
                 models,
                 events: Arc::new(NoEvents),
                 config,
+                device_ca,
                 live: Live::default(),
             }),
         }
@@ -131,6 +138,7 @@ impl Hub {
                 models: shared.models.clone(),
                 events: shared.events.clone(),
                 config: shared.config.clone(),
+                device_ca: shared.device_ca.clone(),
                 live: Live::default(),
             },
         };
@@ -542,6 +550,10 @@ impl Hub {
 
     pub(crate) fn live(&self) -> &Live {
         &self.inner.live
+    }
+
+    pub(crate) fn device_ca(&self) -> &DeviceCaVerifier {
+        &self.inner.device_ca
     }
 
     /// The device's model when its twin names one and the repository has it. A failure to
