@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod cli;
 mod contract;
+mod devices;
 mod dmr;
 mod external;
 mod fixtures;

@@ -777,6 +777,7 @@ pub async fn list_devices(
     hub: web::Data<Hub>,
     authz: web::Data<Authz>,
 ) -> Result<web::Json<DeviceList>, ApiError> {
+    authz.require(&caller, Action::Read, &Target::Hub)?;
     list(&caller, &hub, &authz, &params, None).await
 }
 
