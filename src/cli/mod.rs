@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod dev_ca;
+pub mod device;
 pub mod export;
 pub mod files;
 pub mod import;
