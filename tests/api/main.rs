@@ -10,6 +10,7 @@ mod dmr;
 mod external;
 mod fixtures;
 mod helpers;
+mod hub_endpoint;
 mod hub_store;
 mod imports;
 mod layers;
