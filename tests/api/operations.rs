@@ -79,7 +79,13 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_twinhub"))
         // The device hub too, on a free port: it must stop with the rest on SIGTERM.
-        .args(["serve", "--bind", "127.0.0.1:0", "--hub-bind", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--hub-bind",
+            "127.0.0.1:0",
+        ])
         .env(
             "TWINHUB_DATABASE_URL",
             format!("sqlite://{}", dir.path().join("db.sqlite").display()),
