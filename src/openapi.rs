@@ -26,6 +26,7 @@ use crate::routes;
         (name = "models", description = "Push, search, read and manage model versions"),
         (name = "dmr", description = "The Device Models Repository tree (anonymous, cacheable)"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "devices", description = "The device hub: devices and modules, twins, digital twins, commands and cloud-to-device messages (grants on the scope hub)"),
     ),
     modifiers(&BearerScheme)
 )]

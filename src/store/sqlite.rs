@@ -51,3 +51,4 @@ impl SqliteStore {
 
 super::sql::impl_model_store!(SqliteStore, Sqlite);
 super::access_sql::impl_access_store!(SqliteStore, Sqlite);
+super::hub_sql::impl_hub_store!(SqliteStore, Sqlite);
