@@ -7,16 +7,28 @@
 //! Persistence goes through [`HubStore`]; the root package implements it on SQLite and
 //! PostgreSQL next to the model repository, and [`MemoryHubStore`] serves tests.
 
+mod config;
 pub mod conformance;
+mod error;
+mod events;
+mod hub;
 mod identity;
 mod memory;
+mod models;
+mod mqtt;
+pub mod sas;
 mod store;
 
+pub use config::HubConfig;
+pub use error::HubError;
+pub use events::{EventSink, EventSinkError, EventSource, HubEvent, NoEvents};
+pub use hub::{CommandResponse, Hub, IdentityUpdate, KeyChoice, MAX_PAGE, OutgoingC2d, TwinUpdate};
 pub use identity::{
     Authentication, ConnectionState, Identity, IdentityKey, IdentityKeyError, IdentityStatus,
     generate_symmetric_key,
 };
 pub use memory::MemoryHubStore;
+pub use models::{ModelSource, ModelSourceError, NoModels};
 pub use store::{
     C2dMessage, HubStore, HubStoreError, IdentityPage, IdentityQuery, SessionRecord, Subscription,
     TwinRecord,
