@@ -58,6 +58,10 @@ pub struct Settings {
     pub login_lockout_seconds: u64,
     /// OpenID Connect issuers people can sign in with (TOML `[[oidc]]` tables).
     pub oidc: Vec<OidcIssuerSettings>,
+    /// Address of the IoT Hub service API (HTTPS, the hub's certificate); it runs with the hub.
+    pub service_bind: SocketAddr,
+    /// Serve the IoT Hub service API beside the hub.
+    pub service_enabled: bool,
 }
 
 /// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
@@ -146,6 +150,8 @@ impl Default for Settings {
             login_max_failures: 5,
             login_lockout_seconds: 15 * 60,
             oidc: Vec::new(),
+            service_bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            service_enabled: true,
         }
     }
 }
@@ -173,6 +179,8 @@ impl fmt::Debug for Settings {
             .field("login_max_failures", &self.login_max_failures)
             .field("login_lockout_seconds", &self.login_lockout_seconds)
             .field("oidc", &self.oidc)
+            .field("service_bind", &self.service_bind)
+            .field("service_enabled", &self.service_enabled)
             .finish()
     }
 }

@@ -51,15 +51,15 @@ impl ServiceState {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(TokenError::Missing)?;
-        let token = ServiceToken::parse(header)?;
-        token.check_scope(chrono::Utc::now().timestamp(), &self.host_names, self.port)?;
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        let token = ServiceToken::parse(header, now, &self.host_names, self.port)?;
         let policy = self
             .store
             .policy(&token.policy)
             .await?
             .ok_or_else(|| TokenError::UnknownPolicy(token.policy.clone()))?;
         if !token.signed_by_any(&[&policy.primary_key, &policy.secondary_key]) {
-            return Err(TokenError::BadSignature.into());
+            return Err(TokenError::BadSignature(policy.name).into());
         }
         if rights.iter().any(|r| policy.has(*r)) {
             Ok(())

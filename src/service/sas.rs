@@ -1,150 +1,71 @@
-//! Service SAS tokens as the Azure IoT service SDKs send them
-//! (`SharedAccessSignature sr={host}&sig=…&se=…&skn={policy}`), verified as
-//! hub-protocol.md §1.3 says: fields in any order, the signature computed over the raw `sr`
-//! text and compared in constant time with the URL-decoded `sig`, `se` in the future, the
-//! decoded `sr` naming this hub (host, with the service port when one is given), `skn`
-//! naming the policy whose key signed it. crates/hub verifies device tokens; the service
-//! side needs policy lookups and host-with-port resources, so it has this small verifier.
+//! Service SAS tokens (`SharedAccessSignature sr={host}&sig=…&se=…&skn={policy}`), checked
+//! with crates/hub's token parser and signature check (hub-protocol.md §1.3: raw `sr`
+//! signed, `sig` URL-decoded, constant-time comparison, any field order). What is particular
+//! to the service side lives here: `skn` is required and names a shared access policy, and
+//! the decoded `sr` is the hub's host *with the service port* when it is not 443
+//! (`localhost:8443`), since the service SDK signs `HostName` verbatim.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use percent_encoding::percent_decode_str;
-use sha2::Sha256;
-
-/// A token read from an `Authorization` header, not yet verified.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceToken {
-    /// `sr` exactly as sent (the signature covers this text).
-    pub raw_resource: String,
-    /// `sr` URL-decoded.
-    pub resource: String,
-    /// `sig` URL-decoded: base64 of the HMAC.
-    pub signature: String,
-    /// `se`: expiry in seconds since the Unix epoch.
-    pub expiry: i64,
-    /// `skn`: the policy name.
-    pub policy: String,
-}
+use twinhub_hub::sas::{SasError, SasToken};
 
 /// Why a token was refused. The wording goes into IoT Hub's 401 body.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("no Authorization header; send a SharedAccessSignature signed with a policy key")]
     Missing,
-    #[error("the Authorization header is not a SharedAccessSignature token: {0}")]
-    Malformed(String),
-    #[error("the token expired at {0} (seconds since 1970)")]
-    Expired(i64),
-    #[error("the token's resource {0:?} is not this hub")]
+    #[error("{0}")]
+    Invalid(#[from] SasError),
+    #[error("the token names no policy (skn); service tokens are signed with a shared access policy key")]
+    NoPolicy,
+    #[error("the token's resource {0:?} is not this hub's service endpoint")]
     WrongHub(String),
     #[error("no shared access policy {0:?}")]
     UnknownPolicy(String),
-    #[error("the token's signature does not match the policy's keys")]
-    BadSignature,
+    #[error("the token's signature does not match the keys of policy {0:?}")]
+    BadSignature(String),
+}
+
+/// A parsed service token whose scope (expiry, hub) has been checked; the signature is
+/// checked against the policy's keys with [`ServiceToken::signed_by_any`].
+#[derive(Debug)]
+pub struct ServiceToken {
+    token: SasToken,
+    /// The policy name (`skn`).
+    pub policy: String,
 }
 
 impl ServiceToken {
-    /// Reads a header value; refuses a token without `skn`, which service tokens need.
-    pub fn parse(header: &str) -> Result<ServiceToken, TokenError> {
-        let rest = header
-            .trim()
-            .strip_prefix("SharedAccessSignature ")
-            .ok_or_else(|| TokenError::Malformed("it must start with \"SharedAccessSignature \"".into()))?;
-        let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
-        for field in rest.trim().split('&') {
-            let Some((name, value)) = field.split_once('=') else {
-                return Err(TokenError::Malformed(format!("field {field:?} has no '='")));
-            };
-            let slot = match name {
-                "sr" => &mut sr,
-                "sig" => &mut sig,
-                "se" => &mut se,
-                "skn" => &mut skn,
-                // Unknown fields are ignored, as IoT Hub ignores them.
-                _ => continue,
-            };
-            if slot.replace(value).is_some() {
-                return Err(TokenError::Malformed(format!("field {name} appears twice")));
-            }
-        }
-        let missing = |name: &str| TokenError::Malformed(format!("field {name} is missing"));
-        let raw_resource = sr.ok_or_else(|| missing("sr"))?;
-        let decode = |name: &str, text: &str| {
-            percent_decode_str(text)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| TokenError::Malformed(format!("field {name} is not UTF-8 once decoded")))
-        };
-        let expiry_text = se.ok_or_else(|| missing("se"))?;
-        let expiry = expiry_text
-            .parse::<i64>()
-            .map_err(|_| TokenError::Malformed(format!("se {expiry_text:?} is not a whole number")))?;
-        Ok(ServiceToken {
-            resource: decode("sr", raw_resource)?,
-            raw_resource: raw_resource.to_owned(),
-            signature: decode("sig", sig.ok_or_else(|| missing("sig"))?)?,
-            expiry,
-            policy: decode("skn", skn.ok_or_else(|| missing("skn (the policy name)"))?)?,
-        })
-    }
-
-    /// Checks expiry and resource: `sr` is one of `host_names` (any case), alone or with
-    /// `:port` equal to the port the service listens on (443 when absent from `sr`), and
-    /// nothing after it but an optional path the SDKs never send.
-    pub fn check_scope(&self, now: i64, host_names: &[String], port: u16) -> Result<(), TokenError> {
-        if self.expiry <= now {
-            return Err(TokenError::Expired(self.expiry));
-        }
-        let host_part = self.resource.split('/').next().unwrap_or_default();
+    /// Parses a token and checks expiry at `now` and that `sr` is one of `host_names` (any
+    /// case) with `:port` unless `port` is 443 (where it may also be absent).
+    pub fn parse(
+        header: &str,
+        now: u64,
+        host_names: &[String],
+        port: u16,
+    ) -> Result<ServiceToken, TokenError> {
+        let token = SasToken::parse(header)?;
+        let policy = token.key_name.clone().ok_or(TokenError::NoPolicy)?;
+        let resource = token.decoded_resource()?;
+        let host_part = resource.strip_suffix('/').unwrap_or(&resource);
         let (host, given_port) = match host_part.rsplit_once(':') {
             Some((host, p)) => (host, p.parse::<u16>().ok()),
             None => (host_part, Some(443)),
         };
-        let host_known = host_names.iter().any(|h| h.eq_ignore_ascii_case(host));
-        if host_known && given_port == Some(port) {
-            Ok(())
-        } else {
-            Err(TokenError::WrongHub(self.resource.clone()))
+        if !host_names.iter().any(|h| h.eq_ignore_ascii_case(host)) || given_port != Some(port) {
+            return Err(TokenError::WrongHub(resource));
         }
+        token.check_expiry(now)?;
+        Ok(ServiceToken { token, policy })
     }
 
-    /// Whether the signature is `base64(HMAC-SHA256(base64decode(key), raw sr + "\n" + se))`
-    /// for one of `keys` (constant-time comparison).
+    /// Whether one of `keys` (base64) signed the token.
     pub fn signed_by_any(&self, keys: &[&str]) -> bool {
-        let Ok(given) = BASE64.decode(self.signature.as_bytes()) else {
-            return false;
-        };
-        keys.iter().any(|key| {
-            let Ok(key) = BASE64.decode(key.as_bytes()) else {
-                return false;
-            };
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
-                return false;
-            };
-            mac.update(format!("{}\n{}", self.raw_resource, self.expiry).as_bytes());
-            mac.verify_slice(&given).is_ok()
-        })
+        keys.iter().any(|k| self.token.verify_signature(k).is_ok())
     }
 }
 
-/// A service token as the SDK makes one: `sr` is `quote_plus(host)`, `sig` keeps `/`.
-pub fn service_token(host: &str, policy: &str, key: &str, expiry: i64) -> Result<String, TokenError> {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const SR: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-    const SIG: &AsciiSet = &SR.remove(b'/');
-    let raw_resource = utf8_percent_encode(host, SR).to_string();
-    let key = BASE64
-        .decode(key.as_bytes())
-        .map_err(|_| TokenError::Malformed("the key is not base64".into()))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| TokenError::BadSignature)?;
-    mac.update(format!("{raw_resource}\n{expiry}").as_bytes());
-    let signature = BASE64.encode(mac.finalize().into_bytes());
-    Ok(format!(
-        "SharedAccessSignature sr={raw_resource}&sig={}&se={expiry}&skn={}",
-        utf8_percent_encode(&signature, SIG),
-        utf8_percent_encode(policy, SR)
-    ))
+/// A service token as the SDK makes one, valid until `expiry` (Unix seconds).
+pub fn service_token(host: &str, policy: &str, key: &str, expiry: u64) -> Result<String, SasError> {
+    twinhub_hub::sas::generate_token(host, key, expiry, Some(policy))
 }
 
 #[cfg(test)]
@@ -153,48 +74,51 @@ mod tests {
 
     const KEY: &str = "c2VydmljZS1wb2xpY3kta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5";
 
-    /// The observed token of hub-protocol.md §1.3 / §2.2.
+    /// The token the service SDK sent in hub-protocol.md §2.2 (`sig` keeps its `/`).
     const OBSERVED: &str = "SharedAccessSignature sr=localhost%3A8443&sig=t23EpVE8/q04B/ANqD4A/DXrkuXiivi6GHJ59sU3lXY%3D&se=1795881896&skn=iothubowner";
 
+    fn hosts() -> Vec<String> {
+        vec!["LOCALHOST".to_owned()]
+    }
+
     #[test]
-    fn the_observed_sdk_token_verifies() {
-        let token = ServiceToken::parse(OBSERVED).expect("parses");
-        assert_eq!(token.resource, "localhost:8443");
+    fn the_observed_sdk_token_verifies_for_host_and_port() {
+        let token = ServiceToken::parse(OBSERVED, 1_795_881_000, &hosts(), 8443).expect("valid");
         assert_eq!(token.policy, "iothubowner");
+        assert!(token.signed_by_any(&["AAAA", KEY]));
+        assert!(!token.signed_by_any(&["c2VydmljZQ=="]));
+    }
+
+    #[test]
+    fn expired_tokens_and_other_hubs_are_refused() {
+        assert!(matches!(
+            ServiceToken::parse(OBSERVED, 1_795_881_896, &hosts(), 8443),
+            Err(TokenError::Invalid(SasError::Expired { .. }))
+        ));
+        assert!(matches!(
+            ServiceToken::parse(OBSERVED, 0, &hosts(), 9443),
+            Err(TokenError::WrongHub(_))
+        ));
+        assert!(matches!(
+            ServiceToken::parse(OBSERVED, 0, &["hub.example".to_owned()], 8443),
+            Err(TokenError::WrongHub(_))
+        ));
+    }
+
+    #[test]
+    fn device_tokens_are_not_service_tokens() {
+        let device = "SharedAccessSignature sr=localhost%2Fdevices%2Fd&sig=x&se=1795881896";
+        assert!(matches!(
+            ServiceToken::parse(device, 0, &hosts(), 443),
+            Err(TokenError::NoPolicy)
+        ));
+    }
+
+    #[test]
+    fn generated_tokens_verify() {
+        let text = service_token("localhost:8443", "service", KEY, 1_795_881_896).expect("token");
+        let token = ServiceToken::parse(&text, 0, &hosts(), 8443).expect("valid");
         assert!(token.signed_by_any(&[KEY]));
-        let hosts = vec!["LOCALHOST".to_owned()];
-        assert_eq!(token.check_scope(1_795_881_000, &hosts, 8443), Ok(()));
-        assert_eq!(
-            token.check_scope(1_795_881_896, &hosts, 8443),
-            Err(TokenError::Expired(1_795_881_896))
-        );
-        assert!(token.check_scope(0, &hosts, 9443).is_err());
-        assert!(token.check_scope(0, &["other".to_owned()], 8443).is_err());
-    }
-
-    #[test]
-    fn field_order_does_not_matter_and_tampering_does() {
-        let reordered = "SharedAccessSignature skn=iothubowner&se=1795881896&sr=localhost%3A8443&sig=t23EpVE8%2Fq04B%2FANqD4A%2FDXrkuXiivi6GHJ59sU3lXY%3D";
-        assert!(ServiceToken::parse(reordered).expect("parses").signed_by_any(&[KEY]));
-        let later = OBSERVED.replace("1795881896", "1795881897");
-        assert!(!ServiceToken::parse(&later).expect("parses").signed_by_any(&[KEY]));
-        // The signature is over the raw sr: an equivalent but differently encoded sr fails.
-        let recoded = OBSERVED.replace("localhost%3A8443", "localhost%3a8443");
-        assert!(!ServiceToken::parse(&recoded).expect("parses").signed_by_any(&[KEY]));
-    }
-
-    #[test]
-    fn generated_tokens_match_the_sdk_format() {
-        let token = service_token("localhost:8443", "iothubowner", KEY, 1_795_881_896).expect("token");
-        assert_eq!(token, OBSERVED);
-    }
-
-    #[test]
-    fn malformed_tokens_say_what_is_wrong() {
-        assert!(matches!(ServiceToken::parse("Bearer x"), Err(TokenError::Malformed(_))));
-        let no_skn = "SharedAccessSignature sr=h&sig=x&se=1";
-        assert!(ServiceToken::parse(no_skn).expect_err("no skn").to_string().contains("skn"));
-        let bad_se = "SharedAccessSignature sr=h&sig=x&se=soon&skn=p";
-        assert!(ServiceToken::parse(bad_se).expect_err("bad se").to_string().contains("soon"));
+        assert_eq!(token.policy, "service");
     }
 }

@@ -5,7 +5,6 @@
 //! back) has them ignored. Like IoT Hub, these routes do not validate against the model; the
 //! digital-twin routes do.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, patch, put, web};
 use serde_json::Value;
 use twinhub_hub::{IdentityKey, TwinUpdate};

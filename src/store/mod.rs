@@ -4,7 +4,10 @@
 
 pub mod access;
 mod access_sql;
+mod hub_sql;
 mod postgres;
+pub mod service;
+mod service_sql;
 mod sql;
 mod sqlite;
 
@@ -20,6 +23,7 @@ use crate::domain::model::{
 };
 
 pub use access::AccessStore;
+pub use service::ServiceStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -144,9 +148,9 @@ pub trait ModelStore: Send + Sync {
 }
 
 /// Both sides of the database: models and access control, on one pool.
-pub trait Store: ModelStore + AccessStore {}
+pub trait Store: ModelStore + AccessStore + twinhub_hub::HubStore + ServiceStore {}
 
-impl<T: ModelStore + AccessStore> Store for T {}
+impl<T: ModelStore + AccessStore + twinhub_hub::HubStore + ServiceStore> Store for T {}
 
 /// Opens the store named by `database_url` (`sqlite://…` or `postgres://…`) and brings its
 /// schema up to date.

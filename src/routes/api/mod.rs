@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod audit;
+pub mod hub_service;
 pub mod models;
 pub mod namespaces;
 pub mod tokens;
@@ -39,7 +40,15 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(users::list_grants)
         .service(users::create_grant)
         .service(users::delete_grant)
-        .service(audit::audit_log);
+        .service(audit::audit_log)
+        .service(hub_service::list_policies)
+        .service(hub_service::create_policy)
+        .service(hub_service::get_policy)
+        .service(hub_service::patch_policy)
+        .service(hub_service::delete_policy)
+        .service(hub_service::regenerate_policy)
+        .service(hub_service::policy_connection_string)
+        .service(hub_service::query_devices);
 }
 
 /// A whole-number query parameter within bounds, `default` when absent.
