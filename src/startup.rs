@@ -65,6 +65,8 @@ pub struct Services {
     pub publisher: Arc<Publisher>,
     pub site: Arc<Site>,
     pub metrics: Arc<Metrics>,
+    /// Where the IoT Hub service API listens, once it does (for connection strings).
+    pub service_endpoint: Arc<routes::api::hub_service::ServiceEndpoint>,
 }
 
 impl Services {
@@ -104,6 +106,16 @@ impl Services {
             parsing,
         };
         let authenticator = Arc::new(Authenticator::new(store.clone(), &settings));
+        // A new hub gets IoT Hub's four shared access policies, with fresh keys.
+        if crate::service::policies::seed_defaults(&store)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database_url),
+                source,
+            })?
+        {
+            tracing::info!("created the default shared access policies (iothubowner, service, registryRead, registryReadWrite)");
+        }
         Ok(Self {
             http_auth: Arc::new(HttpAuth::new(
                 authenticator.clone(),
@@ -119,6 +131,7 @@ impl Services {
             policy: Arc::new(policy),
             site: Arc::new(Site::new(&settings)),
             metrics: Arc::new(Metrics::default()),
+            service_endpoint: Arc::default(),
             settings: Arc::new(settings),
             store,
             resolution,
@@ -138,7 +151,8 @@ impl Services {
             .app_data(web::Data::from(self.policy.clone()))
             .app_data(web::Data::from(self.publisher.clone()))
             .app_data(web::Data::from(self.site.clone()))
-            .app_data(web::Data::from(self.metrics.clone()));
+            .app_data(web::Data::from(self.metrics.clone()))
+            .app_data(web::Data::from(self.service_endpoint.clone()));
     }
 }
 
@@ -151,6 +165,7 @@ pub struct Application {
     server: Server,
     services: Services,
     listeners: Vec<(&'static str, ListenerTask)>,
+    service_address: Option<SocketAddr>,
 }
 
 impl Application {
@@ -203,7 +218,51 @@ impl Application {
             server,
             services,
             listeners: Vec::new(),
+            service_address: None,
         })
+    }
+
+    /// Binds the IoT Hub service API (`settings.service_bind`) over `hub` with the hub's
+    /// certificate, unless it is disabled; it runs with [`run_until_stopped`](Self::run_until_stopped).
+    pub fn with_service_api(
+        mut self,
+        hub: twinhub_hub::Hub,
+        tls: rustls::ServerConfig,
+    ) -> Result<Self, StartupError> {
+        if !self.services.settings.service_enabled {
+            return Ok(self);
+        }
+        let bind = self.services.settings.service_bind;
+        let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+            address: bind,
+            source,
+        })?;
+        let address = listener.local_addr()?;
+        let host_names = hub.config().host_names.clone();
+        self.services.service_endpoint.set(
+            host_names.first().cloned().unwrap_or_else(|| "localhost".to_owned()),
+            address.port(),
+        );
+        let state = Arc::new(crate::service::ServiceState {
+            hub,
+            store: self.services.store.clone(),
+            host_names,
+            port: address.port(),
+        });
+        let server = crate::service::server(state, listener, tls)?;
+        tracing::info!(address = %address, "IoT Hub service API listening on https://{address}");
+        self.service_address = Some(address);
+        Ok(self.with_listener("service", async move {
+            server.await.map_err(|source| StartupError::Listener {
+                name: "service",
+                source: Box::new(source),
+            })
+        }))
+    }
+
+    /// Where the IoT Hub service API listens, when it does.
+    pub fn service_address(&self) -> Option<SocketAddr> {
+        self.service_address
     }
 
     /// The shared pieces, for building another listener over the same store and policy.

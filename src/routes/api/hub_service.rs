@@ -16,12 +16,20 @@ use crate::service::query::{QueryRunError, run};
 use crate::store::Store;
 use crate::store::service::TwinQueryError;
 
-/// Where back ends reach the service listener (for connection strings).
-#[derive(Clone, Debug)]
-pub struct ServiceEndpoint {
-    /// The hub's first host name.
-    pub host: String,
-    pub port: u16,
+/// Where back ends reach the service listener (for connection strings): the hub's first
+/// host name and the listener's port, set once it is bound.
+#[derive(Debug, Default)]
+pub struct ServiceEndpoint(std::sync::OnceLock<(String, u16)>);
+
+impl ServiceEndpoint {
+    pub fn set(&self, host: String, port: u16) {
+        // Bound once per process; a second call would name the same listener.
+        let _ = self.0.set((host, port));
+    }
+
+    pub fn get(&self) -> Option<&(String, u16)> {
+        self.0.get()
+    }
 }
 
 /// A shared access policy with its keys.
@@ -329,7 +337,7 @@ pub async fn policy_connection_string(
     params: web::Query<ConnectionStringParams>,
     store: web::Data<dyn Store>,
     authz: web::Data<Authz>,
-    endpoint: Option<web::Data<ServiceEndpoint>>,
+    endpoint: web::Data<ServiceEndpoint>,
 ) -> Result<web::Json<ConnectionStringView>, ApiError> {
     authz.require(&caller, Action::Administer, &Target::Repository)?;
     let secondary = match params.key.as_deref() {
@@ -343,13 +351,13 @@ pub async fn policy_connection_string(
         }
     };
     let policy = existing(store.as_ref(), &name).await?;
-    let Some(endpoint) = endpoint else {
+    let Some((host, port)) = endpoint.get() else {
         return Err(ApiError::not_found(
             "the service listener is off (--no-service); start twinhub serve with it to get a connection string",
         ));
     };
     Ok(web::Json(ConnectionStringView {
-        connection_string: connection_string(&endpoint.host, endpoint.port, &policy, secondary),
+        connection_string: connection_string(host, *port, &policy, secondary),
     }))
 }
 
