@@ -308,7 +308,6 @@ async fn query_all(app: &ServiceApp, query: &str, page: usize) -> (Vec<Value>, u
     let mut items = Vec::new();
     let mut continuation: Option<String> = None;
     let mut pages = 0;
-    let mut item_type = String::new();
     loop {
         let mut request = app.owner(Method::POST, "/devices/query").await
             .header("x-ms-max-item-count", page.to_string())
@@ -318,7 +317,7 @@ async fn query_all(app: &ServiceApp, query: &str, page: usize) -> (Vec<Value>, u
         }
         let response = request.send().await.expect("query");
         assert_eq!(response.status(), StatusCode::OK);
-        item_type = response.headers().get("x-ms-item-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let item_type = response.headers().get("x-ms-item-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         continuation = response.headers().get("x-ms-continuation").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let page: Value = response.json().await.expect("JSON");
         items.extend(page.as_array().expect("array").iter().cloned());
