@@ -26,6 +26,7 @@ use crate::routes;
         (name = "models", description = "Push, search, read and manage model versions"),
         (name = "dmr", description = "The Device Models Repository tree (anonymous, cacheable)"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "hub", description = "The device hub: devices, twins, queries and its shared access policies"),
     ),
     modifiers(&BearerScheme)
 )]

@@ -114,7 +114,9 @@ impl Services {
                 source,
             })?
         {
-            tracing::info!("created the default shared access policies (iothubowner, service, registryRead, registryReadWrite)");
+            tracing::info!(
+                "created the default shared access policies (iothubowner, service, registryRead, registryReadWrite)"
+            );
         }
         Ok(Self {
             http_auth: Arc::new(HttpAuth::new(
@@ -240,7 +242,10 @@ impl Application {
         let address = listener.local_addr()?;
         let host_names = hub.config().host_names.clone();
         self.services.service_endpoint.set(
-            host_names.first().cloned().unwrap_or_else(|| "localhost".to_owned()),
+            host_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".to_owned()),
             address.port(),
         );
         let state = Arc::new(crate::service::ServiceState {

@@ -222,15 +222,17 @@ impl Authenticator {
     /// The live session with this secret id, if any, and its user.
     pub async fn session(&self, id: &str) -> Result<Option<(User, SessionInfo)>, AuthError> {
         let id_sha256 = sha256_hex(id);
-        Ok(AccessStore::session(self.store.as_ref(), &id_sha256).await?.map(|session| {
-            (
-                session.user,
-                SessionInfo {
-                    id_sha256,
-                    csrf_token: session.csrf_token,
-                },
-            )
-        }))
+        Ok(AccessStore::session(self.store.as_ref(), &id_sha256)
+            .await?
+            .map(|session| {
+                (
+                    session.user,
+                    SessionInfo {
+                        id_sha256,
+                        csrf_token: session.csrf_token,
+                    },
+                )
+            }))
     }
 
     /// Starts a new session for `user`, ending `previous` (a new id every login, so a session

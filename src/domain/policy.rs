@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One permission of a shared access policy (IoT Hub's names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum Right {
     /// Read the identity registry: devices, modules, queries.
     RegistryRead,
@@ -120,14 +122,15 @@ pub const DEFAULT_POLICIES: [(&str, &[Right]); 4] = [
     ),
     ("service", &[Right::ServiceConnect]),
     ("registryRead", &[Right::RegistryRead]),
-    ("registryReadWrite", &[Right::RegistryRead, Right::RegistryWrite]),
+    (
+        "registryReadWrite",
+        &[Right::RegistryRead, Right::RegistryWrite],
+    ),
 ];
 
 /// A policy name IoT Hub would refuse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "{0:?} is not a valid policy name: use 1 to 64 ASCII letters, digits, '.', '-' or '_'"
-)]
+#[error("{0:?} is not a valid policy name: use 1 to 64 ASCII letters, digits, '.', '-' or '_'")]
 pub struct InvalidPolicyName(pub String);
 
 /// Checks a policy name: 1 to 64 of `[A-Za-z0-9._-]`.
@@ -158,7 +161,11 @@ mod tests {
 
     #[test]
     fn rights_round_trip_sorted_and_deduplicated() {
-        let text = rights_text(&[Right::ServiceConnect, Right::RegistryRead, Right::RegistryRead]);
+        let text = rights_text(&[
+            Right::ServiceConnect,
+            Right::RegistryRead,
+            Right::RegistryRead,
+        ]);
         assert_eq!(text, "RegistryRead,ServiceConnect");
         assert_eq!(
             parse_rights("ServiceConnect, registryread").expect("rights"),

@@ -6,11 +6,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
 use serde::Deserialize;
 use serde_json::Value;
-use twinhub_hub::{Authentication, Identity, IdentityKey, IdentityQuery, IdentityStatus, IdentityUpdate};
+use twinhub_hub::{
+    Authentication, Identity, IdentityKey, IdentityQuery, IdentityStatus, IdentityUpdate,
+};
 
 use super::documents::{AuthenticationRequest, IdentityBody, identity_document};
 use super::error::HubApiError;
-use super::{MAX_BODY_BYTES, ServiceState, device_key, if_match, json_body, json_response, module_key};
+use super::{
+    MAX_BODY_BYTES, ServiceState, device_key, if_match, json_body, json_response, module_key,
+};
 use crate::domain::policy::Right;
 
 /// Most identities one listing returns (IoT Hub's limit for `top`).
@@ -33,14 +37,20 @@ pub(super) async fn c2d_count(state: &ServiceState, key: &IdentityKey) -> Result
 
 async fn respond(state: &ServiceState, identity: &Identity) -> Result<HttpResponse, HubApiError> {
     let count = c2d_count(state, &identity.key).await?;
-    Ok(json_response(StatusCode::OK, &identity_document(identity, count)))
+    Ok(json_response(
+        StatusCode::OK,
+        &identity_document(identity, count),
+    ))
 }
 
 async fn list(state: &ServiceState, query: IdentityQuery) -> Result<HttpResponse, HubApiError> {
     let page = state.hub.list_identities(&query).await?;
     let mut out = Vec::with_capacity(page.identities.len());
     for identity in &page.identities {
-        out.push(identity_document(identity, c2d_count(state, &identity.key).await?));
+        out.push(identity_document(
+            identity,
+            c2d_count(state, &identity.key).await?,
+        ));
     }
     Ok(json_response(StatusCode::OK, &Value::Array(out)))
 }
@@ -97,9 +107,14 @@ async fn put_identity(
 ) -> Result<HttpResponse, HubApiError> {
     state.authorize(request, &[Right::RegistryWrite]).await?;
     let body = json_body(request, payload, MAX_BODY_BYTES).await?;
-    let body: IdentityBody = serde_json::from_value(body)
-        .map_err(|e| HubApiError::argument_invalid(format!("the identity body is not valid: {e}")))?;
-    if body.device_id.as_deref().is_some_and(|d| d != key.device_id) {
+    let body: IdentityBody = serde_json::from_value(body).map_err(|e| {
+        HubApiError::argument_invalid(format!("the identity body is not valid: {e}"))
+    })?;
+    if body
+        .device_id
+        .as_deref()
+        .is_some_and(|d| d != key.device_id)
+    {
         return Err(HubApiError::argument_invalid(
             "deviceId in the body differs from the device id in the path",
         ));
@@ -121,7 +136,11 @@ async fn put_identity(
             };
             let created = state
                 .hub
-                .create_identity(key.clone(), given, status.unwrap_or(IdentityStatus::Enabled))
+                .create_identity(
+                    key.clone(),
+                    given,
+                    status.unwrap_or(IdentityStatus::Enabled),
+                )
                 .await?;
             if body.status_reason.is_some() {
                 let update = IdentityUpdate {
@@ -148,7 +167,10 @@ async fn put_identity(
                 authentication,
                 ..IdentityUpdate::default()
             };
-            state.hub.update_identity(&key, update, Some(&condition)).await?
+            state
+                .hub
+                .update_identity(&key, update, Some(&condition))
+                .await?
         }
     };
     respond(state, &identity).await

@@ -71,7 +71,9 @@ fn thumbprints(a: &Authentication) -> Value {
         Authentication::SelfSigned {
             primary_thumbprint,
             secondary_thumbprint,
-        } => json!({"primaryThumbprint": primary_thumbprint, "secondaryThumbprint": secondary_thumbprint}),
+        } => {
+            json!({"primaryThumbprint": primary_thumbprint, "secondaryThumbprint": secondary_thumbprint})
+        }
         _ => json!({"primaryThumbprint": null, "secondaryThumbprint": null}),
     }
 }
@@ -258,7 +260,9 @@ impl IdentityBody {
                 let thumbs = auth.x509_thumbprint.as_ref();
                 let primary = thumbs.and_then(|t| t.primary_thumbprint.clone());
                 let Some(primary_thumbprint) = primary else {
-                    return Err("a selfSigned identity needs x509Thumbprint.primaryThumbprint".into());
+                    return Err(
+                        "a selfSigned identity needs x509Thumbprint.primaryThumbprint".into(),
+                    );
                 };
                 let secondary_thumbprint = thumbs.and_then(|t| t.secondary_thumbprint.clone());
                 for t in std::iter::once(&primary_thumbprint).chain(secondary_thumbprint.as_ref()) {

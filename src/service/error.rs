@@ -136,7 +136,9 @@ impl From<StoreError> for HubApiError {
 impl From<TwinQueryError> for HubApiError {
     fn from(error: TwinQueryError) -> Self {
         match error {
-            TwinQueryError::Compile(e) => HubApiError::argument_invalid(format!("Query is invalid: {e}")),
+            TwinQueryError::Compile(e) => {
+                HubApiError::argument_invalid(format!("Query is invalid: {e}"))
+            }
             TwinQueryError::Store(e) => HubApiError::server(e),
         }
     }
@@ -148,7 +150,12 @@ impl From<HubError> for HubApiError {
         match error {
             HubError::NotFound(key) => HubApiError::not_found(&key),
             HubError::AlreadyExists(key) => match key.module_id {
-                None => HubApiError::new(StatusCode::CONFLICT, "DeviceAlreadyExists", 409_001, message),
+                None => HubApiError::new(
+                    StatusCode::CONFLICT,
+                    "DeviceAlreadyExists",
+                    409_001,
+                    message,
+                ),
                 Some(_) => HubApiError::new(
                     StatusCode::CONFLICT,
                     "ModuleAlreadyExistsOnDevice",
@@ -156,15 +163,21 @@ impl From<HubError> for HubApiError {
                     message,
                 ),
             },
-            HubError::PreconditionFailed { .. } => {
-                HubApiError::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", 412_002, message)
-            }
+            HubError::PreconditionFailed { .. } => HubApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                412_002,
+                message,
+            ),
             HubError::DeviceOffline(_) => {
                 HubApiError::new(StatusCode::NOT_FOUND, "DeviceNotOnline", 404_103, message)
             }
-            HubError::Timeout { .. } => {
-                HubApiError::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", 504_101, message)
-            }
+            HubError::Timeout { .. } => HubApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "GatewayTimeout",
+                504_101,
+                message,
+            ),
             HubError::QueueFull { .. } => HubApiError::new(
                 StatusCode::FORBIDDEN,
                 "DeviceMaximumQueueDepthExceeded",

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use twinhub_hub::{CommandResponse, HubError, IdentityKey};
 
 use super::error::HubApiError;
-use super::{MAX_BODY_BYTES, ServiceState, device_key, if_match, json_body, json_response, module_key};
+use super::{
+    MAX_BODY_BYTES, ServiceState, device_key, if_match, json_body, json_response, module_key,
+};
 use crate::domain::policy::Right;
 
 /// Largest method payload (Azure's limit), plus room for the envelope.
@@ -104,8 +106,17 @@ async fn method(
     let response = response_timeout(body.response_timeout_in_seconds)?;
     let connect = connect_timeout(body.connect_timeout_in_seconds)?;
     let (component, command) = twinhub_twin::split_method_name(&body.method_name);
-    let answer = invoke(state, &key, component, command, body.payload, response, connect, false)
-        .await?;
+    let answer = invoke(
+        state,
+        &key,
+        component,
+        command,
+        body.payload,
+        response,
+        connect,
+        false,
+    )
+    .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"status": answer.status, "payload": answer.payload}),
@@ -194,8 +205,11 @@ async fn command(
         params
             .get(name)
             .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| HubApiError::argument_invalid(format!("{name} must be a whole number of seconds")))
+                v.parse::<u64>().map_err(|_| {
+                    HubApiError::argument_invalid(format!(
+                        "{name} must be a whole number of seconds"
+                    ))
+                })
             })
             .transpose()
     };
@@ -207,10 +221,14 @@ async fn command(
     let payload = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| HubApiError::argument_invalid(format!("the command payload is not JSON: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            HubApiError::argument_invalid(format!("the command payload is not JSON: {e}"))
+        })?
     };
-    let answer = invoke(state, &key, component, command, payload, response, connect, true).await?;
+    let answer = invoke(
+        state, &key, component, command, payload, response, connect, true,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json; charset=utf-8")
         .insert_header(("x-ms-command-statuscode", answer.status.to_string()))
@@ -237,7 +255,16 @@ pub async fn invoke_component_command(
     params: web::Query<HashMap<String, String>>,
     payload: web::Payload,
 ) -> Result<HttpResponse, HubApiError> {
-    command(&request, &state, &path.0, Some(&path.1), &path.2, &params, payload).await
+    command(
+        &request,
+        &state,
+        &path.0,
+        Some(&path.1),
+        &path.2,
+        &params,
+        payload,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -246,7 +273,10 @@ mod tests {
 
     #[test]
     fn method_timeouts_follow_azure() {
-        assert_eq!(response_timeout(None).expect("default"), Duration::from_secs(30));
+        assert_eq!(
+            response_timeout(None).expect("default"),
+            Duration::from_secs(30)
+        );
         assert!(response_timeout(Some(4)).is_err());
         assert!(response_timeout(Some(301)).is_err());
         assert!(response_timeout(Some(5)).is_ok());

@@ -45,7 +45,11 @@ pub struct ServiceState {
 
 impl ServiceState {
     /// Verifies the request's service token and that its policy grants one of `rights`.
-    pub async fn authorize(&self, request: &HttpRequest, rights: &[Right]) -> Result<(), HubApiError> {
+    pub async fn authorize(
+        &self,
+        request: &HttpRequest,
+        rights: &[Right],
+    ) -> Result<(), HubApiError> {
         let header = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -116,14 +120,19 @@ pub async fn json_body(
             }
         })?;
     if body.is_empty() {
-        return Err(HubApiError::argument_invalid("the request needs a JSON body"));
+        return Err(HubApiError::argument_invalid(
+            "the request needs a JSON body",
+        ));
     }
     serde_json::from_slice(&body)
         .map_err(|e| HubApiError::argument_invalid(format!("the body is not valid JSON: {e}")))
 }
 
 /// A JSON response as the SDKs expect it (msrest deserializes only `application/json`).
-pub fn json_response(status: actix_web::http::StatusCode, body: &serde_json::Value) -> actix_web::HttpResponse {
+pub fn json_response(
+    status: actix_web::http::StatusCode,
+    body: &serde_json::Value,
+) -> actix_web::HttpResponse {
     actix_web::HttpResponse::build(status)
         .content_type("application/json; charset=utf-8")
         .body(body.to_string())
@@ -165,19 +174,25 @@ pub fn server(
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::PathConfig::default().error_handler(|e, _| {
-                HubApiError::argument_invalid(e.to_string()).into()
-            }))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                HubApiError::argument_invalid(e.to_string()).into()
-            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| HubApiError::argument_invalid(e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| HubApiError::argument_invalid(e.to_string()).into()),
+            )
             .configure(configure)
             .default_service(web::to(|request: HttpRequest| async move {
                 Err::<actix_web::HttpResponse, _>(HubApiError::new(
                     actix_web::http::StatusCode::NOT_FOUND,
                     "InvalidOperation",
                     400_003,
-                    format!("{} {} is not an IoT Hub service operation", request.method(), request.path()),
+                    format!(
+                        "{} {} is not an IoT Hub service operation",
+                        request.method(),
+                        request.path()
+                    ),
                 ))
             }))
     })

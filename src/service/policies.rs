@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use twinhub_hub::generate_symmetric_key;
 
-use crate::domain::policy::{
-    DEFAULT_POLICIES, KeySlot, Right, SharedAccessPolicy, normalized,
-};
+use crate::domain::policy::{DEFAULT_POLICIES, KeySlot, Right, SharedAccessPolicy, normalized};
 use crate::store::{Store, StoreError};
 
 /// A new policy with fresh keys (or the given ones).
@@ -80,12 +78,20 @@ mod tests {
 
     #[test]
     fn connection_strings_carry_the_port_unless_it_is_443() {
-        let policy = new_policy("service", &[Right::ServiceConnect], Some("a2V5".into()), None);
+        let policy = new_policy(
+            "service",
+            &[Right::ServiceConnect],
+            Some("a2V5".into()),
+            None,
+        );
         assert_eq!(
             connection_string("localhost", 8443, &policy, false),
             "HostName=localhost:8443;SharedAccessKeyName=service;SharedAccessKey=a2V5"
         );
-        assert!(connection_string("hub.example.com", 443, &policy, false).starts_with("HostName=hub.example.com;"));
+        assert!(
+            connection_string("hub.example.com", 443, &policy, false)
+                .starts_with("HostName=hub.example.com;")
+        );
     }
 
     #[test]

@@ -83,9 +83,7 @@ pub async fn run(
     }
     let resumed = continuation.map(decode_continuation).transpose()?;
     if query.is_aggregate() {
-        let rows = store
-            .query_twins(&query, &TwinQueryPage::default())
-            .await?;
+        let rows = store.query_twins(&query, &TwinQueryPage::default()).await?;
         let groups = match rows {
             TwinQueryRows::Groups(groups) => groups,
             TwinQueryRows::Twins { .. } => Vec::new(),
@@ -96,11 +94,10 @@ pub async fn run(
             item_type: "Raw",
         });
     }
-    let remaining = resumed
-        .as_ref()
-        .and_then(|c| c.remaining)
-        .or(query.top);
-    let limit = remaining.map_or(page_size, |r| page_size.min(usize::try_from(r).unwrap_or(usize::MAX)));
+    let remaining = resumed.as_ref().and_then(|c| c.remaining).or(query.top);
+    let limit = remaining.map_or(page_size, |r| {
+        page_size.min(usize::try_from(r).unwrap_or(usize::MAX))
+    });
     if limit == 0 {
         return Ok(QueryOutput {
             items: Vec::new(),
@@ -175,9 +172,9 @@ pub async fn query_devices(
     })?;
     let page_size = header(&request, "x-ms-max-item-count")
         .map(|v| {
-            v.trim()
-                .parse::<usize>()
-                .map_err(|_| HubApiError::argument_invalid("x-ms-max-item-count must be a whole number"))
+            v.trim().parse::<usize>().map_err(|_| {
+                HubApiError::argument_invalid("x-ms-max-item-count must be a whole number")
+            })
         })
         .transpose()?;
     let output = run(

@@ -14,7 +14,9 @@ pub enum TokenError {
     Missing,
     #[error("{0}")]
     Invalid(#[from] SasError),
-    #[error("the token names no policy (skn); service tokens are signed with a shared access policy key")]
+    #[error(
+        "the token names no policy (skn); service tokens are signed with a shared access policy key"
+    )]
     NoPolicy,
     #[error("the token's resource {0:?} is not this hub's service endpoint")]
     WrongHub(String),

@@ -128,7 +128,14 @@ pub async fn patch_module_twin(
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, HubApiError> {
-    write(&request, &state, module_key(&path.0, &path.1)?, payload, false).await
+    write(
+        &request,
+        &state,
+        module_key(&path.0, &path.1)?,
+        payload,
+        false,
+    )
+    .await
 }
 
 #[put("/twins/{device_id}/modules/{module_id}")]
@@ -138,7 +145,14 @@ pub async fn put_module_twin(
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, HubApiError> {
-    write(&request, &state, module_key(&path.0, &path.1)?, payload, true).await
+    write(
+        &request,
+        &state,
+        module_key(&path.0, &path.1)?,
+        payload,
+        true,
+    )
+    .await
 }
 
 #[cfg(test)]

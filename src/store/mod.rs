@@ -23,8 +23,8 @@ use crate::domain::model::{
 };
 
 pub use access::AccessStore;
-pub use service::ServiceStore;
 pub use postgres::PgStore;
+pub use service::ServiceStore;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in the store, in terms the domain can act on.

@@ -71,10 +71,22 @@ fn mapping(dialect: SqlDialect) -> SqlMapping {
     };
     let mapping = SqlMapping::new(dialect)
         .field(TwinField::DeviceId, "t.device_id", ColumnKind::Text)
-        .field(TwinField::ModuleId, "NULLIF(t.module_id, '')", ColumnKind::Text)
-        .field(TwinField::ModelId, "COALESCE(t.model_id, '')", ColumnKind::Text)
+        .field(
+            TwinField::ModuleId,
+            "NULLIF(t.module_id, '')",
+            ColumnKind::Text,
+        )
+        .field(
+            TwinField::ModelId,
+            "COALESCE(t.model_id, '')",
+            ColumnKind::Text,
+        )
         .field(TwinField::Status, &identity("status"), ColumnKind::Text)
-        .field(TwinField::StatusReason, &identity("statusReason"), ColumnKind::Text)
+        .field(
+            TwinField::StatusReason,
+            &identity("statusReason"),
+            ColumnKind::Text,
+        )
         .field(
             TwinField::AuthenticationType,
             &identity("authentication.type"),
@@ -153,8 +165,9 @@ pub(super) fn query_sql(
         let group_by = if compiled.group_by.is_empty() {
             String::new()
         } else {
-            let positions: Vec<String> =
-                (1..=compiled.group_by.len() * 3).map(|p| p.to_string()).collect();
+            let positions: Vec<String> = (1..=compiled.group_by.len() * 3)
+                .map(|p| p.to_string())
+                .collect();
             format!(" GROUP BY {}", positions.join(", "))
         };
         return Ok(QuerySql {
@@ -278,7 +291,10 @@ fn equality_hint(
             return None;
         }
         params.push(SqlParam::Text(s.clone()));
-        return Some(format!("{column} = {}", placeholder(dialect, params.len(), "text")));
+        return Some(format!(
+            "{column} = {}",
+            placeholder(dialect, params.len(), "text")
+        ));
     }
     if dialect != SqlDialect::Postgres {
         return None;
@@ -607,7 +623,11 @@ mod tests {
         );
         assert!(q.sql.contains("t.device_id = $"), "{}", q.sql);
         assert!(q.sql.contains("t.q_tags @> $"), "{}", q.sql);
-        assert!(q.sql.contains("i.connection_state = 'connected'"), "{}", q.sql);
+        assert!(
+            q.sql.contains("i.connection_state = 'connected'"),
+            "{}",
+            q.sql
+        );
         assert!(
             q.params
                 .contains(&SqlParam::Text(r#"{"location":{"region":"US"}}"#.into())),
@@ -633,7 +653,11 @@ mod tests {
             SqlDialect::Sqlite,
         );
         let n = q.params.len();
-        assert!(q.sql.contains(&format!("CAST(?{n} AS INTEGER)")), "{}", q.sql);
+        assert!(
+            q.sql.contains(&format!("CAST(?{n} AS INTEGER)")),
+            "{}",
+            q.sql
+        );
         assert!(q.sql.contains("t.module_id <> ''"), "{}", q.sql);
         assert_eq!(q.params.last(), Some(&SqlParam::Number(11.0)));
     }

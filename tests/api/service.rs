@@ -35,19 +35,29 @@ async fn spawn(backend: Backend) -> ServiceApp {
         .expect("params")
         .self_signed(&key)
         .expect("certificate");
-    let (cert_path, key_path) = (certs.path().join("server.pem"), certs.path().join("server.key"));
+    let (cert_path, key_path) = (
+        certs.path().join("server.pem"),
+        certs.path().join("server.key"),
+    );
     std::fs::write(&cert_path, cert.pem()).expect("write cert");
     std::fs::write(&key_path, key.serialize_pem()).expect("write key");
     let mut settings = settings(&database.url);
     settings.service_bind = "127.0.0.1:0".parse().expect("address");
-    let application = Application::build(settings).await.expect("application starts");
+    let application = Application::build(settings)
+        .await
+        .expect("application starts");
     let store = application.services().store.clone();
     let hub_store: Arc<dyn HubStore> = store.clone();
     let hub = Hub::new(hub_store, Arc::new(NoModels), HubConfig::default());
     let tls = twinhub::service::tls_config(&cert_path, &key_path).expect("TLS config");
-    let application = application.with_service_api(hub, tls).expect("service binds");
+    let application = application
+        .with_service_api(hub, tls)
+        .expect("service binds");
     let api = format!("http://{}", application.address());
-    let port = application.service_address().expect("service address").port();
+    let port = application
+        .service_address()
+        .expect("service address")
+        .port();
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("CA"))
@@ -91,7 +101,10 @@ impl ServiceApp {
     async fn request(&self, method: Method, path: &str, policy: &str) -> RequestBuilder {
         let separator = if path.contains('?') { '&' } else { '?' };
         self.client
-            .request(method, format!("{}{path}{separator}api-version=2021-04-12", self.service))
+            .request(
+                method,
+                format!("{}{path}{separator}api-version=2021-04-12", self.service),
+            )
             .header("Authorization", self.token(policy).await)
     }
 
@@ -131,11 +144,13 @@ async fn hub_error(response: Response, status: StatusCode) -> String {
         .to_owned();
     let body: Value = response.json().await.expect("error JSON");
     let message = body["Message"].as_str().expect("Message");
+    assert!(message.starts_with(&format!("ErrorCode:{code};")), "{body}");
     assert!(
-        message.starts_with(&format!("ErrorCode:{code};")),
+        body["ExceptionMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("Tracking ID:")),
         "{body}"
     );
-    assert!(body["ExceptionMessage"].as_str().is_some_and(|m| m.contains("Tracking ID:")), "{body}");
     code
 }
 
@@ -298,9 +313,16 @@ async fn report(app: &ServiceApp, device: &str, reported: Value) {
     let version = record.twin.version();
     record
         .twin
-        .patch_reported(&reported, chrono::Utc::now(), &twinhub_twin::TwinLimits::default())
+        .patch_reported(
+            &reported,
+            chrono::Utc::now(),
+            &twinhub_twin::TwinLimits::default(),
+        )
         .expect("reported patch");
-    app.store.update_twin(&key, version, &record).await.expect("stored");
+    app.store
+        .update_twin(&key, version, &record)
+        .await
+        .expect("stored");
 }
 
 /// Every item of a query, page by page, and how many pages it took.
@@ -309,7 +331,9 @@ async fn query_all(app: &ServiceApp, query: &str, page: usize) -> (Vec<Value>, u
     let mut continuation: Option<String> = None;
     let mut pages = 0;
     loop {
-        let mut request = app.owner(Method::POST, "/devices/query").await
+        let mut request = app
+            .owner(Method::POST, "/devices/query")
+            .await
             .header("x-ms-max-item-count", page.to_string())
             .json(&json!({"query": query}));
         if let Some(c) = &continuation {
@@ -317,8 +341,17 @@ async fn query_all(app: &ServiceApp, query: &str, page: usize) -> (Vec<Value>, u
         }
         let response = request.send().await.expect("query");
         assert_eq!(response.status(), StatusCode::OK);
-        let item_type = response.headers().get("x-ms-item-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        continuation = response.headers().get("x-ms-continuation").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let item_type = response
+            .headers()
+            .get("x-ms-item-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        continuation = response
+            .headers()
+            .get("x-ms-continuation")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let page: Value = response.json().await.expect("JSON");
         items.extend(page.as_array().expect("array").iter().cloned());
         pages += 1;

@@ -119,10 +119,11 @@ fn check_key(key: &Option<String>) -> Result<(), ApiError> {
 }
 
 async fn existing(store: &dyn Store, name: &str) -> Result<SharedAccessPolicy, ApiError> {
-    store
-        .policy(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no shared access policy {name:?}; GET /api/v1/hub/policies lists them")))
+    store.policy(name).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no shared access policy {name:?}; GET /api/v1/hub/policies lists them"
+        ))
+    })
 }
 
 /// Every shared access policy with its keys (admins only).
@@ -177,7 +178,8 @@ pub async fn create_policy(
         r#"{"name": "my-backend", "rights": ["RegistryRead", "ServiceConnect"]}"#,
     )
     .await?;
-    check_policy_name(&wanted.name).map_err(|e| ApiError::bad_request("invalid-policy-name", e.to_string()))?;
+    check_policy_name(&wanted.name)
+        .map_err(|e| ApiError::bad_request("invalid-policy-name", e.to_string()))?;
     check_key(&wanted.primary_key)?;
     check_key(&wanted.secondary_key)?;
     let policy = new_policy(
@@ -275,13 +277,8 @@ pub async fn regenerate_policy(
     authz: web::Data<Authz>,
 ) -> Result<web::Json<PolicyView>, ApiError> {
     authz.require(&caller, Action::Administer, &Target::Repository)?;
-    let wanted: RegenerateRequest = crate::http::body::json_request(
-        &request,
-        payload,
-        1024,
-        r#"{"key": "primary"}"#,
-    )
-    .await?;
+    let wanted: RegenerateRequest =
+        crate::http::body::json_request(&request, payload, 1024, r#"{"key": "primary"}"#).await?;
     let policy = regenerated(existing(store.as_ref(), &name).await?, wanted.key);
     store.update_policy(&policy, &caller.actor()).await?;
     Ok(web::Json(policy.into()))
@@ -310,7 +307,10 @@ pub async fn delete_policy(
     if store.delete_policy(&name, &caller.actor()).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::not_found(format!("no shared access policy {:?}", name.as_str())))
+        Err(ApiError::not_found(format!(
+            "no shared access policy {:?}",
+            name.as_str()
+        )))
     }
 }
 
