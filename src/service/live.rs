@@ -49,6 +49,10 @@ fn connect_timeout(seconds: Option<u64>) -> Result<Duration, HubApiError> {
 }
 
 /// Invokes a command, waiting up to `connect` for an offline device to come online.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the facade's command arguments plus the connect wait, passed straight through"
+)]
 async fn invoke(
     state: &ServiceState,
     key: &IdentityKey,
