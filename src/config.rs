@@ -58,6 +58,24 @@ pub struct Settings {
     pub login_lockout_seconds: u64,
     /// OpenID Connect issuers people can sign in with (TOML `[[oidc]]` tables).
     pub oidc: Vec<OidcIssuerSettings>,
+    /// Run the device hub's MQTT endpoint. The registry and twin API work either way.
+    pub hub: bool,
+    /// Address the MQTT endpoint binds to (the device SDK always connects to port 8883).
+    pub hub_bind: SocketAddr,
+    /// Names devices use for the hub (`HostName=`, the host of SAS tokens); the first goes
+    /// into generated connection strings. DNS names or IP addresses.
+    pub hub_host_names: Vec<String>,
+    /// PEM certificate chain of the MQTT endpoint. Without it (and `tls_key`) a development
+    /// CA and server certificate are made in `hub_certs_dir`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Folder of the development CA [default: `<database>-certs` beside a SQLite file,
+    /// `twinhub-certs` otherwise].
+    pub hub_certs_dir: Option<PathBuf>,
+    /// PEM files of CAs whose certificates identify devices by CN (the development CA is
+    /// trusted too when it is in use).
+    pub hub_device_ca: Vec<PathBuf>,
     /// Address of the IoT Hub service API (HTTPS, the hub's certificate); it runs with the hub.
     pub service_bind: SocketAddr,
     /// Serve the IoT Hub service API beside the hub.
@@ -150,6 +168,13 @@ impl Default for Settings {
             login_max_failures: 5,
             login_lockout_seconds: 15 * 60,
             oidc: Vec::new(),
+            hub: true,
+            hub_bind: SocketAddr::from(([127, 0, 0, 1], 8883)),
+            hub_host_names: vec!["localhost".to_owned()],
+            tls_cert: None,
+            tls_key: None,
+            hub_certs_dir: None,
+            hub_device_ca: Vec::new(),
             service_bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             service_enabled: true,
         }
@@ -179,6 +204,13 @@ impl fmt::Debug for Settings {
             .field("login_max_failures", &self.login_max_failures)
             .field("login_lockout_seconds", &self.login_lockout_seconds)
             .field("oidc", &self.oidc)
+            .field("hub", &self.hub)
+            .field("hub_bind", &self.hub_bind)
+            .field("hub_host_names", &self.hub_host_names)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("hub_certs_dir", &self.hub_certs_dir)
+            .field("hub_device_ca", &self.hub_device_ca)
             .field("service_bind", &self.service_bind)
             .field("service_enabled", &self.service_enabled)
             .finish()
@@ -203,6 +235,30 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// Where the development CA lives: `hub_certs_dir`, else beside a SQLite database file
+    /// (`twinhub.db` → `twinhub-certs`), else `twinhub-certs` in the working directory.
+    pub fn dev_certs_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.hub_certs_dir {
+            return dir.clone();
+        }
+        let file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && !path.starts_with(':'))
+            .map(Path::new);
+        match file {
+            Some(path) => {
+                let stem = path
+                    .file_stem()
+                    .map_or("twinhub".into(), |s| s.to_string_lossy());
+                path.with_file_name(format!("{stem}-certs"))
+            }
+            None => PathBuf::from("twinhub-certs"),
+        }
+    }
+
     /// Reads a TOML file whose keys are the snake_case field names of [`Settings`].
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -282,6 +338,19 @@ impl Settings {
                     &format!("{:?} must be an http(s) URL", issuer.issuer),
                 );
             }
+        }
+        if self.hub_host_names.is_empty() || self.hub_host_names.iter().any(|h| h.trim().is_empty())
+        {
+            return invalid(
+                "hub_host_names",
+                "name at least one host (a DNS name or IP address devices connect to)",
+            );
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid(
+                "tls_cert",
+                "give tls_cert and tls_key together, or neither for a development certificate",
+            );
         }
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
@@ -379,5 +448,30 @@ mod tests {
         };
         assert!(short.validate().is_err());
         assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn development_certificates_live_beside_a_sqlite_database() {
+        let settings = |url: &str| Settings {
+            database_url: url.to_owned(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings("sqlite:///var/lib/twinhub/hub.db?mode=rwc").dev_certs_dir(),
+            PathBuf::from("/var/lib/twinhub/hub-certs")
+        );
+        assert_eq!(
+            settings("sqlite://twinhub.db").dev_certs_dir(),
+            PathBuf::from("twinhub-certs")
+        );
+        assert_eq!(
+            settings("postgres://db/twinhub").dev_certs_dir(),
+            PathBuf::from("twinhub-certs")
+        );
+        let half = Settings {
+            tls_cert: Some("server.pem".into()),
+            ..Settings::default()
+        };
+        assert!(half.validate().is_err(), "a certificate without its key");
     }
 }

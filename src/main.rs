@@ -32,6 +32,11 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Administration on the server machine (e.g. `admin create-user alice --role admin`).
     Admin(cli::admin::AdminArgs),
+    /// The device hub's registry through the API: create, list, show, delete devices and
+    /// print connection strings.
+    Device(cli::device::DeviceArgs),
+    /// Write a development CA and a server certificate for the device hub's MQTT endpoint.
+    DevCa(cli::dev_ca::DevCaArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +62,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cli::import::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Admin(args) => cli::block_on("admin", cli::admin::run(args)),
+        Command::DevCa(args) => cli::dev_ca::run(args),
+        Command::Device(args) => cli::block_on("device", cli::device::run(args)),
     }
 }

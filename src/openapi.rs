@@ -26,7 +26,8 @@ use crate::routes;
         (name = "models", description = "Push, search, read and manage model versions"),
         (name = "dmr", description = "The Device Models Repository tree (anonymous, cacheable)"),
         (name = "operations", description = "Health, readiness and metrics"),
-        (name = "hub", description = "The device hub: devices, twins, queries and its shared access policies"),
+        (name = "devices", description = "The device hub: devices and modules, twins, digital twins, commands and cloud-to-device messages (grants on the scope hub)"),
+        (name = "hub", description = "The hub's shared access policies and device queries"),
     ),
     modifiers(&BearerScheme)
 )]

@@ -13,6 +13,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware;
 use actix_web::{App, HttpServer, web};
+use twinhub_hub::{Hub, HubConfig, devca, tls};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -24,6 +25,7 @@ use crate::config::{Settings, redact_url};
 use crate::http::Site;
 use crate::http::auth::HttpAuth;
 use crate::http::error::ApiError;
+use crate::repository::device_models::RepositoryModels;
 use crate::repository::publish::{Publisher, PushPolicy};
 use crate::repository::resolution::{DmrSettings, Resolution};
 use crate::store::{Store, StoreError};
@@ -44,6 +46,8 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error("cannot set up the device hub: {0}")]
+    Hub(String),
     #[error("the {name} listener failed: {source}")]
     Listener {
         name: &'static str,
@@ -65,6 +69,10 @@ pub struct Services {
     pub publisher: Arc<Publisher>,
     pub site: Arc<Site>,
     pub metrics: Arc<Metrics>,
+    /// The device hub: registry, twins and live devices, over the same database.
+    pub hub: Hub,
+    /// The MQTT endpoint's TLS setup, when the endpoint runs.
+    pub hub_tls: Option<Arc<rustls::ServerConfig>>,
     /// Where the IoT Hub service API listens, once it does (for connection strings).
     pub service_endpoint: Arc<routes::api::hub_service::ServiceEndpoint>,
 }
@@ -106,6 +114,16 @@ impl Services {
             parsing,
         };
         let authenticator = Arc::new(Authenticator::new(store.clone(), &settings));
+        let (hub_tls, device_ca_roots) = hub_tls(&settings)?;
+        let hub = Hub::new(
+            store.clone().hub(),
+            Arc::new(RepositoryModels::new(store.clone(), policy.parsing.clone())),
+            HubConfig {
+                host_names: settings.hub_host_names.clone(),
+                device_ca_roots,
+                ..HubConfig::default()
+            },
+        );
         // A new hub gets IoT Hub's four shared access policies, with fresh keys.
         if crate::service::policies::seed_defaults(&store)
             .await
@@ -119,6 +137,8 @@ impl Services {
             );
         }
         Ok(Self {
+            hub,
+            hub_tls,
             http_auth: Arc::new(HttpAuth::new(
                 authenticator.clone(),
                 OidcProviders::new(&settings.oidc),
@@ -154,8 +174,54 @@ impl Services {
             .app_data(web::Data::from(self.publisher.clone()))
             .app_data(web::Data::from(self.site.clone()))
             .app_data(web::Data::from(self.metrics.clone()))
+            .app_data(web::Data::new(self.hub.clone()))
             .app_data(web::Data::from(self.service_endpoint.clone()));
     }
+}
+
+/// The MQTT endpoint's TLS configuration (none when the endpoint is off) and the CAs whose
+/// certificates identify devices: the configured certificate, or the development CA in its
+/// folder, made on first start and trusted for device certificates as well.
+type HubTls = (
+    Option<Arc<rustls::ServerConfig>>,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+);
+
+fn hub_tls(settings: &Settings) -> Result<HubTls, StartupError> {
+    let failed = |e: &dyn std::fmt::Display| StartupError::Hub(e.to_string());
+    let mut roots = Vec::new();
+    for path in &settings.hub_device_ca {
+        let pem = tls::read(path).map_err(|e| failed(&e))?;
+        roots.extend(
+            tls::parse_certificates(&pem, &path.display().to_string()).map_err(|e| failed(&e))?,
+        );
+    }
+    if !settings.hub {
+        return Ok((None, roots));
+    }
+    let server = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => {
+            tls::server_config_from_files(cert, key).map_err(|e| failed(&e))?
+        }
+        _ => {
+            let dir = settings.dev_certs_dir();
+            let files =
+                devca::ensure_dev_certs(&dir, &settings.hub_host_names).map_err(|e| failed(&e))?;
+            tracing::info!(
+                ca = %files.ca_cert.display(),
+                hosts = ?settings.hub_host_names,
+                "the device hub uses a development certificate; devices must trust the CA in {}",
+                files.ca_cert.display()
+            );
+            let ca = tls::read(&files.ca_cert).map_err(|e| failed(&e))?;
+            roots.extend(
+                tls::parse_certificates(&ca, "the development CA").map_err(|e| failed(&e))?,
+            );
+            tls::server_config_from_files(&files.server_cert, &files.server_key)
+                .map_err(|e| failed(&e))?
+        }
+    };
+    Ok((Some(server), roots))
 }
 
 /// A listener beside the HTTP server; it runs until it fails or the application stops.
@@ -164,9 +230,12 @@ type ListenerTask = Pin<Box<dyn Future<Output = Result<(), StartupError>> + Send
 /// A bound, ready-to-run service.
 pub struct Application {
     address: SocketAddr,
+    hub_address: Option<SocketAddr>,
     server: Server,
     services: Services,
     listeners: Vec<(&'static str, ListenerTask)>,
+    /// Set when the HTTP server has stopped, so listeners close their connections too.
+    stopping: tokio::sync::watch::Sender<bool>,
     service_address: Option<SocketAddr>,
 }
 
@@ -175,7 +244,60 @@ impl Application {
     /// [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let services = Services::open(settings).await?;
-        Self::with_services(services)
+        let application = Self::with_services(services)?;
+        application.with_hub().await?.with_default_service_api()
+    }
+
+    /// The IoT Hub service API beside the hub (when both are on), with the hub's certificate:
+    /// the configured one, or the development CA's server certificate.
+    fn with_default_service_api(self) -> Result<Self, StartupError> {
+        let settings = self.services.settings.clone();
+        if !(settings.hub && settings.service_enabled) {
+            return Ok(self);
+        }
+        let (cert, key) = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            _ => {
+                let files =
+                    devca::ensure_dev_certs(&settings.dev_certs_dir(), &settings.hub_host_names)
+                        .map_err(|e| StartupError::Hub(e.to_string()))?;
+                (files.server_cert, files.server_key)
+            }
+        };
+        let tls = crate::service::tls_config(&cert, &key).map_err(StartupError::Hub)?;
+        let hub = self.services.hub.clone();
+        self.with_service_api(hub, tls)
+    }
+
+    /// Binds the device hub's MQTT endpoint (when it is on) and runs it beside the HTTP server.
+    async fn with_hub(mut self) -> Result<Self, StartupError> {
+        let Some(tls) = self.services.hub_tls.clone() else {
+            return Ok(self);
+        };
+        let bind = self.services.settings.hub_bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|source| StartupError::Bind {
+                address: bind,
+                source,
+            })?;
+        let address = listener.local_addr()?;
+        tracing::info!(address = %address, "device hub listening on mqtts://{address}");
+        self.hub_address = Some(address);
+        let hub = self.services.hub.clone();
+        let mut stopping = self.stopping.subscribe();
+        let shutdown = async move {
+            // An error means the application is gone: stop as well.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        };
+        Ok(self.with_listener("mqtt", async move {
+            hub.serve_mqtt(listener, tls, shutdown)
+                .await
+                .map_err(|source| StartupError::Listener {
+                    name: "mqtt",
+                    source: Box::new(source),
+                })
+        }))
     }
 
     /// Binds the HTTP listener over services that are already open.
@@ -217,9 +339,11 @@ impl Application {
         tracing::info!(address = %address, "listening on http://{address}");
         Ok(Self {
             address,
+            hub_address: None,
             server,
             services,
             listeners: Vec::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
             service_address: None,
         })
     }
@@ -250,11 +374,19 @@ impl Application {
         );
         let state = Arc::new(crate::service::ServiceState {
             hub,
+            hub_store: self.services.store.clone().hub(),
             store: self.services.store.clone(),
             host_names,
             port: address.port(),
         });
         let server = crate::service::server(state, listener, tls)?;
+        // Stop with the HTTP server (a failed listener stops everything).
+        let handle = server.handle();
+        let mut stopping = self.stopping.subscribe();
+        tokio::spawn(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            handle.stop(true).await;
+        });
         tracing::info!(address = %address, "IoT Hub service API listening on https://{address}");
         self.service_address = Some(address);
         Ok(self.with_listener("service", async move {
@@ -295,6 +427,11 @@ impl Application {
         self.address.port()
     }
 
+    /// The bound address of the device hub's MQTT endpoint, when it runs.
+    pub fn hub_address(&self) -> Option<SocketAddr> {
+        self.hub_address
+    }
+
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests. A listener that
     /// fails stops the HTTP server too, and its error is returned.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
@@ -322,9 +459,18 @@ impl Application {
             served = self.server => served?,
             error = failed => {
                 tracing::error!(error = %error, "a listener failed; stopping");
+                self.stopping.send_replace(true);
                 handle.stop(true).await;
                 return Err(error);
             }
+        }
+        self.stopping.send_replace(true);
+        // Listeners close their connections; give them the HTTP server's grace period.
+        let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::warn!("listeners did not stop within 10 s; leaving them");
         }
         tracing::info!("twinhub stopped");
         Ok(())

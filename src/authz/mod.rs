@@ -38,6 +38,10 @@ pub enum Action {
     MintToken,
     /// Manage users and read the audit log (the whole repository).
     Administer,
+    /// Update desired properties, send cloud-to-device messages and invoke commands (hub).
+    OperateDevices,
+    /// Create, change and delete device and module identities and their keys (hub).
+    ManageDevices,
 }
 
 impl Action {
@@ -52,6 +56,8 @@ impl Action {
             Self::Grant => "grant",
             Self::MintToken => "mint-token",
             Self::Administer => "administer",
+            Self::OperateDevices => "operate-devices",
+            Self::ManageDevices => "manage-devices",
         }
     }
 }
@@ -70,6 +76,8 @@ pub const ROLE_RULES: &[(&str, &str)] = &[
     ("role:owner", "grant"),
     ("role:owner", "mint-token"),
     ("role:admin", "administer"),
+    ("role:publisher", "operate-devices"),
+    ("role:owner", "manage-devices"),
 ];
 
 /// What an action is about.
@@ -81,6 +89,8 @@ pub enum Target<'a> {
     Namespace(&'a Namespace),
     /// The repository as a whole (users, audit log).
     Repository,
+    /// The device hub: its registry, twins and devices (grants on the scope `hub`).
+    Hub,
 }
 
 impl Target<'_> {
@@ -92,6 +102,7 @@ impl Target<'_> {
             }
             Self::Namespace(namespace) => namespace.as_str().to_owned(),
             Self::Repository => "*".to_owned(),
+            Self::Hub => crate::domain::access::HUB_SCOPE.to_owned(),
         }
     }
 }
@@ -251,6 +262,16 @@ impl Authz {
             Target::Repository => {
                 format!("only admins may {} the repository", action.as_str())
             }
+            Target::Hub => format!(
+                "you may not {} on the device hub: it needs a role on the scope hub \
+                 (reader reads, publisher operates devices, owner manages identities)",
+                match action {
+                    Action::Read => "read devices",
+                    Action::OperateDevices => "operate devices",
+                    Action::ManageDevices => "manage identities",
+                    other => other.as_str(),
+                }
+            ),
         }))
     }
 

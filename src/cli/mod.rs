@@ -7,6 +7,8 @@
 //! `export --database-url` open the store directly and run the same domain code as the server.
 
 pub mod admin;
+pub mod dev_ca;
+pub mod device;
 pub mod export;
 pub mod files;
 pub mod import;

@@ -84,6 +84,48 @@ pub struct ServeArgs {
     /// Do not serve the IoT Hub service API.
     #[arg(long, env = "TWINHUB_NO_SERVICE")]
     no_service: bool,
+    /// Do not run the device hub's MQTT endpoint (the device API still works).
+    #[arg(long, env = "TWINHUB_NO_HUB")]
+    no_hub: bool,
+    /// Address of the MQTT endpoint for devices [default: 127.0.0.1:8883].
+    #[arg(long, env = "TWINHUB_HUB_BIND", value_name = "ADDR")]
+    hub_bind: Option<SocketAddr>,
+    /// A name devices use for the hub (HostName= and the SAS token host); repeat for several.
+    /// The first goes into connection strings [default: localhost].
+    #[arg(
+        long = "hub-host-name",
+        env = "TWINHUB_HUB_HOST_NAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    hub_host_names: Vec<String>,
+    /// PEM certificate chain of the MQTT endpoint; without it a development CA is used.
+    #[arg(
+        long,
+        env = "TWINHUB_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "TWINHUB_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Folder of the development CA [default: beside the SQLite database].
+    #[arg(long, env = "TWINHUB_HUB_CERTS_DIR", value_name = "DIR")]
+    hub_certs_dir: Option<PathBuf>,
+    /// PEM file of a CA whose certificates identify devices by CN; repeat for several.
+    #[arg(
+        long = "hub-device-ca",
+        env = "TWINHUB_HUB_DEVICE_CA",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    hub_device_ca: Vec<PathBuf>,
 }
 
 impl ServeArgs {
@@ -121,6 +163,25 @@ impl ServeArgs {
         }
         if let Some(token) = self.admin_token {
             settings.admin_token = Some(Secret::new(token));
+        }
+        if self.no_hub {
+            settings.hub = false;
+        }
+        if let Some(bind) = self.hub_bind {
+            settings.hub_bind = bind;
+        }
+        if !self.hub_host_names.is_empty() {
+            settings.hub_host_names = self.hub_host_names;
+        }
+        if !self.hub_device_ca.is_empty() {
+            settings.hub_device_ca = self.hub_device_ca;
+        }
+        if self.tls_cert.is_some() {
+            settings.tls_cert = self.tls_cert;
+            settings.tls_key = self.tls_key;
+        }
+        if self.hub_certs_dir.is_some() {
+            settings.hub_certs_dir = self.hub_certs_dir;
         }
         settings.validate()?;
         Ok(settings)

@@ -12,15 +12,19 @@ use utoipa::ToSchema;
 /// A DTMI prefix such as `dtmi:com:acme`, matched by whole segments: it covers
 /// `dtmi:com:acme;1`, `dtmi:com:acme:Sensor;1` and `dtmi:com:acme:x:Y;2`, never
 /// `dtmi:com:acmesecret:Sensor;1`. Stored lowercase, because DTMIs are compared
-/// case-insensitively for collisions. `*` is the whole repository.
+/// case-insensitively for collisions. `*` is the whole repository and the hub; `hub` is the
+/// scope of the device hub (its devices, twins and commands), which covers no model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Namespace(String);
 
+/// The scope name of grants on the device hub.
+pub const HUB_SCOPE: &str = "hub";
+
 /// A namespace prefix that is not `dtmi:` followed by `:`-separated segments.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "{0:?} is not a namespace: write a DTMI prefix of whole segments such as dtmi:com:example (letters, digits and underscores; each segment starts with a letter), or * for everything"
+    "{0:?} is not a namespace: write a DTMI prefix of whole segments such as dtmi:com:example (letters, digits and underscores; each segment starts with a letter), hub for the device hub, or * for everything"
 )]
 pub struct InvalidNamespace(pub String);
 
@@ -30,10 +34,18 @@ impl Namespace {
         Self("*".to_owned())
     }
 
+    /// The device hub's scope.
+    pub fn hub() -> Self {
+        Self(HUB_SCOPE.to_owned())
+    }
+
     pub fn parse(text: &str) -> Result<Self, InvalidNamespace> {
         let trimmed = text.trim();
         if trimmed == "*" {
             return Ok(Self::everything());
+        }
+        if trimmed.eq_ignore_ascii_case(HUB_SCOPE) {
+            return Ok(Self::hub());
         }
         let lower = trimmed.trim_end_matches(':').to_lowercase();
         let bare = lower
@@ -61,6 +73,11 @@ impl Namespace {
 
     pub fn is_everything(&self) -> bool {
         self.0 == "*"
+    }
+
+    /// Whether this is the device hub's scope rather than a namespace of models.
+    pub fn is_hub(&self) -> bool {
+        self.0 == HUB_SCOPE
     }
 
     /// Whether this namespace covers `dtmi` (any case, with or without version).
@@ -518,6 +535,9 @@ mod tests {
     #[test]
     fn namespaces_are_normalized_and_validated() {
         assert_eq!(ns("DTMI:Com:Acme:").as_str(), "dtmi:com:acme");
+        assert!(ns("hub").is_hub());
+        assert!(!ns("hub").covers_dtmi("dtmi:hub:Thing;1"));
+        assert!(!ns("dtmi:hub").is_hub());
         for bad in [
             "com:acme",
             "dtmi:",

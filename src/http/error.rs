@@ -8,6 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use serde_json::Value;
+use twinhub_hub::HubError;
+use twinhub_twin::Violation;
 
 use crate::auth::AuthError;
 use crate::authz::{AuthzError, Denied};
@@ -105,6 +108,17 @@ impl ApiError {
 
     pub fn with_errors(mut self, errors: Vec<Issue>) -> Self {
         self.0.errors = errors;
+        self
+    }
+
+    /// Prefixes the JSON pointers of the attached issues: for errors found in a part of the
+    /// request body (a twin's desired properties at `/properties/desired`).
+    pub fn under_pointer(mut self, prefix: &str) -> Self {
+        for issue in &mut self.0.errors {
+            if let Some(pointer) = &issue.pointer {
+                issue.pointer = Some(format!("{prefix}{pointer}"));
+            }
+        }
         self
     }
 
@@ -361,6 +375,103 @@ impl From<Denied> for ApiError {
             Denied::Forbidden(detail) => Self::forbidden(detail),
         }
     }
+}
+
+/// The device hub's refusals. Model violations list each one with the model element and
+/// the JSON pointer into what was checked.
+impl From<HubError> for ApiError {
+    fn from(error: HubError) -> Self {
+        let detail = error.to_string();
+        match error {
+            HubError::NotFound(key) => Self::new(
+                StatusCode::NOT_FOUND,
+                "identity-not-found",
+                "Identity not found",
+                format!("{key} is not registered; GET /api/v1/devices lists the devices"),
+            ),
+            HubError::AlreadyExists(_) => Self::new(
+                StatusCode::CONFLICT,
+                "identity-exists",
+                "Identity exists",
+                detail,
+            ),
+            HubError::InvalidId(_) => Self::bad_request("invalid-identity-id", detail),
+            HubError::PreconditionFailed { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                detail,
+            ),
+            HubError::Twin(_) => Self::bad_request("invalid-twin-change", detail),
+            HubError::ModelViolations {
+                model_id,
+                violations,
+            } => {
+                let issues = violations.iter().map(violation_issue).collect::<Vec<_>>();
+                let first = issues
+                    .first()
+                    .map(|i| i.message.clone())
+                    .unwrap_or_default();
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "model-violation",
+                    "The device's model forbids this",
+                    format!(
+                        "{} of model {model_id} refused; nothing was changed. {first}{}",
+                        match issues.len() {
+                            1 => "1 violation".to_owned(),
+                            n => format!("{n} violations"),
+                        },
+                        if issues.len() > 1 {
+                            " (the others are in errors)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .with_errors(issues)
+            }
+            HubError::ModelUnavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model-unavailable",
+                "Model unavailable",
+                format!("{detail}; retry, or send ?validate=false to skip the check"),
+            ),
+            HubError::DeviceOffline(_) => Self::new(
+                StatusCode::NOT_FOUND,
+                "device-offline",
+                "Device not connected",
+                format!("{detail}: commands reach connected devices only; retry when it is"),
+            ),
+            HubError::Timeout { .. } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "device-timeout",
+                "Device did not answer",
+                format!("{detail}; a longer ?timeout= (up to 300) may help"),
+            ),
+            HubError::QueueFull { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue-full",
+                "Message queue full",
+                format!("{detail}; wait until the device takes them or they expire"),
+            ),
+            HubError::Invalid(_) => Self::bad_request("invalid-request", detail),
+            HubError::Store(_) => Self::unexpected(detail),
+        }
+    }
+}
+
+fn violation_issue(violation: &Violation) -> Issue {
+    let kind = serde_json::to_value(&violation.kind)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| "violation".to_owned());
+    let mut issue = Issue::repository(&format!("model:{kind}"), violation.to_string())
+        .at(violation.pointer.clone());
+    if let Some(element) = &violation.element {
+        issue = issue.about(element.to_string());
+    }
+    issue
 }
 
 /// Reloading the access policy after a write failed: the write stands, the answer is 500.

@@ -28,7 +28,7 @@ pub struct ListParams {
 /// Pending cloud-to-device messages of an identity, for its document.
 pub(super) async fn c2d_count(state: &ServiceState, key: &IdentityKey) -> Result<u64, HubApiError> {
     let pending = state
-        .store
+        .hub_store
         .pending_c2d(key, chrono::Utc::now())
         .await
         .map_err(HubApiError::server)?;

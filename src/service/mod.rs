@@ -36,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// What the service handlers share.
 pub struct ServiceState {
     pub hub: Hub,
+    /// The hub's side of the database (pending messages).
+    pub hub_store: Arc<dyn twinhub_hub::HubStore>,
     pub store: Arc<dyn Store>,
     /// Names a token's `sr` may carry (the hub's host names), compared case-insensitively.
     pub host_names: Vec<String>,

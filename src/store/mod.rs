@@ -147,10 +147,19 @@ pub trait ModelStore: Send + Sync {
     async fn changes(&self) -> Result<Option<BoxStream<'static, Option<Change>>>, StoreError>;
 }
 
-/// Both sides of the database: models and access control, on one pool.
-pub trait Store: ModelStore + AccessStore + twinhub_hub::HubStore + ServiceStore {}
+/// Every side of the database: models, access control and the hub's service side, on one
+/// pool. The device hub's storage shares the pool through [`Store::hub`] (not a supertrait:
+/// its session methods would clash with the browser sessions of [`AccessStore`]).
+pub trait Store: ModelStore + AccessStore + ServiceStore {
+    /// The same database as the device hub's [`HubStore`](twinhub_hub::HubStore).
+    fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore>;
+}
 
-impl<T: ModelStore + AccessStore + twinhub_hub::HubStore + ServiceStore> Store for T {}
+impl<T: ModelStore + AccessStore + ServiceStore + twinhub_hub::HubStore + 'static> Store for T {
+    fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore> {
+        self
+    }
+}
 
 /// Opens the store named by `database_url` (`sqlite://…` or `postgres://…`) and brings its
 /// schema up to date.

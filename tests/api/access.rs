@@ -12,6 +12,9 @@ use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, browser, on_both_backends, s
 
 const PUBLIC_NS: &str = "dtmi:com:acme";
 const PRIVATE_NS: &str = "dtmi:org:hidden";
+/// The device (never connected) and module the hub routes of the matrix act on.
+const MATRIX_DEVICE: &str = "matrix-device";
+const MATRIX_MODULE: &str = "matrix-module";
 
 /// An interface whose one telemetry is named after it, so interfaces can extend each other.
 fn interface(id: &str, extends: Option<&str>) -> Value {
@@ -86,9 +89,13 @@ enum Who {
     Expired,
     Revoked,
     Malformed,
+    /// Roles on the device hub's scope `hub` (and on no namespace of models).
+    HubReader,
+    HubPublisher,
+    HubOwner,
 }
 
-const EVERYONE: [Who; 10] = [
+const EVERYONE: [Who; 13] = [
     Who::Anonymous,
     Who::ReaderOf,
     Who::ReaderOfOther,
@@ -99,6 +106,9 @@ const EVERYONE: [Who; 10] = [
     Who::Expired,
     Who::Revoked,
     Who::Malformed,
+    Who::HubReader,
+    Who::HubPublisher,
+    Who::HubOwner,
 ];
 
 /// What a call may come to.
@@ -172,7 +182,35 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         (false, false) => Unauthorized,
         (false, true) => Forbidden,
     };
+    let hub_operator = matches!(who, Who::HubPublisher | Who::HubOwner | Who::Admin);
+    let hub_owner = matches!(who, Who::HubOwner | Who::Admin);
+    let hub_reader = hub_operator || who == Who::HubReader;
     match route {
+        "get /api/v1/devices"
+        | "get /api/v1/devices/{deviceId}"
+        | "get /api/v1/devices/{deviceId}/modules"
+        | "get /api/v1/devices/{deviceId}/modules/{moduleId}"
+        | "get /api/v1/devices/{deviceId}/twin"
+        | "get /api/v1/devices/{deviceId}/modules/{moduleId}/twin"
+        | "get /api/v1/devices/{deviceId}/digitaltwin" => or_refused(hub_reader),
+        "patch /api/v1/devices/{deviceId}/twin"
+        | "patch /api/v1/devices/{deviceId}/modules/{moduleId}/twin"
+        | "patch /api/v1/devices/{deviceId}/digitaltwin"
+        | "post /api/v1/devices/{deviceId}/messages" => or_refused(hub_operator),
+        // The matrix's device is not connected: those allowed to call learn that (404).
+        "post /api/v1/devices/{deviceId}/commands/{command}"
+        | "post /api/v1/devices/{deviceId}/components/{component}/commands/{command}" => {
+            match or_refused(hub_operator) {
+                Allowed => NotFound,
+                refused => refused,
+            }
+        }
+        "post /api/v1/devices"
+        | "patch /api/v1/devices/{deviceId}"
+        | "delete /api/v1/devices/{deviceId}"
+        | "post /api/v1/devices/{deviceId}/modules"
+        | "patch /api/v1/devices/{deviceId}/modules/{moduleId}"
+        | "delete /api/v1/devices/{deviceId}/modules/{moduleId}" => or_refused(hub_owner),
         "get /healthz" | "get /readyz" | "get /metrics" => Allowed,
         "get /dtmi/{path}" | "get /dtmi/{path}.expanded" => hidden,
         "get /metadata.json" | "get /index.json" | "get /index.page.{number}.json" => Allowed,
@@ -209,8 +247,8 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         | "get /api/v1/hub/policies/{name}"
         | "patch /api/v1/hub/policies/{name}"
         | "delete /api/v1/hub/policies/{name}"
-        | "post /api/v1/hub/policies/{name}/regenerate"
-        | "post /api/v1/devices/query" => or_refused(admin),
+        | "post /api/v1/hub/policies/{name}/regenerate" => or_refused(admin),
+        "post /api/v1/devices/query" => or_refused(hub_reader),
         // This app runs no service listener, so an admin learns there is no endpoint.
         "get /api/v1/hub/policies/{name}/connection-string" => match or_refused(admin) {
             Allowed => NotFound,
@@ -276,6 +314,18 @@ async fn prepare(app: &TestApp, private: bool) -> Case {
             Some(mint(app, "publisher", &[namespace], Some(soon)).await.0),
         ),
         (Who::Malformed, Some("not-a-token".to_owned())),
+        (
+            Who::HubReader,
+            Some(mint(app, "reader", &["hub"], None).await.0),
+        ),
+        (
+            Who::HubPublisher,
+            Some(mint(app, "publisher", &["hub"], None).await.0),
+        ),
+        (
+            Who::HubOwner,
+            Some(mint(app, "owner", &["hub"], None).await.0),
+        ),
     ];
     let (revoked, id) = mint(app, "publisher", &[namespace], None).await;
     admin(app, Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await;
@@ -463,6 +513,115 @@ async fn call(
             "/api/v1/devices/query".into(),
             Some(json!({ "query": "SELECT * FROM devices" })),
         ),
+        "get /api/v1/devices" => (Method::GET, "/api/v1/devices".into(), None),
+        "post /api/v1/devices" => (
+            Method::POST,
+            "/api/v1/devices".into(),
+            Some(json!({ "deviceId": format!("new-{n}") })),
+        ),
+        "get /api/v1/devices/{deviceId}" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}"),
+            None,
+        ),
+        "patch /api/v1/devices/{deviceId}" => (
+            Method::PATCH,
+            format!("/api/v1/devices/{MATRIX_DEVICE}"),
+            Some(json!({ "statusReason": format!("change {n}") })),
+        ),
+        "delete /api/v1/devices/{deviceId}" => {
+            let doomed = format!("doomed-{n}");
+            admin(
+                app,
+                Method::POST,
+                "/api/v1/devices",
+                Some(json!({ "deviceId": doomed })),
+            )
+            .await;
+            (Method::DELETE, format!("/api/v1/devices/{doomed}"), None)
+        }
+        "get /api/v1/devices/{deviceId}/modules" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules"),
+            None,
+        ),
+        "post /api/v1/devices/{deviceId}/modules" => (
+            Method::POST,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules"),
+            Some(json!({ "moduleId": format!("new-{n}") })),
+        ),
+        "get /api/v1/devices/{deviceId}/modules/{moduleId}" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}"),
+            None,
+        ),
+        "patch /api/v1/devices/{deviceId}/modules/{moduleId}" => (
+            Method::PATCH,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}"),
+            Some(json!({ "statusReason": format!("change {n}") })),
+        ),
+        "delete /api/v1/devices/{deviceId}/modules/{moduleId}" => {
+            let doomed = format!("doomed-{n}");
+            admin(
+                app,
+                Method::POST,
+                &format!("/api/v1/devices/{MATRIX_DEVICE}/modules"),
+                Some(json!({ "moduleId": doomed })),
+            )
+            .await;
+            (
+                Method::DELETE,
+                format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{doomed}"),
+                None,
+            )
+        }
+        "get /api/v1/devices/{deviceId}/twin" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/twin"),
+            None,
+        ),
+        "patch /api/v1/devices/{deviceId}/twin" => (
+            Method::PATCH,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/twin"),
+            Some(json!({ "tags": { "n": n } })),
+        ),
+        "get /api/v1/devices/{deviceId}/modules/{moduleId}/twin" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}/twin"),
+            None,
+        ),
+        "patch /api/v1/devices/{deviceId}/modules/{moduleId}/twin" => (
+            Method::PATCH,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}/twin"),
+            Some(json!({ "properties": { "desired": { "n": n } } })),
+        ),
+        "get /api/v1/devices/{deviceId}/digitaltwin" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/digitaltwin"),
+            None,
+        ),
+        "patch /api/v1/devices/{deviceId}/digitaltwin" => (
+            Method::PATCH,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/digitaltwin"),
+            Some(json!([{ "op": "add", "path": "/setting", "value": n }])),
+        ),
+        "post /api/v1/devices/{deviceId}/commands/{command}" => (
+            Method::POST,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/commands/reboot?timeout=5"),
+            Some(json!(5)),
+        ),
+        "post /api/v1/devices/{deviceId}/components/{component}/commands/{command}" => (
+            Method::POST,
+            format!(
+                "/api/v1/devices/{MATRIX_DEVICE}/components/thermostat1/commands/getMaxMinReport?timeout=5"
+            ),
+            Some(json!("2024-01-01T00:00:00Z")),
+        ),
+        "post /api/v1/devices/{deviceId}/messages" => (
+            Method::POST,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/messages"),
+            Some(json!({ "body": format!("message {n}") })),
+        ),
         other => panic!("route {other} has no call in the access matrix"),
     };
     let mut request = app.client.request(method, app.url(&path));
@@ -517,6 +676,14 @@ on_both_backends! {
         let app = spawn_app(backend).await;
         admin(&app, Method::POST, "/api/v1/models", Some(interface(&format!("{PUBLIC_NS}:Base;1"), None))).await;
         admin(&app, Method::POST, "/api/v1/users", Some(json!({ "name": "victim" }))).await;
+        admin(&app, Method::POST, "/api/v1/devices", Some(json!({ "deviceId": MATRIX_DEVICE }))).await;
+        admin(
+            &app,
+            Method::POST,
+            &format!("/api/v1/devices/{MATRIX_DEVICE}/modules"),
+            Some(json!({ "moduleId": MATRIX_MODULE })),
+        )
+        .await;
         let cases = [prepare(&app, false).await, prepare(&app, true).await];
         for case in &cases {
             wait_until_expired(&app, case).await;

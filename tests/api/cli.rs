@@ -514,3 +514,45 @@ on_both_backends! {
         assert_eq!(printed.len(), 1);
     }
 }
+
+on_both_backends! {
+    async fn the_device_commands_manage_the_registry_through_the_api(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let repo = ["--repo", app.address.as_str(), "--token", ADMIN_TOKEN];
+        let with = |parts: &[&str]| {
+            let mut all = vec!["device"];
+            all.extend_from_slice(&repo);
+            all.extend_from_slice(parts);
+            args(&all)
+        };
+        let created = twinhub(with(&["create", "cli-thermostat"])).await;
+        assert!(created.status.success(), "{}", text(&created.stderr));
+        let device: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+        let primary = device["authentication"]["symmetricKey"]["primaryKey"].as_str().expect("key").to_owned();
+        let secondary = device["authentication"]["symmetricKey"]["secondaryKey"].as_str().expect("key").to_owned();
+        let again = twinhub(with(&["create", "cli-thermostat"])).await;
+        assert_eq!(again.status.code(), Some(2), "a conflict: {}", text(&again.stderr));
+        let camera = twinhub(with(&["create", "cli-camera", "--auth", "self-signed", "--thumbprint", &"CD".repeat(20)])).await;
+        assert!(camera.status.success(), "{}", text(&camera.stderr));
+
+        let listed = twinhub(with(&["list"])).await;
+        assert!(listed.status.success(), "{}", text(&listed.stderr));
+        assert_eq!(text(&listed.stdout), "cli-camera\tenabled\tdisconnected\ncli-thermostat\tenabled\tdisconnected\n");
+
+        let shown = twinhub(with(&["show", "cli-thermostat"])).await;
+        let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+        assert_eq!(shown["deviceId"], "cli-thermostat");
+
+        let string = twinhub(with(&["connection-string", "cli-thermostat"])).await;
+        assert_eq!(text(&string.stdout).trim(), format!("HostName=localhost;DeviceId=cli-thermostat;SharedAccessKey={primary}"));
+        let second = twinhub(with(&["connection-string", "cli-thermostat", "--secondary"])).await;
+        assert_eq!(text(&second.stdout).trim(), format!("HostName=localhost;DeviceId=cli-thermostat;SharedAccessKey={secondary}"));
+
+        let deleted = twinhub(with(&["delete", "cli-thermostat"])).await;
+        assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+        let gone = twinhub(with(&["show", "cli-thermostat"])).await;
+        assert_eq!(gone.status.code(), Some(1), "not found: {}", text(&gone.stderr));
+        let anonymous = twinhub(args(&["device", "--repo", app.address.as_str(), "list"])).await;
+        assert_eq!(anonymous.status.code(), Some(3), "{}", text(&anonymous.stderr));
+    }
+}

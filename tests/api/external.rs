@@ -1,6 +1,7 @@
 //! Tests that drive twinhub from real third-party clients, run from `cargo test` so that the
 //! one test command runs everything: the web UI in headless Chromium (playwright-core, in
-//! `tests/browser`) and the unmodified Azure Python DMR client (`tests/real_client`). Each
+//! `tests/browser`), the unmodified Azure Python DMR client (`tests/real_client`) and the
+//! unmodified Azure IoT device SDK against the device hub (`tests/hub_client`). Each
 //! installs its own packages (npm, a Python venv) on first use. Where a tool the machine must
 //! provide is missing (node, Debian's chromium, python3), the test prints how to get it and
 //! skips, except in CI (`CI` set), where that is a failure.
@@ -100,5 +101,28 @@ fn the_azure_python_client_resolves_every_sample_model_from_twinhub() {
             .env("TWINHUB_BIN", env!("CARGO_BIN_EXE_twinhub"))
             .env("PYTHONDONTWRITEBYTECODE", "1"),
         "azure-iot-modelsrepository against twinhub",
+    );
+}
+
+#[test]
+fn the_azure_iot_device_sdk_runs_a_plug_and_play_controller_against_twinhub() {
+    if !tool_available("python3", "install Python 3 with venv")
+        || !tool_available("openssl", "apt-get install openssl")
+    {
+        return;
+    }
+    run(
+        Command::new("bash")
+            .arg(repository().join(".ci/hub-client-setup"))
+            .current_dir(repository()),
+        "setting up the device SDK (target/hub-client-venv)",
+    );
+    run(
+        Command::new(repository().join("target/hub-client-venv/bin/python"))
+            .args(["-m", "pytest", "-q", "tests/hub_client"])
+            .current_dir(repository())
+            .env("TWINHUB_BIN", env!("CARGO_BIN_EXE_twinhub"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        "azure-iot-device against twinhub's device hub",
     );
 }

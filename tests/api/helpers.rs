@@ -128,6 +128,8 @@ impl Drop for TestDatabase {
 /// contract proxy, so every response is checked against the OpenAPI document.
 pub struct TestApp {
     pub address: String,
+    /// The device hub's MQTT endpoint, when the test turned it on.
+    pub hub_address: Option<std::net::SocketAddr>,
     pub client: Client,
     pub database: std::sync::Arc<TestDatabase>,
     contract: ContractProxy,
@@ -154,6 +156,9 @@ pub fn settings(database_url: &str) -> Settings {
         database_url: database_url.to_owned(),
         database_max_connections: 5,
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        // The device API works without the MQTT endpoint; tests of the endpoint turn it on
+        // with their own address and certificate folder.
+        hub: false,
         ..Settings::default()
     }
 }
@@ -178,11 +183,13 @@ pub async fn spawn_on(
         .await
         .expect("application starts");
     let direct = format!("http://{}", application.address());
+    let hub_address = application.hub_address();
     tokio::spawn(application.run_until_stopped());
     twinhub_client::install_crypto_provider();
     let contract = ContractProxy::start(direct).await;
     let app = TestApp {
         address: contract.address.clone(),
+        hub_address,
         contract,
         client: Client::builder()
             .no_gzip()

@@ -9,8 +9,7 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use twinhub::service::sas::service_token;
 use twinhub::startup::Application;
-use twinhub::store::Store;
-use twinhub_hub::{Hub, HubConfig, HubStore, IdentityKey, NoModels};
+use twinhub_hub::{HubStore, IdentityKey};
 
 use crate::helpers::{ADMIN_TOKEN, Backend, TestDatabase, on_both_backends, settings};
 
@@ -21,7 +20,7 @@ struct ServiceApp {
     /// `localhost:{port}`, the token resource.
     host: String,
     client: Client,
-    store: Arc<dyn Store>,
+    store: Arc<dyn HubStore>,
     _database: TestDatabase,
     _certs: tempfile::TempDir,
 }
@@ -30,29 +29,18 @@ async fn spawn(backend: Backend) -> ServiceApp {
     twinhub_client::install_crypto_provider();
     let database = TestDatabase::create(backend).await;
     let certs = tempfile::tempdir().expect("temp dir");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate");
-    let (cert_path, key_path) = (
-        certs.path().join("server.pem"),
-        certs.path().join("server.key"),
-    );
-    std::fs::write(&cert_path, cert.pem()).expect("write cert");
-    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
     let mut settings = settings(&database.url);
+    // The hub with its development CA, and the service API beside it, on free ports.
+    settings.hub = true;
+    settings.hub_bind = "127.0.0.1:0".parse().expect("address");
     settings.service_bind = "127.0.0.1:0".parse().expect("address");
+    settings.hub_certs_dir = Some(certs.path().to_owned());
     let application = Application::build(settings)
         .await
         .expect("application starts");
-    let store = application.services().store.clone();
-    let hub_store: Arc<dyn HubStore> = store.clone();
-    let hub = Hub::new(hub_store, Arc::new(NoModels), HubConfig::default());
-    let tls = twinhub::service::tls_config(&cert_path, &key_path).expect("TLS config");
-    let application = application
-        .with_service_api(hub, tls)
-        .expect("service binds");
+    let store = application.services().store.clone().hub();
+    let ca =
+        std::fs::read(twinhub_hub::devca::DevCerts::in_dir(certs.path()).ca_cert).expect("dev CA");
     let api = format!("http://{}", application.address());
     let port = application
         .service_address()
@@ -60,7 +48,7 @@ async fn spawn(backend: Backend) -> ServiceApp {
         .port();
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("CA"))
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA"))
         .build()
         .expect("client");
     ServiceApp {

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use twinhub_twin::TwinLimits;
 
 /// How the hub is named and what it accepts.
@@ -39,6 +40,9 @@ pub struct HubConfig {
     pub max_inflight: usize,
     /// Twin section sizes and shapes.
     pub twin_limits: TwinLimits,
+    /// The CAs whose certificates authenticate `certificateAuthority` identities (subject CN =
+    /// device id); the development CA belongs here when it is in use.
+    pub device_ca_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for HubConfig {
@@ -56,6 +60,7 @@ impl Default for HubConfig {
             max_method_payload_bytes: 128 * 1024,
             max_inflight: 32,
             twin_limits: TwinLimits::default(),
+            device_ca_roots: Vec::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use twinhub_twin::{
     DesiredUpdate, DeviceModel, Etag, IfMatch, Timestamp, Twin, digital_twin, digital_twin_changes,
     digital_twin_patch_to_desired, method_name, validate_command, validate_desired,
+    validate_reported,
 };
 
 use crate::config::HubConfig;
@@ -32,6 +33,7 @@ use crate::identity::{
 };
 use crate::models::ModelSource;
 use crate::store::{C2dMessage, HubStore, HubStoreError, IdentityPage, IdentityQuery, TwinRecord};
+use crate::tls::DeviceCaVerifier;
 
 /// How often a compare-and-swap write is retried after losing to a concurrent writer.
 const CAS_ATTEMPTS: usize = 16;
@@ -49,6 +51,7 @@ struct Inner {
     models: Arc<dyn ModelSource>,
     events: Arc<dyn EventSink>,
     config: HubConfig,
+    device_ca: DeviceCaVerifier,
     live: Live,
 }
 
@@ -109,12 +112,17 @@ pub struct OutgoingC2d {
 
 impl Hub {
     pub fn new(store: Arc<dyn HubStore>, models: Arc<dyn ModelSource>, config: HubConfig) -> Hub {
+        let device_ca = DeviceCaVerifier::new(&config.device_ca_roots).unwrap_or_else(|error| {
+            tracing::error!(%error, "device CA certificates unusable; CA-signed devices cannot connect");
+            DeviceCaVerifier::none()
+        });
         Hub {
             inner: Arc::new(Inner {
                 store,
                 models,
                 events: Arc::new(NoEvents),
                 config,
+                device_ca,
                 live: Live::default(),
             }),
         }
@@ -131,6 +139,7 @@ impl Hub {
                 models: shared.models.clone(),
                 events: shared.events.clone(),
                 config: shared.config.clone(),
+                device_ca: shared.device_ca.clone(),
                 live: Live::default(),
             },
         };
@@ -538,10 +547,115 @@ impl Hub {
         Ok(stored)
     }
 
+    /// How many cloud-to-device messages wait for `key` (unexpired, not yet acknowledged).
+    pub async fn pending_c2d_count(&self, key: &IdentityKey) -> Result<usize, HubError> {
+        self.identity(key).await?;
+        Ok(self.store().pending_c2d(key, now()).await?.len())
+    }
+
     // ----- for the MQTT endpoint -----
 
     pub(crate) fn live(&self) -> &Live {
         &self.inner.live
+    }
+
+    pub(crate) fn device_ca(&self) -> &DeviceCaVerifier {
+        &self.inner.device_ca
+    }
+
+    /// Puts the model id a device announced in CONNECT on its twin (clearing it when the
+    /// device announced none) and returns the twin.
+    pub(crate) async fn device_model_id(
+        &self,
+        key: &IdentityKey,
+        model_id: Option<String>,
+    ) -> Result<TwinRecord, HubError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut record = self.twin(key).await?;
+            if record.twin.model_id() == model_id.as_deref() {
+                return Ok(record);
+            }
+            let before = record.twin.clone();
+            let expected = record.twin.version();
+            record.twin.set_model_id(model_id.clone());
+            match self.store().update_twin(key, expected, &record).await {
+                Ok(()) => {
+                    tracing::info!(identity = %key, model.id = ?model_id, "model id set from CONNECT");
+                    self.digital_twin_changed(key, &before, &record.twin).await;
+                    return Ok(record);
+                }
+                Err(HubStoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(contention(key))
+    }
+
+    /// Applies a device's reported-properties merge patch. Values that break the model are
+    /// kept and flagged (`reported_flags`, `violation_count`); a patch the twin refuses
+    /// (not an object, limits) is an error. Returns the new reported `$version`.
+    pub(crate) async fn device_reported(
+        &self,
+        key: &IdentityKey,
+        patch: &Value,
+        model: Option<&DeviceModel>,
+    ) -> Result<u64, HubError> {
+        let violations = model
+            .map(|m| validate_reported(m, patch))
+            .unwrap_or_default();
+        for _ in 0..CAS_ATTEMPTS {
+            let mut record = self.twin(key).await?;
+            let before = record.twin.clone();
+            let expected = record.twin.version();
+            let version =
+                record
+                    .twin
+                    .patch_reported(patch, now(), &self.inner.config.twin_limits)?;
+            reflag(&mut record, patch, &violations);
+            match self.store().update_twin(key, expected, &record).await {
+                Ok(()) => {}
+                Err(HubStoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if !violations.is_empty() {
+                tracing::info!(
+                    identity = %key,
+                    violations = violations.len(),
+                    "reported properties break the model; kept and flagged"
+                );
+            }
+            let body = json!({
+                "version": record.twin.version(),
+                "properties": { "reported": merge_with_version(patch, version) },
+            });
+            self.emit(HubEvent::operation(
+                EventSource::TwinChangeEvents,
+                key.clone(),
+                now(),
+                "updateTwin",
+                "twinChangeNotification",
+                body.to_string().into_bytes(),
+            ))
+            .await;
+            self.digital_twin_changed(key, &before, &record.twin).await;
+            return Ok(version);
+        }
+        Err(contention(key))
+    }
+
+    /// Counts one telemetry message that broke the model on the identity's twin.
+    pub(crate) async fn count_violation(&self, key: &IdentityKey) -> Result<(), HubError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut record = self.twin(key).await?;
+            let expected = record.twin.version();
+            record.violation_count += 1;
+            match self.store().update_twin(key, expected, &record).await {
+                Ok(()) => return Ok(()),
+                Err(HubStoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(contention(key))
     }
 
     /// The device's model when its twin names one and the repository has it. A failure to
@@ -650,6 +764,52 @@ impl Hub {
 
 pub(crate) fn now() -> Timestamp {
     chrono::Utc::now()
+}
+
+/// Replaces the flags of the properties a reported patch touched with its violations, and
+/// counts the patch when it had any.
+fn reflag(record: &mut TwinRecord, patch: &Value, violations: &[twinhub_twin::Violation]) {
+    if let Some(members) = patch.as_object() {
+        let mut touched = Vec::new();
+        for (name, value) in members {
+            let pointer = pointer_token("", name);
+            match value.as_object() {
+                Some(inner) if twinhub_twin::pnp::is_component(value) => {
+                    touched.extend(inner.keys().map(|k| pointer_token(&pointer, k)));
+                }
+                _ => touched.push(pointer),
+            }
+        }
+        record.reported_flags.retain(|flagged, _| {
+            !touched
+                .iter()
+                .any(|t| flagged == t || flagged.starts_with(&format!("{t}/")))
+        });
+    }
+    for violation in violations {
+        let value = serde_json::to_value(violation).unwrap_or(Value::Null);
+        let mut flag = Map::new();
+        flag.insert("message".into(), Value::String(violation.to_string()));
+        flag.insert("violation".into(), value);
+        record
+            .reported_flags
+            .insert(violation.pointer.clone(), Value::Object(flag));
+    }
+    if !violations.is_empty() {
+        record.violation_count += 1;
+    }
+}
+
+/// Appends an RFC 6901 token to a pointer.
+fn pointer_token(pointer: &str, token: &str) -> String {
+    format!("{pointer}/{}", token.replace('~', "~0").replace('/', "~1"))
+}
+
+/// A reported patch with the section's new `$version`, as change events show it.
+fn merge_with_version(patch: &Value, version: u64) -> Value {
+    let mut out = patch.as_object().cloned().unwrap_or_default();
+    out.insert("$version".into(), Value::from(version));
+    Value::Object(out)
 }
 
 fn check_precondition(
@@ -773,6 +933,13 @@ fn lifecycle_body(identity: &Identity, twin: &Twin) -> Vec<u8> {
 
 // ----- live connections -----
 
+/// FNV-1a: a stable, cheap hash to pick a lock stripe.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// What the hub asks of the task serving a connection.
 #[derive(Debug)]
 pub(crate) enum ToConnection {
@@ -803,12 +970,30 @@ pub(crate) struct LiveConnection {
 
 type MethodWaiters = HashMap<(IdentityKey, String), oneshot::Sender<CommandResponse>>;
 
+/// How many locks serialise connection-state changes (by identity hash).
+const STATE_STRIPES: usize = 64;
+
 /// Who is connected, and the direct-method calls waiting for answers.
-#[derive(Default)]
 pub(crate) struct Live {
     connections: Mutex<HashMap<IdentityKey, LiveConnection>>,
     methods: Mutex<MethodWaiters>,
     next_id: AtomicU64,
+    /// Held while a connection registers or deregisters and records its connection state,
+    /// so a takeover's "connected" is never overwritten by its predecessor's "disconnected".
+    state_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            connections: Mutex::default(),
+            methods: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            state_locks: (0..STATE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
 }
 
 /// Locks a mutex even if a thread panicked while holding it: the maps stay consistent,
@@ -820,6 +1005,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Live {
     fn connections(&self) -> MutexGuard<'_, HashMap<IdentityKey, LiveConnection>> {
         lock(&self.connections)
+    }
+
+    /// The lock serialising `key`'s connection-state changes.
+    pub fn state_lock(&self, key: &IdentityKey) -> &tokio::sync::Mutex<()> {
+        let index = (fnv(&key.to_string()) as usize) % self.state_locks.len();
+        &self.state_locks[index]
     }
 
     pub fn next_id(&self) -> u64 {
@@ -846,11 +1037,6 @@ impl Live {
         } else {
             false
         }
-    }
-
-    /// Whether connection `id` still serves `key`.
-    pub fn is_current(&self, key: &IdentityKey, id: u64) -> bool {
-        self.connections().get(key).is_some_and(|c| c.id == id)
     }
 
     fn send(&self, key: &IdentityKey, message: ToConnection) -> bool {

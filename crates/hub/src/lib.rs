@@ -9,6 +9,7 @@
 
 mod config;
 pub mod conformance;
+pub mod devca;
 mod error;
 mod events;
 mod hub;
@@ -18,6 +19,7 @@ mod models;
 mod mqtt;
 pub mod sas;
 mod store;
+pub mod tls;
 
 pub use config::HubConfig;
 pub use error::HubError;

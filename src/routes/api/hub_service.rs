@@ -418,7 +418,7 @@ pub async fn query_devices(
     store: web::Data<dyn Store>,
     authz: web::Data<Authz>,
 ) -> Result<web::Json<DeviceQueryPage>, ApiError> {
-    authz.require(&caller, Action::Administer, &Target::Repository)?;
+    authz.require(&caller, Action::Read, &Target::Hub)?;
     let wanted: DeviceQueryRequest = crate::http::body::json_request(
         &request,
         payload,

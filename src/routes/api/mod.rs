@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod audit;
+pub mod devices;
 pub mod hub_service;
 pub mod models;
 pub mod namespaces;
@@ -41,6 +42,25 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(users::create_grant)
         .service(users::delete_grant)
         .service(audit::audit_log)
+        .service(devices::create_device)
+        .service(devices::list_devices)
+        .service(devices::get_device)
+        .service(devices::patch_device)
+        .service(devices::delete_device)
+        .service(devices::create_module)
+        .service(devices::list_modules)
+        .service(devices::get_module)
+        .service(devices::patch_module)
+        .service(devices::delete_module)
+        .service(devices::get_twin)
+        .service(devices::patch_twin)
+        .service(devices::get_module_twin)
+        .service(devices::patch_module_twin)
+        .service(devices::get_digital_twin)
+        .service(devices::patch_digital_twin)
+        .service(devices::invoke_command)
+        .service(devices::invoke_component_command)
+        .service(devices::send_message)
         .service(hub_service::list_policies)
         .service(hub_service::create_policy)
         .service(hub_service::get_policy)

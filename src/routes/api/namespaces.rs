@@ -57,6 +57,12 @@ fn parse_namespace(text: &str) -> Result<Namespace, ApiError> {
             "* is not a namespace of its own: set default_visibility in the configuration instead",
         ));
     }
+    if namespace.is_hub() {
+        return Err(ApiError::bad_request(
+            "invalid-namespace",
+            "hub is the device hub's scope, not a namespace of models: it has no visibility; grant roles on it with POST /api/v1/users/{name}/grants",
+        ));
+    }
     Ok(namespace)
 }
 
