@@ -74,24 +74,44 @@ pub(crate) async fn run(
     acceptor: TlsAcceptor,
     shutdown: watch::Receiver<bool>,
 ) {
-    let opened =
-        tokio::time::timeout(hub.config().connect_timeout, open(&hub, tcp, acceptor)).await;
+    // Setting up needs far more future state than an idle connection; boxed, it is freed
+    // once the session runs instead of staying in every connection's task.
+    if let Some((stream, conn, rx, rbuf)) = Box::pin(establish(&hub, tcp, peer, acceptor)).await {
+        session(stream, conn, rx, rbuf, shutdown, peer).await;
+    }
+}
+
+type Established = (
+    Stream,
+    Conn,
+    mpsc::UnboundedReceiver<ToConnection>,
+    BytesMut,
+);
+
+/// TLS, CONNECT, authentication and the session set-up; `None` when the connection was
+/// refused (and answered, where MQTT has an answer).
+async fn establish(
+    hub: &Hub,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+) -> Option<Established> {
+    let opened = tokio::time::timeout(hub.config().connect_timeout, open(hub, tcp, acceptor)).await;
     let (mut stream, connect, rbuf) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(reason)) => {
             tracing::debug!(%peer, %reason, "connection closed before CONNECT");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "no TLS handshake and CONNECT in time");
-            return;
+            return None;
         }
     };
-    let client_id = connect.client_id.clone();
-    let accepted = match accept(&hub, &stream, &connect).await {
+    let accepted = match accept(hub, &stream, &connect).await {
         Ok(accepted) => accepted,
         Err((code, reason)) => {
-            tracing::warn!(%peer, client.id = %client_id, code = ?code, %reason, "CONNECT refused");
+            tracing::warn!(%peer, client.id = %connect.client_id, code = ?code, %reason, "CONNECT refused");
             let mut out = BytesMut::new();
             if write_packet(&mut out, Packet::ConnAck(ConnAck::new(code, false))).is_ok() {
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
@@ -100,12 +120,15 @@ pub(crate) async fn run(
                 })
                 .await;
             }
-            return;
+            return None;
         }
     };
     let key = accepted.identity.key.clone();
-    let (mut conn, rx) = match Conn::start(&hub, accepted, &connect).await {
-        Ok(started) => started,
+    match Conn::start(hub, accepted, &connect).await {
+        Ok((conn, rx)) => {
+            tracing::info!(%peer, identity = %key, session.present = conn.session_present, "device connected");
+            Some((stream, conn, rx, rbuf))
+        }
         Err(error) => {
             tracing::error!(%peer, identity = %key, %error, "session could not be set up");
             let mut out = BytesMut::new();
@@ -113,10 +136,22 @@ pub(crate) async fn run(
             if write_packet(&mut out, Packet::ConnAck(refusal)).is_ok() {
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
             }
-            return;
+            None
         }
-    };
-    tracing::info!(%peer, identity = %key, session.present = conn.session_present, "device connected");
+    }
+}
+
+/// Serves an established connection until it ends, then sends the will if due and records
+/// the disconnection.
+async fn session(
+    mut stream: Stream,
+    mut conn: Conn,
+    rx: mpsc::UnboundedReceiver<ToConnection>,
+    rbuf: BytesMut,
+    shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+) {
+    let key = conn.key.clone();
     let close = conn.serve(&mut stream, rbuf, rx, shutdown).await;
     match &close {
         Close::PeerClosed | Close::Disconnect | Close::Shutdown => {
@@ -125,7 +160,31 @@ pub(crate) async fn run(
         _ => tracing::warn!(%peer, identity = %key, reason = %close, "device connection closed"),
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
-    conn.finish().await;
+    // MQTT sends the will when a connection ends without DISCONNECT; not when the hub ended
+    // it on purpose (takeover, a disabled or deleted identity) or is shutting down.
+    if !matches!(close, Close::Disconnect | Close::Shutdown | Close::Hub(_))
+        && let Some((bag, body)) = conn.will.take()
+        && let Err(reason) = Box::pin(conn.on_telemetry(bag, &body)).await
+    {
+        tracing::warn!(%peer, identity = %key, %reason, "will message not delivered");
+    }
+    Box::pin(conn.finish()).await;
+}
+
+/// The CONNECT's will when its topic is the identity's telemetry (the only will IoT Hub
+/// accepts), marked `iothub-messagetype=Will` as IoT Hub marks it.
+fn will_of(key: &IdentityKey, connect: &rumqttc::mqttbytes::v4::Connect) -> Option<(Bag, Bytes)> {
+    let will = connect.last_will.as_ref()?;
+    match topics::parse_inbound(key, &will.topic) {
+        Ok(Inbound::Telemetry(mut bag)) => {
+            bag.push(("iothub-messagetype".into(), Some("Will".into())));
+            Some((bag, will.message.clone()))
+        }
+        _ => {
+            tracing::info!(identity = %key, topic = %will.topic, "will on a topic other than telemetry ignored");
+            None
+        }
+    }
 }
 
 /// TLS handshake, then the first packet, which must be CONNECT.
@@ -302,13 +361,17 @@ struct Conn {
     methods: Arc<AtomicBool>,
     model: Option<Arc<DeviceModel>>,
     last_desired: u64,
-    keepalive: Option<Duration>,
+    /// How long the device may stay silent (1.5 × keepalive).
+    keepalive: Duration,
     token_deadline: Option<Instant>,
     /// QoS 1 messages sent and not yet acknowledged: packet id → C2D message id.
     inflight: HashMap<u16, String>,
     c2d_inflight: HashSet<String>,
     next_pkid: u16,
     last_activity: Option<Instant>,
+    /// The CONNECT's will, as a telemetry message (bag, body) to send if the connection ends
+    /// without DISCONNECT.
+    will: Option<(Bag, Bytes)>,
     out: BytesMut,
 }
 
@@ -335,77 +398,100 @@ impl Conn {
                     methods: methods.clone(),
                 },
             );
-            hub.store()
+            if let Err(e) = hub
+                .store()
                 .set_connection_state(&key, ConnectionState::Connected, now())
-                .await?;
-        }
-        let client_id = connect.client_id.clone();
-        let persistent = !connect.clean_session;
-        let mut subscriptions = HashMap::new();
-        let session_present = if persistent {
-            match hub.store().session(&client_id).await? {
-                Some(session) => {
-                    for s in session.subscriptions {
-                        if let Some(feature) = topics::feature_of(&key, &s.filter) {
-                            let qos = if s.qos == 0 {
-                                QoS::AtMostOnce
-                            } else {
-                                QoS::AtLeastOnce
-                            };
-                            subscriptions.insert(feature, (s.filter, qos));
-                        }
-                    }
-                    true
-                }
-                None => {
-                    hub.store()
-                        .save_session(&client_id, &SessionRecord::default())
-                        .await?;
-                    false
-                }
+                .await
+            {
+                live.deregister(&key, id);
+                return Err(e.into());
             }
-        } else {
-            hub.store().delete_session(&client_id).await?;
-            false
+        }
+        // Whatever fails from here on must not leave the identity registered as connected.
+        let set_up = async {
+            let client_id = connect.client_id.clone();
+            let persistent = !connect.clean_session;
+            let mut subscriptions = HashMap::new();
+            let session_present = if persistent {
+                match hub.store().session(&client_id).await? {
+                    Some(session) => {
+                        for s in session.subscriptions {
+                            if let Some(feature) = topics::feature_of(&key, &s.filter) {
+                                let qos = if s.qos == 0 {
+                                    QoS::AtMostOnce
+                                } else {
+                                    QoS::AtLeastOnce
+                                };
+                                subscriptions.insert(feature, (s.filter, qos));
+                            }
+                        }
+                        true
+                    }
+                    None => {
+                        hub.store()
+                            .save_session(&client_id, &SessionRecord::default())
+                            .await?;
+                        false
+                    }
+                }
+            } else {
+                hub.store().delete_session(&client_id).await?;
+                false
+            };
+            methods.store(
+                subscriptions.contains_key(&Feature::Methods),
+                Ordering::Release,
+            );
+            let record = hub.device_model_id(&key, accepted.model_id).await?;
+            let model = hub.model_of(&record.twin, false).await?;
+            let token_deadline = accepted.token_expiry.map(|expiry| {
+                let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
+                Instant::now() + Duration::from_secs(left)
+            });
+            let keepalive = silence_limit(connect.keep_alive);
+            let mut conn = Conn {
+                hub: hub.clone(),
+                key: key.clone(),
+                id,
+                client_id,
+                persistent,
+                session_present,
+                subscriptions,
+                methods: methods.clone(),
+                model,
+                last_desired: record.twin.desired_version(),
+                keepalive,
+                token_deadline,
+                inflight: HashMap::new(),
+                c2d_inflight: HashSet::new(),
+                next_pkid: 0,
+                last_activity: None,
+                will: will_of(&key, connect),
+                out: BytesMut::with_capacity(256),
+            };
+            conn.queue(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::Success,
+                session_present,
+            )));
+            hub.emit(conn.connection_event("deviceConnected")).await;
+            conn.deliver_c2d().await;
+            Ok::<_, HubError>(conn)
         };
-        methods.store(
-            subscriptions.contains_key(&Feature::Methods),
-            Ordering::Release,
-        );
-        let record = hub.device_model_id(&key, accepted.model_id).await?;
-        let model = hub.model_of(&record.twin, false).await?;
-        let token_deadline = accepted.token_expiry.map(|expiry| {
-            let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
-            Instant::now() + Duration::from_secs(left)
-        });
-        let keepalive = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
-        let mut conn = Conn {
-            hub: hub.clone(),
-            key,
-            id,
-            client_id,
-            persistent,
-            session_present,
-            subscriptions,
-            methods,
-            model,
-            last_desired: record.twin.desired_version(),
-            keepalive,
-            token_deadline,
-            inflight: HashMap::new(),
-            c2d_inflight: HashSet::new(),
-            next_pkid: 0,
-            last_activity: None,
-            out: BytesMut::with_capacity(256),
-        };
-        conn.queue(Packet::ConnAck(ConnAck::new(
-            ConnectReturnCode::Success,
-            session_present,
-        )));
-        hub.emit(conn.connection_event("deviceConnected")).await;
-        conn.deliver_c2d().await;
-        Ok((conn, rx))
+        match set_up.await {
+            Ok(conn) => Ok((conn, rx)),
+            Err(error) => {
+                let _serial = live.state_lock(&key).lock().await;
+                if live.deregister(&key, id)
+                    && let Err(e) = hub
+                        .store()
+                        .set_connection_state(&key, ConnectionState::Disconnected, now())
+                        .await
+                {
+                    tracing::error!(identity = %key, error = %e, "disconnection not recorded");
+                }
+                Err(error)
+            }
+        }
     }
 
     fn connection_event(&self, op: &str) -> HubEvent {
@@ -436,7 +522,7 @@ impl Conn {
             loop {
                 match Packet::read(&mut rbuf, max_packet) {
                     Ok(packet) => {
-                        if let Err(close) = self.on_packet(packet).await {
+                        if let Err(close) = Box::pin(self.on_packet(packet)).await {
                             let _ = self.flush(stream).await;
                             return close;
                         }
@@ -454,13 +540,13 @@ impl Conn {
             if let Err(close) = self.flush(stream).await {
                 return close;
             }
-            let keepalive = self.keepalive.map(|k| last_read + k);
+            let silent_until = last_read + self.keepalive;
             let token = self.token_deadline;
             tokio::select! {
                 _ = shutdown.changed() => return Close::Shutdown,
                 request = rx.recv() => match request {
                     Some(request) => {
-                        if let Err(close) = self.on_request(request).await {
+                        if let Err(close) = Box::pin(self.on_request(request)).await {
                             let _ = self.flush(stream).await;
                             return close;
                         }
@@ -472,7 +558,7 @@ impl Conn {
                     Ok(_) => last_read = Instant::now(),
                     Err(e) => return Close::Io(e),
                 },
-                () = sleep_until(keepalive), if keepalive.is_some() => return Close::KeepAlive,
+                () = tokio::time::sleep_until(silent_until) => return Close::KeepAlive,
                 () = sleep_until(token), if token.is_some() => return Close::TokenExpired,
             }
         }
@@ -889,6 +975,19 @@ impl Conn {
     }
 }
 
+/// IoT Hub's longest keepalive, used for 0 ("none") and anything longer, so that a dead
+/// connection is always noticed.
+const MAX_KEEPALIVE_SECONDS: u16 = 1767;
+
+/// How long a connection may stay silent: 1.5 × its keepalive.
+fn silence_limit(keep_alive: u16) -> Duration {
+    let seconds = match keep_alive {
+        0 => MAX_KEEPALIVE_SECONDS,
+        k => k.min(MAX_KEEPALIVE_SECONDS),
+    };
+    Duration::from_millis(u64::from(seconds) * 1500)
+}
+
 fn write_packet(out: &mut BytesMut, packet: Packet) -> Result<usize, CodecError> {
     packet.write(out, usize::MAX)
 }
@@ -946,4 +1045,115 @@ fn c2d_bag(key: &IdentityKey, message: &C2dMessage) -> String {
         bag.push((name.as_str().into(), value.as_deref().map(Cow::from)));
     }
     topics::encode_bag(&bag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HubConfig;
+    use crate::hub::TwinUpdate;
+    use crate::identity::IdentityStatus;
+    use crate::memory::MemoryHubStore;
+    use crate::models::NoModels;
+
+    async fn connection(hub: &Hub, key: &IdentityKey) -> Conn {
+        let mut subscriptions = HashMap::new();
+        subscriptions.insert(
+            Feature::DesiredUpdates,
+            (
+                "$iothub/twin/PATCH/properties/desired/#".to_owned(),
+                QoS::AtLeastOnce,
+            ),
+        );
+        Conn {
+            hub: hub.clone(),
+            key: key.clone(),
+            id: 1,
+            client_id: key.to_string(),
+            persistent: true,
+            session_present: false,
+            subscriptions,
+            methods: Arc::new(AtomicBool::new(false)),
+            model: None,
+            last_desired: 1,
+            keepalive: Duration::from_secs(60),
+            token_deadline: None,
+            inflight: HashMap::new(),
+            c2d_inflight: HashSet::new(),
+            next_pkid: 0,
+            last_activity: None,
+            will: None,
+            out: BytesMut::new(),
+        }
+    }
+
+    fn sent(conn: &mut Conn) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        while let Ok(Packet::Publish(p)) = Packet::read(&mut conn.out, usize::MAX) {
+            let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+            out.push((p.topic, body));
+        }
+        out
+    }
+
+    #[test]
+    fn the_silence_limit_is_one_and_a_half_keepalives_capped_as_iot_hub_caps_it() {
+        assert_eq!(silence_limit(30), Duration::from_secs(45));
+        assert_eq!(silence_limit(0), Duration::from_millis(1767 * 1500));
+        assert_eq!(silence_limit(u16::MAX), Duration::from_millis(1767 * 1500));
+    }
+
+    #[tokio::test]
+    async fn desired_changes_reach_the_device_in_version_order() {
+        let hub = Hub::new(
+            Arc::new(MemoryHubStore::new()),
+            Arc::new(NoModels),
+            HubConfig::default(),
+        );
+        let key = IdentityKey::device("d1").expect("id");
+        hub.create_identity(key.clone(), None, IdentityStatus::Enabled)
+            .await
+            .expect("create");
+        let mut updates = Vec::new();
+        for (name, value) in [("a", 1), ("b", 2), ("a", 3)] {
+            let update = TwinUpdate {
+                desired: Some(json!({ name: value })),
+                ..TwinUpdate::default()
+            };
+            hub.update_twin(&key, update.clone(), None, false)
+                .await
+                .expect("update");
+            let record = hub.twin(&key).await.expect("twin");
+            let mut patch = json!({ name: value });
+            patch["$version"] = json!(record.twin.desired_version());
+            updates.push(DesiredUpdate {
+                version: record.twin.desired_version(),
+                patch,
+            });
+        }
+        let mut conn = connection(&hub, &key).await;
+        // Version 3 arrives before version 2: the device gets the whole section at 3...
+        conn.push_desired(updates[1].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=4".to_owned(),
+                json!({"a": 3, "b": 2, "$version": 4})
+            )]
+        );
+        // ...and the late ones are dropped, being covered.
+        conn.push_desired(updates[0].clone()).await;
+        conn.push_desired(updates[2].clone()).await;
+        assert!(sent(&mut conn).is_empty());
+
+        let mut conn = connection(&hub, &key).await;
+        conn.push_desired(updates[0].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=2".to_owned(),
+                json!({"a": 1, "$version": 2})
+            )]
+        );
+    }
 }
