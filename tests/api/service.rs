@@ -506,3 +506,55 @@ on_both_backends! {
         assert!(audit.to_string().contains("dashboard"), "{audit}");
     }
 }
+
+/// Runs `twinhub hub …` against the app as the admin.
+async fn hub_cli(app: &ServiceApp, args: &[&str]) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_twinhub"));
+    command
+        .arg("hub")
+        .args(["--repo", &app.api, "--token", ADMIN_TOKEN])
+        .args(args)
+        .env_remove("TWINHUB_URL")
+        .env_remove("TWINHUB_TOKEN");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run twinhub hub");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+on_both_backends! {
+    async fn the_cli_lists_creates_regenerates_and_deletes_policies_and_prints_connection_strings(backend: Backend) {
+        let app = spawn(backend).await;
+        let (code, out, err) = hub_cli(&app, &["policy", "create", "ops", "--right", "registry-read,service-connect"]).await;
+        assert_eq!(code, 0, "{err}");
+        let created: Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(created["rights"], json!(["RegistryRead", "ServiceConnect"]));
+        let (code, out, _) = hub_cli(&app, &["policy", "list"]).await;
+        assert_eq!(code, 0);
+        assert!(out.lines().any(|l| l == "ops\tRegistryRead,ServiceConnect"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("iothubowner\t")), "{out}");
+
+        let (code, out, _) = hub_cli(&app, &["connection-string", "--policy", "ops"]).await;
+        assert_eq!(code, 0);
+        let key = created["primaryKey"].as_str().expect("key");
+        assert_eq!(out.trim(), format!("HostName={};SharedAccessKeyName=ops;SharedAccessKey={key}", app.host));
+
+        let (code, out, _) = hub_cli(&app, &["policy", "regenerate", "ops", "--key", "both"]).await;
+        assert_eq!(code, 0);
+        let regenerated: Value = serde_json::from_str(&out).expect("JSON");
+        assert_ne!(regenerated["primaryKey"], created["primaryKey"]);
+        assert_ne!(regenerated["secondaryKey"], created["secondaryKey"]);
+
+        let (code, _, err) = hub_cli(&app, &["policy", "create", "bad name", "--right", "registry-read"]).await;
+        assert_eq!(code, 1, "{err}");
+        let (code, out, _) = hub_cli(&app, &["policy", "delete", "ops"]).await;
+        assert_eq!((code, out.trim()), (0, "deleted ops"));
+        let (code, _, err) = hub_cli(&app, &["connection-string", "--policy", "ops"]).await;
+        assert_eq!(code, 1, "{err}");
+    }
+}
