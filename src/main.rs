@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the model repository service (HTTP API, DMR resolution tree, docs).
-    Serve(cli::serve::ServeArgs),
+    Serve(Box<cli::serve::ServeArgs>),
     /// Print the OpenAPI document of the HTTP API as JSON.
     Openapi,
     /// Validate model files locally, then push them to a repository in dependency order.
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => cli::serve::run(args),
+        Command::Serve(args) => cli::serve::run(*args),
         Command::Openapi => cli::openapi::run(),
         Command::Push(args) => cli::push::run(args),
         Command::Validate(args) => cli::validate::run(args),

@@ -78,7 +78,14 @@ fn bad_settings_stop_the_binary_with_a_clear_message() {
 fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_twinhub"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        // The device hub too, on a free port: it must stop with the rest on SIGTERM.
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--hub-bind",
+            "127.0.0.1:0",
+        ])
         .env(
             "TWINHUB_DATABASE_URL",
             format!("sqlite://{}", dir.path().join("db.sqlite").display()),
@@ -116,6 +123,10 @@ fn the_binary_serves_and_stops_gracefully_on_sigterm() {
     assert!(
         dir.path().join("db.sqlite").exists(),
         "the database file was created"
+    );
+    assert!(
+        dir.path().join("db-certs").join("ca.pem").exists(),
+        "the development CA was written beside the database"
     );
 }
 

@@ -32,7 +32,7 @@ const freePort = () =>
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const work = mkdtempSync(join(tmpdir(), "twinhub-browser-"));
-const server = spawn(bin, ["serve", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${work}/twinhub.db`, "--admin-token", token], {
+const server = spawn(bin, ["serve", "--no-hub", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${work}/twinhub.db`, "--admin-token", token], {
   stdio: ["ignore", "inherit", "inherit"],
   env: { ...process.env, TWINHUB_LOG: process.env.TWINHUB_LOG ?? "warn" },
 });

@@ -63,6 +63,7 @@ class Twinhub:
         database = self.workdir / "twinhub.db"
         command = [
             str(self.binary), "serve",
+            "--no-hub",  # the DMR client needs no device hub, and port 8883 may be taken
             "--bind", f"127.0.0.1:{self.port}",
             "--database-url", f"sqlite://{database}",
             "--admin-token", self.admin_token,

@@ -3,7 +3,7 @@
 //!
 //! The server asks every client for a certificate but requires none, because SAS devices send
 //! none. The handshake only checks that a client holds the key of the certificate it shows
-//! ([`OptionalClientCert`]); which identity the certificate proves is decided at CONNECT, when
+//! (`OptionalClientCert`); which identity the certificate proves is decided at CONNECT, when
 //! the client id is known: a self-signed certificate by its SHA-1 or SHA-256 thumbprint
 //! registered for that identity, a CA-signed one by its chain to one of the configured device
 //! CAs ([`DeviceCaVerifier`]) and its subject CN equal to the device id.

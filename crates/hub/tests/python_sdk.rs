@@ -1,7 +1,7 @@
 //! The unmodified Python `azure-iot-device` 2.14.0 (from PyPI, in a venv under `target/`,
 //! installed on first use) runs an IoT Plug and Play temperature controller
 //! (`tests/python/pnp_device.py`) against an in-process hub, each test on its own
-//! `127.42.0.N:8883` (the SDK hard-codes the port) with that IP in the server certificate.
+//! `127.42.N.k:8883` (the SDK hard-codes the port) with that IP in the server certificate.
 //! Without `python3` the tests print a notice and skip, except in CI (`CI` set).
 //!
 //! This checks the hub crate alone; the root package's real-client test runs the same SDK
@@ -128,7 +128,21 @@ struct Setup {
 
 async fn start(n: u8) -> Setup {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let ip = format!("127.42.0.{n}");
+    // The SDK only dials port 8883, so each test needs its own address; another run of these
+    // tests (another worktree) may hold one, so take the first free 127.42.N.k.
+    let mut bound = None;
+    for k in 1..=250_u8 {
+        let ip = format!("127.42.{n}.{k}");
+        match tokio::net::TcpListener::bind(format!("{ip}:8883")).await {
+            Ok(listener) => {
+                bound = Some((ip, listener));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("bind {ip}:8883: {e}"),
+        }
+    }
+    let (ip, listener) = bound.expect("a free 127.42.N.k:8883");
     let dir = tempfile::tempdir().expect("tempdir");
     let files = devca::write_dev_ca(dir.path(), &["localhost".to_owned(), ip.clone()]).expect("ca");
     let ca_pem = std::fs::read(&files.ca_cert).expect("ca");
@@ -141,9 +155,6 @@ async fn start(n: u8) -> Setup {
     let hub = Hub::new(Arc::new(MemoryHubStore::new()), Arc::new(NoModels), config)
         .with_events(events.clone());
     let server = tls::server_config_from_files(&files.server_cert, &files.server_key).expect("tls");
-    let listener = tokio::net::TcpListener::bind(format!("{ip}:8883"))
-        .await
-        .expect("bind 8883");
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = hub.clone();
     tokio::spawn(async move {
