@@ -76,6 +76,10 @@ pub struct Settings {
     /// PEM files of CAs whose certificates identify devices by CN (the development CA is
     /// trusted too when it is in use).
     pub hub_device_ca: Vec<PathBuf>,
+    /// Address of the IoT Hub service API (HTTPS, the hub's certificate); it runs with the hub.
+    pub service_bind: SocketAddr,
+    /// Serve the IoT Hub service API beside the hub.
+    pub service_enabled: bool,
 }
 
 /// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
@@ -171,6 +175,8 @@ impl Default for Settings {
             tls_key: None,
             hub_certs_dir: None,
             hub_device_ca: Vec::new(),
+            service_bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            service_enabled: true,
         }
     }
 }
@@ -205,6 +211,8 @@ impl fmt::Debug for Settings {
             .field("tls_key", &self.tls_key)
             .field("hub_certs_dir", &self.hub_certs_dir)
             .field("hub_device_ca", &self.hub_device_ca)
+            .field("service_bind", &self.service_bind)
+            .field("service_enabled", &self.service_enabled)
             .finish()
     }
 }

@@ -37,6 +37,8 @@ enum Command {
     Device(cli::device::DeviceArgs),
     /// Write a development CA and a server certificate for the device hub's MQTT endpoint.
     DevCa(cli::dev_ca::DevCaArgs),
+    /// The hub's shared access policies and service connection strings, through the API.
+    Hub(cli::hub::HubArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,5 +66,6 @@ fn main() -> ExitCode {
         Command::Admin(args) => cli::block_on("admin", cli::admin::run(args)),
         Command::DevCa(args) => cli::dev_ca::run(args),
         Command::Device(args) => cli::block_on("device", cli::device::run(args)),
+        Command::Hub(args) => cli::block_on("hub", cli::hub::run(args)),
     }
 }

@@ -73,6 +73,8 @@ pub struct Services {
     pub hub: Hub,
     /// The MQTT endpoint's TLS setup, when the endpoint runs.
     pub hub_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where the IoT Hub service API listens, once it does (for connection strings).
+    pub service_endpoint: Arc<routes::api::hub_service::ServiceEndpoint>,
 }
 
 impl Services {
@@ -122,6 +124,18 @@ impl Services {
                 ..HubConfig::default()
             },
         );
+        // A new hub gets IoT Hub's four shared access policies, with fresh keys.
+        if crate::service::policies::seed_defaults(&store)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: redact_url(&settings.database_url),
+                source,
+            })?
+        {
+            tracing::info!(
+                "created the default shared access policies (iothubowner, service, registryRead, registryReadWrite)"
+            );
+        }
         Ok(Self {
             hub,
             hub_tls,
@@ -139,6 +153,7 @@ impl Services {
             policy: Arc::new(policy),
             site: Arc::new(Site::new(&settings)),
             metrics: Arc::new(Metrics::default()),
+            service_endpoint: Arc::default(),
             settings: Arc::new(settings),
             store,
             resolution,
@@ -159,7 +174,8 @@ impl Services {
             .app_data(web::Data::from(self.publisher.clone()))
             .app_data(web::Data::from(self.site.clone()))
             .app_data(web::Data::from(self.metrics.clone()))
-            .app_data(web::Data::new(self.hub.clone()));
+            .app_data(web::Data::new(self.hub.clone()))
+            .app_data(web::Data::from(self.service_endpoint.clone()));
     }
 }
 
@@ -220,6 +236,7 @@ pub struct Application {
     listeners: Vec<(&'static str, ListenerTask)>,
     /// Set when the HTTP server has stopped, so listeners close their connections too.
     stopping: tokio::sync::watch::Sender<bool>,
+    service_address: Option<SocketAddr>,
 }
 
 impl Application {
@@ -228,7 +245,28 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let services = Services::open(settings).await?;
         let application = Self::with_services(services)?;
-        application.with_hub().await
+        application.with_hub().await?.with_default_service_api()
+    }
+
+    /// The IoT Hub service API beside the hub (when both are on), with the hub's certificate:
+    /// the configured one, or the development CA's server certificate.
+    fn with_default_service_api(self) -> Result<Self, StartupError> {
+        let settings = self.services.settings.clone();
+        if !(settings.hub && settings.service_enabled) {
+            return Ok(self);
+        }
+        let (cert, key) = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+            _ => {
+                let files =
+                    devca::ensure_dev_certs(&settings.dev_certs_dir(), &settings.hub_host_names)
+                        .map_err(|e| StartupError::Hub(e.to_string()))?;
+                (files.server_cert, files.server_key)
+            }
+        };
+        let tls = crate::service::tls_config(&cert, &key).map_err(StartupError::Hub)?;
+        let hub = self.services.hub.clone();
+        self.with_service_api(hub, tls)
     }
 
     /// Binds the device hub's MQTT endpoint (when it is on) and runs it beside the HTTP server.
@@ -306,7 +344,62 @@ impl Application {
             services,
             listeners: Vec::new(),
             stopping: tokio::sync::watch::Sender::new(false),
+            service_address: None,
         })
+    }
+
+    /// Binds the IoT Hub service API (`settings.service_bind`) over `hub` with the hub's
+    /// certificate, unless it is disabled; it runs with [`run_until_stopped`](Self::run_until_stopped).
+    pub fn with_service_api(
+        mut self,
+        hub: twinhub_hub::Hub,
+        tls: rustls::ServerConfig,
+    ) -> Result<Self, StartupError> {
+        if !self.services.settings.service_enabled {
+            return Ok(self);
+        }
+        let bind = self.services.settings.service_bind;
+        let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+            address: bind,
+            source,
+        })?;
+        let address = listener.local_addr()?;
+        let host_names = hub.config().host_names.clone();
+        self.services.service_endpoint.set(
+            host_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".to_owned()),
+            address.port(),
+        );
+        let state = Arc::new(crate::service::ServiceState {
+            hub,
+            hub_store: self.services.store.clone().hub(),
+            store: self.services.store.clone(),
+            host_names,
+            port: address.port(),
+        });
+        let server = crate::service::server(state, listener, tls)?;
+        // Stop with the HTTP server (a failed listener stops everything).
+        let handle = server.handle();
+        let mut stopping = self.stopping.subscribe();
+        tokio::spawn(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            handle.stop(true).await;
+        });
+        tracing::info!(address = %address, "IoT Hub service API listening on https://{address}");
+        self.service_address = Some(address);
+        Ok(self.with_listener("service", async move {
+            server.await.map_err(|source| StartupError::Listener {
+                name: "service",
+                source: Box::new(source),
+            })
+        }))
+    }
+
+    /// Where the IoT Hub service API listens, when it does.
+    pub fn service_address(&self) -> Option<SocketAddr> {
+        self.service_address
     }
 
     /// The shared pieces, for building another listener over the same store and policy.

@@ -17,7 +17,7 @@ use chrono::Utc;
 
 use crate::config::{Secret, Settings};
 use crate::domain::access::{Actor, ApiToken, AuditEntry, Outcome, Subject, User};
-use crate::store::{Store, StoreError};
+use crate::store::{AccessStore, Store, StoreError};
 
 use secrets::{constant_time_eq, looks_like_token, sha256_hex};
 use throttle::LoginThrottle;
@@ -222,15 +222,17 @@ impl Authenticator {
     /// The live session with this secret id, if any, and its user.
     pub async fn session(&self, id: &str) -> Result<Option<(User, SessionInfo)>, AuthError> {
         let id_sha256 = sha256_hex(id);
-        Ok(self.store.session(&id_sha256).await?.map(|session| {
-            (
-                session.user,
-                SessionInfo {
-                    id_sha256,
-                    csrf_token: session.csrf_token,
-                },
-            )
-        }))
+        Ok(AccessStore::session(self.store.as_ref(), &id_sha256)
+            .await?
+            .map(|session| {
+                (
+                    session.user,
+                    SessionInfo {
+                        id_sha256,
+                        csrf_token: session.csrf_token,
+                    },
+                )
+            }))
     }
 
     /// Starts a new session for `user`, ending `previous` (a new id every login, so a session
@@ -244,7 +246,7 @@ impl Authenticator {
         if let Some(previous) = previous
             && let Some((_, old)) = self.session(previous).await?
         {
-            self.store.delete_session(&old.id_sha256).await?;
+            AccessStore::delete_session(self.store.as_ref(), &old.id_sha256).await?;
         }
         let id = secrets::random_hex();
         let expires_at = Utc::now() + self.session_ttl;
@@ -273,7 +275,7 @@ impl Authenticator {
     /// Ends the session with this secret id, if it is live.
     pub async fn end_session(&self, id: &str, source: Option<String>) -> Result<(), AuthError> {
         if let Some((user, session)) = self.session(id).await? {
-            self.store.delete_session(&session.id_sha256).await?;
+            AccessStore::delete_session(self.store.as_ref(), &session.id_sha256).await?;
             self.store
                 .audit(
                     &Actor::new(user.name.clone(), source),

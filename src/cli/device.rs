@@ -73,16 +73,16 @@ enum ConnectionKind {
 }
 
 /// Characters escaped in a path segment (device ids may hold `#`, `?`, `%`, `/`-free punctuation).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
 /// A failed command: what to print and the exit status.
-struct Failure {
-    exit: Exit,
-    message: String,
+pub(super) struct Failure {
+    pub(super) exit: Exit,
+    pub(super) message: String,
 }
 
 pub async fn run(args: DeviceArgs) -> ExitCode {
@@ -216,19 +216,19 @@ fn device_path(id: &str) -> String {
     format!("/api/v1/devices/{}", utf8_percent_encode(id, SEGMENT))
 }
 
-fn pretty(value: &Value) -> String {
+pub(super) fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// The twinhub API at `--repo`, with `--token`.
-struct Api {
+/// The twinhub API at `--repo`, with `--token` (shared with `twinhub hub`).
+pub(super) struct Api {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
 }
 
 impl Api {
-    fn new(repo: &RepoArgs) -> Result<Api, Failure> {
+    pub(super) fn new(repo: &RepoArgs) -> Result<Api, Failure> {
         if !(repo.repo.starts_with("http://") || repo.repo.starts_with("https://")) {
             return Err(Failure {
                 exit: Exit::Usage,
@@ -264,7 +264,7 @@ impl Api {
         self.finish(request, "GET", path).await
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -11,6 +11,7 @@ pub mod dev_ca;
 pub mod device;
 pub mod export;
 pub mod files;
+pub mod hub;
 pub mod import;
 pub mod openapi;
 pub mod progress;

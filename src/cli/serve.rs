@@ -77,6 +77,13 @@ pub struct ServeArgs {
     /// Always mark cookies Secure (when TLS ends before twinhub without a trusted proxy).
     #[arg(long, env = "TWINHUB_SECURE_COOKIES", value_name = "BOOL")]
     secure_cookies: Option<bool>,
+    /// Address of the IoT Hub service API (HTTPS with the hub's certificate)
+    /// [default: 127.0.0.1:8443].
+    #[arg(long, env = "TWINHUB_SERVICE_BIND", value_name = "ADDR")]
+    service_bind: Option<SocketAddr>,
+    /// Do not serve the IoT Hub service API.
+    #[arg(long, env = "TWINHUB_NO_SERVICE")]
+    no_service: bool,
     /// Do not run the device hub's MQTT endpoint (the device API still works).
     #[arg(long, env = "TWINHUB_NO_HUB")]
     no_hub: bool,
@@ -142,8 +149,12 @@ impl ServeArgs {
             max_dtdl_version,
             default_visibility,
             behind_proxy,
-            secure_cookies
+            secure_cookies,
+            service_bind
         );
+        if self.no_service {
+            settings.service_enabled = false;
+        }
         if let Some(url) = self.public_url {
             settings.public_url = Some(url);
         }

@@ -8,3 +8,4 @@ pub mod diff;
 pub mod facets;
 pub mod issue;
 pub mod model;
+pub mod policy;

@@ -6,6 +6,8 @@ pub mod access;
 mod access_sql;
 mod hub_sql;
 mod postgres;
+pub mod service;
+mod service_sql;
 mod sql;
 mod sqlite;
 
@@ -22,6 +24,7 @@ use crate::domain::model::{
 
 pub use access::AccessStore;
 pub use postgres::PgStore;
+pub use service::ServiceStore;
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in the store, in terms the domain can act on.
@@ -144,15 +147,15 @@ pub trait ModelStore: Send + Sync {
     async fn changes(&self) -> Result<Option<BoxStream<'static, Option<Change>>>, StoreError>;
 }
 
-/// Both sides of the database: models and access control, on one pool. The device hub's
-/// storage shares the pool through [`Store::hub`] (not a supertrait: its session methods
-/// would clash with the browser sessions of [`AccessStore`]).
-pub trait Store: ModelStore + AccessStore {
+/// Every side of the database: models, access control and the hub's service side, on one
+/// pool. The device hub's storage shares the pool through [`Store::hub`] (not a supertrait:
+/// its session methods would clash with the browser sessions of [`AccessStore`]).
+pub trait Store: ModelStore + AccessStore + ServiceStore {
     /// The same database as the device hub's [`HubStore`](twinhub_hub::HubStore).
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore>;
 }
 
-impl<T: ModelStore + AccessStore + twinhub_hub::HubStore + 'static> Store for T {
+impl<T: ModelStore + AccessStore + ServiceStore + twinhub_hub::HubStore + 'static> Store for T {
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore> {
         self
     }

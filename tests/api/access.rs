@@ -241,7 +241,19 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         "get /api/v1/users"
         | "post /api/v1/users"
         | "delete /api/v1/users/{name}"
-        | "get /api/v1/audit" => or_refused(admin),
+        | "get /api/v1/audit"
+        | "get /api/v1/hub/policies"
+        | "post /api/v1/hub/policies"
+        | "get /api/v1/hub/policies/{name}"
+        | "patch /api/v1/hub/policies/{name}"
+        | "delete /api/v1/hub/policies/{name}"
+        | "post /api/v1/hub/policies/{name}/regenerate" => or_refused(admin),
+        "post /api/v1/devices/query" => or_refused(hub_reader),
+        // This app runs no service listener, so an admin learns there is no endpoint.
+        "get /api/v1/hub/policies/{name}/connection-string" => match or_refused(admin) {
+            Allowed => NotFound,
+            refused => refused,
+        },
         other => panic!("route {other} is not in the access matrix: add what each caller may do"),
     }
 }
@@ -461,6 +473,46 @@ async fn call(
             )
         }
         "get /api/v1/audit" => (Method::GET, "/api/v1/audit".into(), None),
+        "get /api/v1/hub/policies" => (Method::GET, "/api/v1/hub/policies".into(), None),
+        "post /api/v1/hub/policies" => (
+            Method::POST,
+            "/api/v1/hub/policies".into(),
+            Some(json!({ "name": format!("p{n}"), "rights": ["RegistryRead"] })),
+        ),
+        "get /api/v1/hub/policies/{name}" => {
+            (Method::GET, "/api/v1/hub/policies/service".into(), None)
+        }
+        "patch /api/v1/hub/policies/{name}" => (
+            Method::PATCH,
+            "/api/v1/hub/policies/registryRead".into(),
+            Some(json!({ "rights": ["RegistryRead"] })),
+        ),
+        "delete /api/v1/hub/policies/{name}" => {
+            let name = format!("doomed{n}");
+            admin(
+                app,
+                Method::POST,
+                "/api/v1/hub/policies",
+                Some(json!({ "name": name, "rights": [] })),
+            )
+            .await;
+            (Method::DELETE, format!("/api/v1/hub/policies/{name}"), None)
+        }
+        "post /api/v1/hub/policies/{name}/regenerate" => (
+            Method::POST,
+            "/api/v1/hub/policies/registryReadWrite/regenerate".into(),
+            Some(json!({ "key": "secondary" })),
+        ),
+        "get /api/v1/hub/policies/{name}/connection-string" => (
+            Method::GET,
+            "/api/v1/hub/policies/service/connection-string".into(),
+            None,
+        ),
+        "post /api/v1/devices/query" => (
+            Method::POST,
+            "/api/v1/devices/query".into(),
+            Some(json!({ "query": "SELECT * FROM devices" })),
+        ),
         "get /api/v1/devices" => (Method::GET, "/api/v1/devices".into(), None),
         "post /api/v1/devices" => (
             Method::POST,

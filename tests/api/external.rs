@@ -1,7 +1,8 @@
 //! Tests that drive twinhub from real third-party clients, run from `cargo test` so that the
 //! one test command runs everything: the web UI in headless Chromium (playwright-core, in
 //! `tests/browser`), the unmodified Azure Python DMR client (`tests/real_client`) and the
-//! unmodified Azure IoT device SDK against the device hub (`tests/hub_client`). Each
+//! unmodified Azure IoT device SDK against the device hub (`tests/hub_client`), the service SDK
+//! against the IoT Hub service API (`tests/service_client`). Each
 //! installs its own packages (npm, a Python venv) on first use. Where a tool the machine must
 //! provide is missing (node, Debian's chromium, python3), the test prints how to get it and
 //! skips, except in CI (`CI` set), where that is a failure.
@@ -124,5 +125,26 @@ fn the_azure_iot_device_sdk_runs_a_plug_and_play_controller_against_twinhub() {
             .env("TWINHUB_BIN", env!("CARGO_BIN_EXE_twinhub"))
             .env("PYTHONDONTWRITEBYTECODE", "1"),
         "azure-iot-device against twinhub's device hub",
+    );
+}
+
+#[test]
+fn the_azure_iot_hub_service_sdk_manages_and_controls_devices_through_twinhub() {
+    if !tool_available("python3", "install Python 3 with venv") {
+        return;
+    }
+    run(
+        Command::new("bash")
+            .arg(repository().join(".ci/service-client-setup"))
+            .current_dir(repository()),
+        "setting up the service SDK (target/service-client-venv)",
+    );
+    run(
+        Command::new(repository().join("target/service-client-venv/bin/python"))
+            .args(["-m", "pytest", "-q", "tests/service_client"])
+            .current_dir(repository())
+            .env("TWINHUB_BIN", env!("CARGO_BIN_EXE_twinhub"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        "azure-iot-hub against twinhub's service API",
     );
 }

@@ -31,6 +31,10 @@ const LAYERS: &[(&str, May)] = &[
         "http",
         May::Import(&["domain", "config", "store", "repository", "auth", "authz"]),
     ),
+    (
+        "service",
+        May::Import(&["domain", "config", "store", "repository", "http"]),
+    ),
     ("routes", May::ImportAllBelow),
     ("openapi", May::Import(&["domain", "http", "routes"])),
     ("startup", May::ImportAllBelow),

@@ -23,3 +23,4 @@ mod operations;
 mod pages;
 mod sample;
 mod scale_out;
+mod service;

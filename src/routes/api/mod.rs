@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod hub_service;
 pub mod models;
 pub mod namespaces;
 pub mod tokens;
@@ -59,7 +60,15 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(devices::patch_digital_twin)
         .service(devices::invoke_command)
         .service(devices::invoke_component_command)
-        .service(devices::send_message);
+        .service(devices::send_message)
+        .service(hub_service::list_policies)
+        .service(hub_service::create_policy)
+        .service(hub_service::get_policy)
+        .service(hub_service::patch_policy)
+        .service(hub_service::delete_policy)
+        .service(hub_service::regenerate_policy)
+        .service(hub_service::policy_connection_string)
+        .service(hub_service::query_devices);
 }
 
 /// A whole-number query parameter within bounds, `default` when absent.
