@@ -11,6 +11,8 @@
 //! - `telemetry DEVICES SECONDS`: QoS 1 telemetry from DEVICES devices (16 in flight each) for
 //!   SECONDS, through the hub over TLS, then the same messages through the local Mosquitto
 //!   (127.0.0.1:1883, plain TCP) to one subscriber; the load runs in a child process both times.
+//! - `tls-baseline N`: the same N connections held by a bare rustls server (handshake, no
+//!   MQTT), to tell the TLS state from the hub's own per-connection memory.
 //! - `latency N`: N desired-property updates through the facade, each timed until the
 //!   connected device has the PUBLISH; reports p50 / p99 / max.
 //!
@@ -59,6 +61,7 @@ fn main() -> Result<(), Error> {
         Some("connections") => runtime.block_on(connections(arg(1, 10_000) as usize)),
         Some("telemetry") => runtime.block_on(telemetry(arg(1, 100) as usize, arg(2, 10))),
         Some("latency") => runtime.block_on(latency(arg(1, 2000) as usize)),
+        Some("tls-baseline") => runtime.block_on(tls_baseline(arg(1, 10_000) as usize)),
         // Child processes.
         Some("hold") => runtime.block_on(hold(&args[1..])),
         Some("load") => runtime.block_on(load(&args[1..])),
@@ -158,6 +161,63 @@ async fn connections(count: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Holds N bare TLS connections (one byte read from each) and reports the server's memory.
+async fn tls_baseline(count: usize) -> Result<(), Error> {
+    let dir = tempfile::tempdir()?;
+    let ip = "127.43.0.4";
+    let files = devca::write_dev_ca(dir.path(), &[HOST.to_owned(), ip.to_owned()])?;
+    let server = tls::server_config_from_files(&files.server_cert, &files.server_key)?;
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await?;
+    let addr = listener.local_addr()?;
+    let held = Arc::new(AtomicU64::new(0));
+    let counter = held.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                if let Ok(mut stream) = acceptor.accept(tcp).await {
+                    let mut byte = [0_u8; 1];
+                    if stream.read_exact(&mut byte).await.is_ok() {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let mut rest = [0_u8; 1];
+                        let _ = stream.read(&mut rest).await;
+                    }
+                }
+            });
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_kib();
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "hold",
+            &addr.to_string(),
+            &files.ca_cert.display().to_string(),
+            &count.to_string(),
+            "tls-only",
+        ])
+        .stdin(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    while held.load(Ordering::Relaxed) < count as u64 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("the client process ended early: {status}").into());
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib();
+    println!(
+        "bare TLS server RSS: {before} KiB before, {after} KiB with {count} connections: {:.1} KiB per connection",
+        (after.saturating_sub(before)) as f64 / count as f64
+    );
+    drop(child.stdin.take());
+    let _ = child.wait().await;
+    Ok(())
+}
+
 fn client_tls(ca: &Path) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca)? {
@@ -236,6 +296,7 @@ async fn hold(args: &[String]) -> Result<(), Error> {
     let addr: SocketAddr = args[0].parse()?;
     let config = client_tls(Path::new(&args[1]))?;
     let count: usize = args[2].parse()?;
+    let tls_only = args.get(3).is_some_and(|a| a == "tls-only");
     let gate = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::with_capacity(count);
     let started = Instant::now();
@@ -244,12 +305,19 @@ async fn hold(args: &[String]) -> Result<(), Error> {
         let config = config.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = tls_connect(addr, config).await?;
-            mqtt_connect(&mut stream, &device(i), true).await?;
+            if tls_only {
+                // Finish the handshake: rustls completes it on the first write.
+                stream.write_all(b"x").await?;
+                stream.flush().await?;
+            } else {
+                mqtt_connect(&mut stream, &device(i), true).await?;
+            }
             drop(permit);
             Ok::<_, Error>(stream)
         }));
     }
     let mut streams = Vec::with_capacity(count);
+    eprintln!("clients: connecting");
     for task in tasks {
         streams.push(task.await??);
     }
@@ -315,16 +383,21 @@ async fn load(args: &[String]) -> Result<(), Error> {
         // Mosquitto forwards to one subscriber, as the hub hands on to its sink.
         let mut sub = TcpStream::connect(addr).await?;
         let mut buf = mqtt_connect(&mut sub, &IdentityKey::device("bench-sub")?, false).await?;
-        write(
-            &mut sub,
-            Packet::Subscribe(Subscribe::new("devices/#", QoS::AtMostOnce)),
-        )
-        .await?;
+        let mut subscribe = Subscribe::new("devices/#", QoS::AtMostOnce);
+        subscribe.pkid = 1;
+        write(&mut sub, Packet::Subscribe(subscribe)).await?;
         let received = received.clone();
         tokio::spawn(async move {
-            while let Ok(packet) = read(&mut sub, &mut buf).await {
-                if matches!(packet, Packet::Publish(_)) {
-                    received.fetch_add(1, Ordering::Relaxed);
+            loop {
+                match read(&mut sub, &mut buf).await {
+                    Ok(Packet::Publish(_)) => {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("subscriber: {e}");
+                        return;
+                    }
                 }
             }
         });
@@ -351,11 +424,13 @@ async fn load(args: &[String]) -> Result<(), Error> {
         }));
     }
     let started = Instant::now();
+    // Count what was acknowledged by the deadline; the tasks then drain their windows.
+    tokio::time::sleep_until(deadline.into()).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let total = acked.load(Ordering::Relaxed);
     for task in tasks {
         task.await??;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let total = acked.load(Ordering::Relaxed);
     print!(
         "telemetry via {target}: {devices} devices, QoS 1, {WINDOW} in flight each: {total} acknowledged in {elapsed:.1} s = {:.0} msgs/s",
         total as f64 / elapsed

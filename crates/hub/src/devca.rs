@@ -87,7 +87,8 @@ pub fn write_dev_ca(dir: &Path, hosts: &[String]) -> Result<DevCerts, DevCaError
 
 /// Reuses the development certificates in `dir` when they are there: the CA as it is, the
 /// server certificate if it names exactly `hosts` (otherwise a new one from the same CA, so
-/// devices keep trusting it). Makes everything that is missing.
+/// devices keep trusting it; also when it expires within 30 days). Makes everything that is
+/// missing.
 pub fn ensure_dev_certs(dir: &Path, hosts: &[String]) -> Result<DevCerts, DevCaError> {
     if hosts.is_empty() {
         return Err(DevCaError::NoHosts);
@@ -100,7 +101,7 @@ pub fn ensure_dev_certs(dir: &Path, hosts: &[String]) -> Result<DevCerts, DevCaE
     let ca_key = KeyPair::from_pem(&read(&files.ca_key)?)?;
     let current = files.server_cert.exists()
         && files.server_key.exists()
-        && server_names(&read(&files.server_cert)?) == Some(wanted_names(hosts));
+        && server_is_current(&read(&files.server_cert)?, hosts);
     if !current {
         tracing::info!(dir = %dir.display(), "issuing a new development server certificate");
         write_server(&files, &ca_pem, &ca_key, hosts)?;
@@ -207,6 +208,22 @@ fn wanted_names(hosts: &[String]) -> BTreeSet<String> {
             Err(_) => format!("dns:{}", h.to_ascii_lowercase()),
         })
         .collect()
+}
+
+/// Reissue a server certificate this close to its expiry.
+const RENEW_BEFORE_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Whether a server certificate names exactly `hosts` and stays valid for a while.
+fn server_is_current(pem: &str, hosts: &[String]) -> bool {
+    let Ok((_, pem_block)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else {
+        return false;
+    };
+    let Ok(cert) = pem_block.parse_x509() else {
+        return false;
+    };
+    let expires = cert.validity().not_after.timestamp();
+    expires - chrono::Utc::now().timestamp() > RENEW_BEFORE_SECONDS
+        && server_names(pem) == Some(wanted_names(hosts))
 }
 
 /// The SAN entries of the first certificate in a PEM text.

@@ -6,6 +6,11 @@
 //!
 //! Persistence goes through [`HubStore`]; the root package implements it on SQLite and
 //! PostgreSQL next to the model repository, and [`MemoryHubStore`] serves tests.
+//!
+//! The root package uses [`Hub`] only: registry and twin operations, direct methods and
+//! cloud-to-device messages, and [`Hub::serve_mqtt`] with a TLS configuration from [`tls`]
+//! (a certificate of its own, or the development CA of [`devca`]). Models come in through a
+//! [`ModelSource`]; what happens goes out through an [`EventSink`].
 
 mod config;
 pub mod conformance;

@@ -125,7 +125,31 @@ pub(crate) async fn run(
         _ => tracing::warn!(%peer, identity = %key, reason = %close, "device connection closed"),
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+    // MQTT sends the will when a connection ends without DISCONNECT; not when the hub ended
+    // it on purpose (takeover, a disabled or deleted identity) or is shutting down.
+    if !matches!(close, Close::Disconnect | Close::Shutdown | Close::Hub(_))
+        && let Some((bag, body)) = conn.will.take()
+        && let Err(reason) = conn.on_telemetry(bag, &body).await
+    {
+        tracing::warn!(%peer, identity = %key, %reason, "will message not delivered");
+    }
     conn.finish().await;
+}
+
+/// The CONNECT's will when its topic is the identity's telemetry (the only will IoT Hub
+/// accepts), marked `iothub-messagetype=Will` as IoT Hub marks it.
+fn will_of(key: &IdentityKey, connect: &rumqttc::mqttbytes::v4::Connect) -> Option<(Bag, Bytes)> {
+    let will = connect.last_will.as_ref()?;
+    match topics::parse_inbound(key, &will.topic) {
+        Ok(Inbound::Telemetry(mut bag)) => {
+            bag.push(("iothub-messagetype".into(), Some("Will".into())));
+            Some((bag, will.message.clone()))
+        }
+        _ => {
+            tracing::info!(identity = %key, topic = %will.topic, "will on a topic other than telemetry ignored");
+            None
+        }
+    }
 }
 
 /// TLS handshake, then the first packet, which must be CONNECT.
@@ -302,13 +326,17 @@ struct Conn {
     methods: Arc<AtomicBool>,
     model: Option<Arc<DeviceModel>>,
     last_desired: u64,
-    keepalive: Option<Duration>,
+    /// How long the device may stay silent (1.5 × keepalive).
+    keepalive: Duration,
     token_deadline: Option<Instant>,
     /// QoS 1 messages sent and not yet acknowledged: packet id → C2D message id.
     inflight: HashMap<u16, String>,
     c2d_inflight: HashSet<String>,
     next_pkid: u16,
     last_activity: Option<Instant>,
+    /// The CONNECT's will, as a telemetry message (bag, body) to send if the connection ends
+    /// without DISCONNECT.
+    will: Option<(Bag, Bytes)>,
     out: BytesMut,
 }
 
@@ -335,77 +363,100 @@ impl Conn {
                     methods: methods.clone(),
                 },
             );
-            hub.store()
+            if let Err(e) = hub
+                .store()
                 .set_connection_state(&key, ConnectionState::Connected, now())
-                .await?;
-        }
-        let client_id = connect.client_id.clone();
-        let persistent = !connect.clean_session;
-        let mut subscriptions = HashMap::new();
-        let session_present = if persistent {
-            match hub.store().session(&client_id).await? {
-                Some(session) => {
-                    for s in session.subscriptions {
-                        if let Some(feature) = topics::feature_of(&key, &s.filter) {
-                            let qos = if s.qos == 0 {
-                                QoS::AtMostOnce
-                            } else {
-                                QoS::AtLeastOnce
-                            };
-                            subscriptions.insert(feature, (s.filter, qos));
-                        }
-                    }
-                    true
-                }
-                None => {
-                    hub.store()
-                        .save_session(&client_id, &SessionRecord::default())
-                        .await?;
-                    false
-                }
+                .await
+            {
+                live.deregister(&key, id);
+                return Err(e.into());
             }
-        } else {
-            hub.store().delete_session(&client_id).await?;
-            false
+        }
+        // Whatever fails from here on must not leave the identity registered as connected.
+        let set_up = async {
+            let client_id = connect.client_id.clone();
+            let persistent = !connect.clean_session;
+            let mut subscriptions = HashMap::new();
+            let session_present = if persistent {
+                match hub.store().session(&client_id).await? {
+                    Some(session) => {
+                        for s in session.subscriptions {
+                            if let Some(feature) = topics::feature_of(&key, &s.filter) {
+                                let qos = if s.qos == 0 {
+                                    QoS::AtMostOnce
+                                } else {
+                                    QoS::AtLeastOnce
+                                };
+                                subscriptions.insert(feature, (s.filter, qos));
+                            }
+                        }
+                        true
+                    }
+                    None => {
+                        hub.store()
+                            .save_session(&client_id, &SessionRecord::default())
+                            .await?;
+                        false
+                    }
+                }
+            } else {
+                hub.store().delete_session(&client_id).await?;
+                false
+            };
+            methods.store(
+                subscriptions.contains_key(&Feature::Methods),
+                Ordering::Release,
+            );
+            let record = hub.device_model_id(&key, accepted.model_id).await?;
+            let model = hub.model_of(&record.twin, false).await?;
+            let token_deadline = accepted.token_expiry.map(|expiry| {
+                let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
+                Instant::now() + Duration::from_secs(left)
+            });
+            let keepalive = silence_limit(connect.keep_alive);
+            let mut conn = Conn {
+                hub: hub.clone(),
+                key: key.clone(),
+                id,
+                client_id,
+                persistent,
+                session_present,
+                subscriptions,
+                methods: methods.clone(),
+                model,
+                last_desired: record.twin.desired_version(),
+                keepalive,
+                token_deadline,
+                inflight: HashMap::new(),
+                c2d_inflight: HashSet::new(),
+                next_pkid: 0,
+                last_activity: None,
+                will: will_of(&key, connect),
+                out: BytesMut::with_capacity(256),
+            };
+            conn.queue(Packet::ConnAck(ConnAck::new(
+                ConnectReturnCode::Success,
+                session_present,
+            )));
+            hub.emit(conn.connection_event("deviceConnected")).await;
+            conn.deliver_c2d().await;
+            Ok::<_, HubError>(conn)
         };
-        methods.store(
-            subscriptions.contains_key(&Feature::Methods),
-            Ordering::Release,
-        );
-        let record = hub.device_model_id(&key, accepted.model_id).await?;
-        let model = hub.model_of(&record.twin, false).await?;
-        let token_deadline = accepted.token_expiry.map(|expiry| {
-            let left = expiry.saturating_sub(u64::try_from(now().timestamp()).unwrap_or(0));
-            Instant::now() + Duration::from_secs(left)
-        });
-        let keepalive = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
-        let mut conn = Conn {
-            hub: hub.clone(),
-            key,
-            id,
-            client_id,
-            persistent,
-            session_present,
-            subscriptions,
-            methods,
-            model,
-            last_desired: record.twin.desired_version(),
-            keepalive,
-            token_deadline,
-            inflight: HashMap::new(),
-            c2d_inflight: HashSet::new(),
-            next_pkid: 0,
-            last_activity: None,
-            out: BytesMut::with_capacity(256),
-        };
-        conn.queue(Packet::ConnAck(ConnAck::new(
-            ConnectReturnCode::Success,
-            session_present,
-        )));
-        hub.emit(conn.connection_event("deviceConnected")).await;
-        conn.deliver_c2d().await;
-        Ok((conn, rx))
+        match set_up.await {
+            Ok(conn) => Ok((conn, rx)),
+            Err(error) => {
+                let _serial = live.state_lock(&key).lock().await;
+                if live.deregister(&key, id)
+                    && let Err(e) = hub
+                        .store()
+                        .set_connection_state(&key, ConnectionState::Disconnected, now())
+                        .await
+                {
+                    tracing::error!(identity = %key, error = %e, "disconnection not recorded");
+                }
+                Err(error)
+            }
+        }
     }
 
     fn connection_event(&self, op: &str) -> HubEvent {
@@ -454,7 +505,7 @@ impl Conn {
             if let Err(close) = self.flush(stream).await {
                 return close;
             }
-            let keepalive = self.keepalive.map(|k| last_read + k);
+            let silent_until = last_read + self.keepalive;
             let token = self.token_deadline;
             tokio::select! {
                 _ = shutdown.changed() => return Close::Shutdown,
@@ -472,7 +523,7 @@ impl Conn {
                     Ok(_) => last_read = Instant::now(),
                     Err(e) => return Close::Io(e),
                 },
-                () = sleep_until(keepalive), if keepalive.is_some() => return Close::KeepAlive,
+                () = tokio::time::sleep_until(silent_until) => return Close::KeepAlive,
                 () = sleep_until(token), if token.is_some() => return Close::TokenExpired,
             }
         }
@@ -889,6 +940,19 @@ impl Conn {
     }
 }
 
+/// IoT Hub's longest keepalive, used for 0 ("none") and anything longer, so that a dead
+/// connection is always noticed.
+const MAX_KEEPALIVE_SECONDS: u16 = 1767;
+
+/// How long a connection may stay silent: 1.5 × its keepalive.
+fn silence_limit(keep_alive: u16) -> Duration {
+    let seconds = match keep_alive {
+        0 => MAX_KEEPALIVE_SECONDS,
+        k => k.min(MAX_KEEPALIVE_SECONDS),
+    };
+    Duration::from_millis(u64::from(seconds) * 1500)
+}
+
 fn write_packet(out: &mut BytesMut, packet: Packet) -> Result<usize, CodecError> {
     packet.write(out, usize::MAX)
 }
@@ -946,4 +1010,115 @@ fn c2d_bag(key: &IdentityKey, message: &C2dMessage) -> String {
         bag.push((name.as_str().into(), value.as_deref().map(Cow::from)));
     }
     topics::encode_bag(&bag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HubConfig;
+    use crate::hub::TwinUpdate;
+    use crate::identity::IdentityStatus;
+    use crate::memory::MemoryHubStore;
+    use crate::models::NoModels;
+
+    async fn connection(hub: &Hub, key: &IdentityKey) -> Conn {
+        let mut subscriptions = HashMap::new();
+        subscriptions.insert(
+            Feature::DesiredUpdates,
+            (
+                "$iothub/twin/PATCH/properties/desired/#".to_owned(),
+                QoS::AtLeastOnce,
+            ),
+        );
+        Conn {
+            hub: hub.clone(),
+            key: key.clone(),
+            id: 1,
+            client_id: key.to_string(),
+            persistent: true,
+            session_present: false,
+            subscriptions,
+            methods: Arc::new(AtomicBool::new(false)),
+            model: None,
+            last_desired: 1,
+            keepalive: Duration::from_secs(60),
+            token_deadline: None,
+            inflight: HashMap::new(),
+            c2d_inflight: HashSet::new(),
+            next_pkid: 0,
+            last_activity: None,
+            will: None,
+            out: BytesMut::new(),
+        }
+    }
+
+    fn sent(conn: &mut Conn) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        while let Ok(Packet::Publish(p)) = Packet::read(&mut conn.out, usize::MAX) {
+            let body = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+            out.push((p.topic, body));
+        }
+        out
+    }
+
+    #[test]
+    fn the_silence_limit_is_one_and_a_half_keepalives_capped_as_iot_hub_caps_it() {
+        assert_eq!(silence_limit(30), Duration::from_secs(45));
+        assert_eq!(silence_limit(0), Duration::from_millis(1767 * 1500));
+        assert_eq!(silence_limit(u16::MAX), Duration::from_millis(1767 * 1500));
+    }
+
+    #[tokio::test]
+    async fn desired_changes_reach_the_device_in_version_order() {
+        let hub = Hub::new(
+            Arc::new(MemoryHubStore::new()),
+            Arc::new(NoModels),
+            HubConfig::default(),
+        );
+        let key = IdentityKey::device("d1").expect("id");
+        hub.create_identity(key.clone(), None, IdentityStatus::Enabled)
+            .await
+            .expect("create");
+        let mut updates = Vec::new();
+        for (name, value) in [("a", 1), ("b", 2), ("a", 3)] {
+            let update = TwinUpdate {
+                desired: Some(json!({ name: value })),
+                ..TwinUpdate::default()
+            };
+            hub.update_twin(&key, update.clone(), None, false)
+                .await
+                .expect("update");
+            let record = hub.twin(&key).await.expect("twin");
+            let mut patch = json!({ name: value });
+            patch["$version"] = json!(record.twin.desired_version());
+            updates.push(DesiredUpdate {
+                version: record.twin.desired_version(),
+                patch,
+            });
+        }
+        let mut conn = connection(&hub, &key).await;
+        // Version 3 arrives before version 2: the device gets the whole section at 3...
+        conn.push_desired(updates[1].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=4".to_owned(),
+                json!({"a": 3, "b": 2, "$version": 4})
+            )]
+        );
+        // ...and the late ones are dropped, being covered.
+        conn.push_desired(updates[0].clone()).await;
+        conn.push_desired(updates[2].clone()).await;
+        assert!(sent(&mut conn).is_empty());
+
+        let mut conn = connection(&hub, &key).await;
+        conn.push_desired(updates[0].clone()).await;
+        assert_eq!(
+            sent(&mut conn),
+            vec![(
+                "$iothub/twin/PATCH/properties/desired/?$version=2".to_owned(),
+                json!({"a": 1, "$version": 2})
+            )]
+        );
+    }
 }

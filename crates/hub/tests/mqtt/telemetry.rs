@@ -132,3 +132,50 @@ async fn module_identities_use_their_own_topics_and_twins() {
     within("the connection to close", device.closed()).await;
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn the_will_is_sent_as_telemetry_when_the_connection_breaks() {
+    let hub = TestHub::start(23).await;
+    let (key, sas_key) = hub.sas_device("d1").await;
+    let mut options = hub.sas_options(&key, &sas_key, None);
+    options.set_last_will(rumqttc::LastWill::new(
+        "devices/d1/messages/events/reason=lost",
+        "gone",
+        QoS::AtLeastOnce,
+        false,
+    ));
+    let (device, _) = Device::connect(options.clone()).await;
+    device.kill().await;
+    let will = hub
+        .events
+        .wait_for(|e| e.source == EventSource::Telemetry)
+        .await;
+    assert_eq!(will.body, b"gone");
+    assert_eq!(
+        will.properties,
+        vec![
+            ("reason".to_owned(), Some("lost".to_owned())),
+            ("iothub-messagetype".to_owned(), Some("Will".to_owned()))
+        ]
+    );
+
+    // A clean DISCONNECT sends no will.
+    let (device, _) = Device::connect(options).await;
+    device.client.disconnect().await.expect("disconnect");
+    let mut device = device;
+    device.closed().await;
+    within("the disconnection", async {
+        while hub.hub.is_connected(&key) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let wills = hub
+        .events
+        .all()
+        .into_iter()
+        .filter(|e| e.source == EventSource::Telemetry)
+        .count();
+    assert_eq!(wills, 1);
+    hub.stop().await;
+}
