@@ -6,6 +6,8 @@ pub mod access;
 mod access_sql;
 mod hub_sql;
 mod postgres;
+pub mod routing;
+mod routing_sql;
 mod sql;
 mod sqlite;
 
@@ -22,6 +24,7 @@ use crate::domain::model::{
 
 pub use access::AccessStore;
 pub use postgres::PgStore;
+pub use routing::{RoutingStore, SqlTelemetryStore};
 pub use sqlite::SqliteStore;
 
 /// What can go wrong in the store, in terms the domain can act on.
@@ -150,10 +153,17 @@ pub trait ModelStore: Send + Sync {
 pub trait Store: ModelStore + AccessStore {
     /// The same database as the device hub's [`HubStore`](twinhub_hub::HubStore).
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore>;
+
+    /// The same database as message routing's outbox, dead letters, telemetry and routes.
+    fn routing(self: Arc<Self>) -> Arc<dyn RoutingStore>;
 }
 
-impl<T: ModelStore + AccessStore + twinhub_hub::HubStore + 'static> Store for T {
+impl<T: ModelStore + AccessStore + twinhub_hub::HubStore + RoutingStore + 'static> Store for T {
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore> {
+        self
+    }
+
+    fn routing(self: Arc<Self>) -> Arc<dyn RoutingStore> {
         self
     }
 }

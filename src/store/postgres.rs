@@ -78,3 +78,4 @@ impl PgStore {
 super::sql::impl_model_store!(PgStore, Postgres);
 super::access_sql::impl_access_store!(PgStore, Postgres);
 super::hub_sql::impl_hub_store!(PgStore, Postgres);
+super::routing_sql::impl_routing_store!(PgStore, Postgres);

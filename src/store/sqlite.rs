@@ -52,3 +52,4 @@ impl SqliteStore {
 super::sql::impl_model_store!(SqliteStore, Sqlite);
 super::access_sql::impl_access_store!(SqliteStore, Sqlite);
 super::hub_sql::impl_hub_store!(SqliteStore, Sqlite);
+super::routing_sql::impl_routing_store!(SqliteStore, Sqlite);

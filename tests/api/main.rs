@@ -21,5 +21,6 @@ mod oidc;
 mod openapi;
 mod operations;
 mod pages;
+mod routing_store;
 mod sample;
 mod scale_out;
