@@ -76,6 +76,9 @@ pub struct Settings {
     /// PEM files of CAs whose certificates identify devices by CN (the development CA is
     /// trusted too when it is in use).
     pub hub_device_ca: Vec<PathBuf>,
+    /// Message routing (`[routing]`, `[[routing.endpoints]]`, `[[routing.routes]]`,
+    /// `[routing.fallback]`).
+    pub routing: crate::routing::RoutingSettings,
 }
 
 /// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
@@ -171,6 +174,7 @@ impl Default for Settings {
             tls_key: None,
             hub_certs_dir: None,
             hub_device_ca: Vec::new(),
+            routing: crate::routing::RoutingSettings::default(),
         }
     }
 }
@@ -205,6 +209,17 @@ impl fmt::Debug for Settings {
             .field("tls_key", &self.tls_key)
             .field("hub_certs_dir", &self.hub_certs_dir)
             .field("hub_device_ca", &self.hub_device_ca)
+            // Endpoint names only: webhook secrets must not reach the log.
+            .field(
+                "routing_endpoints",
+                &self
+                    .routing
+                    .endpoints
+                    .iter()
+                    .map(|e| &e.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("routing_routes", &self.routing.routes.len())
             .finish()
     }
 }
