@@ -4,6 +4,7 @@ pub mod audit;
 pub mod devices;
 pub mod models;
 pub mod namespaces;
+pub mod routing;
 pub mod tokens;
 pub mod users;
 
@@ -59,7 +60,13 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(devices::patch_digital_twin)
         .service(devices::invoke_command)
         .service(devices::invoke_component_command)
-        .service(devices::send_message);
+        .service(devices::send_message)
+        .service(routing::device_telemetry)
+        .service(routing::list_routes)
+        .service(routing::put_route)
+        .service(routing::delete_route)
+        .service(routing::test_route)
+        .service(routing::list_endpoints);
 }
 
 /// A whole-number query parameter within bounds, `default` when absent.
