@@ -164,3 +164,144 @@ on_both_backends! {
         receiver_handle.stop(false).await;
     }
 }
+
+/// Deletes the test's JetStream stream however the test ends.
+struct StreamGuard {
+    js: async_nats::jetstream::Context,
+    name: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let (js, name) = (self.js.clone(), self.name.clone());
+        // Drop runs outside async code: a runtime of its own on another thread.
+        let deleted = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(async { js.delete_stream(&name).await.map(|_| ()) }))
+        })
+        .join();
+        if !matches!(deleted, Ok(Ok(Ok(())))) {
+            eprintln!("could not delete a test stream");
+        }
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let stream = format!("TWINHUB_TEST_{unique}");
+    let prefix = format!("t{unique}");
+    let nats = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("the local NATS server");
+    let _guard = StreamGuard {
+        js: async_nats::jetstream::new(nats.clone()),
+        name: stream.clone(),
+    };
+
+    let certs = tempfile::tempdir().expect("temp dir");
+    let certs_dir = certs.path().join("hub-certs");
+    let dir = certs_dir.clone();
+    let (stream_name, subject_prefix) = (stream.clone(), prefix.clone());
+    let app = spawn_app_with(Backend::Sqlite, move |settings| {
+        settings.hub = true;
+        settings.hub_bind = "127.0.0.2:0".parse().expect("address");
+        settings.hub_host_names = vec!["127.0.0.2".to_owned()];
+        settings.hub_certs_dir = Some(dir);
+        settings.routing.hub_name = "e2ehub".into();
+        settings.routing.endpoints = vec![EndpointSettings {
+            name: "js".into(),
+            kind: EndpointKind::Nats,
+            url: "nats://127.0.0.1:4222".into(),
+            stream: Some(stream_name),
+            subject_prefix: Some(subject_prefix),
+            secret: None,
+            max_attempts: None,
+            initial_backoff_ms: None,
+            concurrency: None,
+            capacity: None,
+        }];
+        settings.routing.routes = vec![
+            Route::new(
+                RouteParts::new(
+                    "all",
+                    MessageSource::Telemetry,
+                    vec![EndpointName::new("js").expect("name")],
+                )
+                .enrich("site", "berlin"),
+            )
+            .expect("route"),
+        ];
+    })
+    .await;
+    let ca_pem = std::fs::read(certs_dir.join("ca.pem")).expect("the development CA");
+    let created: Value = api(
+        &app,
+        Method::POST,
+        "/api/v1/devices",
+        Some(json!({"deviceId": "js-1"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("device");
+    let sas_key = created["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let key = IdentityKey::device("js-1").expect("id");
+    let (client, mut eventloop) =
+        AsyncClient::new(device_options(&app, &ca_pem, &key, &sas_key), 16);
+    client
+        .publish(
+            "devices/js-1/messages/events/$.ct=application%2Fjson",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"temperature": 21}"#,
+        )
+        .await
+        .expect("publish");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
+            Ok(Ok(_)) => {}
+            other => panic!("no PUBACK: {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "no PUBACK");
+    }
+
+    // The copy is durably queued at PUBACK; JetStream has it once the lane delivered it.
+    let js = async_nats::jetstream::new(nats);
+    let subject = format!("{prefix}.e2ehub.Telemetry.js-1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        if let Ok(stream) = js.get_stream(&stream).await {
+            if let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await {
+                break m;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing on {subject}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(&message.payload[..], br#"{"temperature": 21}"#);
+    assert_eq!(
+        message.headers.get("site").map(|v| v.as_str()),
+        Some("berlin"),
+        "enriched"
+    );
+    assert_eq!(
+        message
+            .headers
+            .get("iothub-connection-device-id")
+            .map(|v| v.as_str()),
+        Some("js-1")
+    );
+    assert!(
+        message.headers.get("Nats-Msg-Id").is_some(),
+        "de-duplication id"
+    );
+    drop(client);
+}
