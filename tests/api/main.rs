@@ -21,6 +21,7 @@ mod oidc;
 mod openapi;
 mod operations;
 mod pages;
+mod routing_crash;
 mod routing_e2e;
 mod routing_store;
 mod sample;
