@@ -80,6 +80,9 @@ pub struct Settings {
     pub service_bind: SocketAddr,
     /// Serve the IoT Hub service API beside the hub.
     pub service_enabled: bool,
+    /// Message routing (`[routing]`, `[[routing.endpoints]]`, `[[routing.routes]]`,
+    /// `[routing.fallback]`).
+    pub routing: crate::routing::RoutingSettings,
 }
 
 /// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
@@ -177,6 +180,7 @@ impl Default for Settings {
             hub_device_ca: Vec::new(),
             service_bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             service_enabled: true,
+            routing: crate::routing::RoutingSettings::default(),
         }
     }
 }
@@ -213,6 +217,17 @@ impl fmt::Debug for Settings {
             .field("hub_device_ca", &self.hub_device_ca)
             .field("service_bind", &self.service_bind)
             .field("service_enabled", &self.service_enabled)
+            // Endpoint names only: webhook secrets must not reach the log.
+            .field(
+                "routing_endpoints",
+                &self
+                    .routing
+                    .endpoints
+                    .iter()
+                    .map(|e| &e.name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("routing_routes", &self.routing.routes.len())
             .finish()
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod openapi;
 pub mod repository;
 pub mod routes;
+pub mod routing;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -27,7 +27,7 @@ use crate::routes;
         (name = "dmr", description = "The Device Models Repository tree (anonymous, cacheable)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "devices", description = "The device hub: devices and modules, twins, digital twins, commands and cloud-to-device messages (grants on the scope hub)"),
-        (name = "hub", description = "The hub's shared access policies and device queries"),
+                (name = "hub", description = "The hub's shared access policies, device queries and message routing: routes, their test, endpoints (grants on the scope hub)"),
     ),
     modifiers(&BearerScheme)
 )]

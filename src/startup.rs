@@ -14,6 +14,8 @@ use actix_web::dev::Server;
 use actix_web::middleware;
 use actix_web::{App, HttpServer, web};
 use twinhub_hub::{Hub, HubConfig, devca, tls};
+
+use crate::routing::{Routing, RoutingSetupError, RoutingSink};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -46,6 +48,8 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(#[from] std::io::Error),
+    #[error(transparent)]
+    Routing(#[from] RoutingSetupError),
     #[error("cannot set up the device hub: {0}")]
     Hub(String),
     #[error("the {name} listener failed: {source}")]
@@ -71,6 +75,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The device hub: registry, twins and live devices, over the same database.
     pub hub: Hub,
+    /// Message routing: the router the hub's events go through, and its storage.
+    pub routing: Arc<Routing>,
     /// The MQTT endpoint's TLS setup, when the endpoint runs.
     pub hub_tls: Option<Arc<rustls::ServerConfig>>,
     /// Where the IoT Hub service API listens, once it does (for connection strings).
@@ -115,15 +121,28 @@ impl Services {
         };
         let authenticator = Arc::new(Authenticator::new(store.clone(), &settings));
         let (hub_tls, device_ca_roots) = hub_tls(&settings)?;
+        let models: Arc<dyn twinhub_hub::ModelSource> =
+            Arc::new(RepositoryModels::new(store.clone(), policy.parsing.clone()));
+        // The router starts before the hub, so the outbox's leftovers are being delivered
+        // before any device can connect.
+        let routing =
+            Arc::new(Routing::start(settings.routing.clone(), store.clone().routing()).await?);
+        let sink = RoutingSink::new(
+            routing.router.clone(),
+            store.clone().hub(),
+            models.clone(),
+            settings.routing.hub_name.clone(),
+        );
         let hub = Hub::new(
             store.clone().hub(),
-            Arc::new(RepositoryModels::new(store.clone(), policy.parsing.clone())),
+            models,
             HubConfig {
                 host_names: settings.hub_host_names.clone(),
                 device_ca_roots,
                 ..HubConfig::default()
             },
-        );
+        )
+        .with_events(Arc::new(sink));
         // A new hub gets IoT Hub's four shared access policies, with fresh keys.
         if crate::service::policies::seed_defaults(&store)
             .await
@@ -138,6 +157,7 @@ impl Services {
         }
         Ok(Self {
             hub,
+            routing,
             hub_tls,
             http_auth: Arc::new(HttpAuth::new(
                 authenticator.clone(),
@@ -175,7 +195,8 @@ impl Services {
             .app_data(web::Data::from(self.site.clone()))
             .app_data(web::Data::from(self.metrics.clone()))
             .app_data(web::Data::new(self.hub.clone()))
-            .app_data(web::Data::from(self.service_endpoint.clone()));
+            .app_data(web::Data::from(self.service_endpoint.clone()))
+            .app_data(web::Data::from(self.routing.clone()));
     }
 }
 

@@ -6,6 +6,8 @@ pub mod access;
 mod access_sql;
 mod hub_sql;
 mod postgres;
+pub mod routing;
+mod routing_sql;
 pub mod service;
 mod service_sql;
 mod sql;
@@ -24,6 +26,7 @@ use crate::domain::model::{
 
 pub use access::AccessStore;
 pub use postgres::PgStore;
+pub use routing::{RoutingStore, SqlTelemetryStore};
 pub use service::ServiceStore;
 pub use sqlite::SqliteStore;
 
@@ -147,16 +150,26 @@ pub trait ModelStore: Send + Sync {
     async fn changes(&self) -> Result<Option<BoxStream<'static, Option<Change>>>, StoreError>;
 }
 
-/// Every side of the database: models, access control and the hub's service side, on one
+/// Every side of the database: models, access control, the hub's service side and routing, on one
 /// pool. The device hub's storage shares the pool through [`Store::hub`] (not a supertrait:
 /// its session methods would clash with the browser sessions of [`AccessStore`]).
 pub trait Store: ModelStore + AccessStore + ServiceStore {
     /// The same database as the device hub's [`HubStore`](twinhub_hub::HubStore).
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore>;
+
+    /// The same database as message routing's outbox, dead letters, telemetry and routes.
+    fn routing(self: Arc<Self>) -> Arc<dyn RoutingStore>;
 }
 
-impl<T: ModelStore + AccessStore + ServiceStore + twinhub_hub::HubStore + 'static> Store for T {
+impl<T> Store for T
+where
+    T: ModelStore + AccessStore + ServiceStore + twinhub_hub::HubStore + RoutingStore + 'static,
+{
     fn hub(self: Arc<Self>) -> Arc<dyn twinhub_hub::HubStore> {
+        self
+    }
+
+    fn routing(self: Arc<Self>) -> Arc<dyn RoutingStore> {
         self
     }
 }

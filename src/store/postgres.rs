@@ -79,3 +79,4 @@ super::sql::impl_model_store!(PgStore, Postgres);
 super::access_sql::impl_access_store!(PgStore, Postgres);
 super::hub_sql::impl_hub_store!(PgStore, Postgres);
 super::service_sql::impl_service_store!(PgStore, Postgres, twinhub_query::SqlDialect::Postgres);
+super::routing_sql::impl_routing_store!(PgStore, Postgres);

@@ -53,3 +53,4 @@ super::sql::impl_model_store!(SqliteStore, Sqlite);
 super::access_sql::impl_access_store!(SqliteStore, Sqlite);
 super::hub_sql::impl_hub_store!(SqliteStore, Sqlite);
 super::service_sql::impl_service_store!(SqliteStore, Sqlite, twinhub_query::SqlDialect::Sqlite);
+super::routing_sql::impl_routing_store!(SqliteStore, Sqlite);

@@ -197,6 +197,19 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         | "patch /api/v1/devices/{deviceId}/modules/{moduleId}/twin"
         | "patch /api/v1/devices/{deviceId}/digitaltwin"
         | "post /api/v1/devices/{deviceId}/messages" => or_refused(hub_operator),
+        "get /api/v1/devices/{deviceId}/telemetry"
+        | "get /api/v1/hub/routes"
+        | "get /api/v1/hub/endpoints" => or_refused(hub_reader),
+        "put /api/v1/hub/routes/{name}" => or_refused(hub_owner),
+        // The matrix tests and deletes a route that is not there: those allowed learn that.
+        "post /api/v1/hub/routes/{name}/test" => match or_refused(hub_reader) {
+            Allowed => NotFound,
+            refused => refused,
+        },
+        "delete /api/v1/hub/routes/{name}" => match or_refused(hub_owner) {
+            Allowed => NotFound,
+            refused => refused,
+        },
         // The matrix's device is not connected: those allowed to call learn that (404).
         "post /api/v1/devices/{deviceId}/commands/{command}"
         | "post /api/v1/devices/{deviceId}/components/{component}/commands/{command}" => {
@@ -621,6 +634,33 @@ async fn call(
             Method::POST,
             format!("/api/v1/devices/{MATRIX_DEVICE}/messages"),
             Some(json!({ "body": format!("message {n}") })),
+        ),
+        "get /api/v1/devices/{deviceId}/telemetry" => (
+            Method::GET,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/telemetry"),
+            None,
+        ),
+        "get /api/v1/hub/routes" => (Method::GET, "/api/v1/hub/routes".to_owned(), None),
+        "get /api/v1/hub/endpoints" => (Method::GET, "/api/v1/hub/endpoints".to_owned(), None),
+        "put /api/v1/hub/routes/{name}" => (
+            Method::PUT,
+            format!("/api/v1/hub/routes/matrix-{n}"),
+            Some(json!({
+                "name": format!("matrix-{n}"),
+                "source": "Telemetry",
+                "condition": "$body.n > 1",
+                "endpoints": ["builtin"],
+            })),
+        ),
+        "post /api/v1/hub/routes/{name}/test" => (
+            Method::POST,
+            "/api/v1/hub/routes/absent-route/test".to_owned(),
+            Some(json!({ "body": { "n": n } })),
+        ),
+        "delete /api/v1/hub/routes/{name}" => (
+            Method::DELETE,
+            "/api/v1/hub/routes/absent-route".to_owned(),
+            None,
         ),
         other => panic!("route {other} has no call in the access matrix"),
     };

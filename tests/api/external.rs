@@ -16,8 +16,14 @@ fn repository() -> PathBuf {
 
 /// Whether `program` runs; if not, a notice (or, in CI, a failure) saying how to install it.
 pub fn tool_available(program: &str, install: &str) -> bool {
+    // OpenSSL's CLI knows no `--version`; it prints its version for `version`.
+    let version_arg = if program == "openssl" {
+        "version"
+    } else {
+        "--version"
+    };
     let found = Command::new(program)
-        .arg("--version")
+        .arg(version_arg)
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {

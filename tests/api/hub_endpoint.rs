@@ -20,7 +20,12 @@ use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, on_both_backends, problem, s
 
 const CONTROLLER: &str = "dtmi:com:example:TemperatureController;1";
 
-async fn api(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn api(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
     let mut request = app
         .client
         .request(method, app.url(path))
@@ -58,7 +63,12 @@ async fn twin_until(
     }
 }
 
-fn device_options(app: &TestApp, ca_pem: &[u8], key: &IdentityKey, sas_key: &str) -> MqttOptions {
+pub(crate) fn device_options(
+    app: &TestApp,
+    ca_pem: &[u8],
+    key: &IdentityKey,
+    sas_key: &str,
+) -> MqttOptions {
     let address = app.hub_address.expect("the hub endpoint runs");
     let host = address.ip().to_string();
     let expiry = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") + 3600;

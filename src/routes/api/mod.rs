@@ -5,6 +5,7 @@ pub mod devices;
 pub mod hub_service;
 pub mod models;
 pub mod namespaces;
+pub mod routing;
 pub mod tokens;
 pub mod users;
 
@@ -68,7 +69,13 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(hub_service::delete_policy)
         .service(hub_service::regenerate_policy)
         .service(hub_service::policy_connection_string)
-        .service(hub_service::query_devices);
+        .service(hub_service::query_devices)
+        .service(routing::device_telemetry)
+        .service(routing::list_routes)
+        .service(routing::put_route)
+        .service(routing::delete_route)
+        .service(routing::test_route)
+        .service(routing::list_endpoints);
 }
 
 /// A whole-number query parameter within bounds, `default` when absent.
