@@ -159,6 +159,8 @@ pub fn settings(database_url: &str) -> Settings {
         // The device API works without the MQTT endpoint; tests of the endpoint turn it on
         // with their own address and certificate folder.
         hub: false,
+        // Tests that turn the hub on get the service listener on a port of their own.
+        service_bind: "127.0.0.1:0".parse().expect("address"),
         ..Settings::default()
     }
 }

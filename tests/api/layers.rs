@@ -17,8 +17,9 @@ enum May {
 /// The top-level modules of `src/`, lowest first, and what each may import.
 const LAYERS: &[(&str, May)] = &[
     ("domain", May::Import(&[])),
-    ("config", May::Import(&["domain"])),
     ("store", May::Import(&["domain"])),
+    ("routing", May::Import(&["domain", "store"])),
+    ("config", May::Import(&["domain", "routing"])),
     ("repository", May::Import(&["domain", "store"])),
     ("auth", May::Import(&["domain", "config", "store"])),
     ("authz", May::Import(&["domain", "store", "auth"])),
@@ -59,8 +60,9 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
 /// The layers the hub and other crates reuse: no HTTP framework, no templates.
 const BELOW_HTTP: &[&str] = &[
     "domain",
-    "config",
     "store",
+    "routing",
+    "config",
     "repository",
     "auth",
     "authz",
