@@ -645,7 +645,9 @@ impl Hub {
                 // won last.
                 match self.store().connection_owner(&key).await {
                     Ok(Some(owner)) if owner == self.inner.config.instance_id => {}
-                    Ok(_) => live.disconnect(&key, "the identity connected through another instance"),
+                    Ok(_) => {
+                        live.disconnect(&key, "the identity connected through another instance")
+                    }
                     Err(error) => {
                         tracing::warn!(identity = %key, %error, "connection owner not read");
                     }

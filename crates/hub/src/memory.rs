@@ -84,7 +84,19 @@ impl HubStore for MemoryHubStore {
         if stored.etag != expected_etag {
             return Err(HubStoreError::Conflict(identity.key.clone()));
         }
+        // The connection fields belong to claim/release: a registry change made from an
+        // older read must not undo a connection.
+        let connection = (
+            stored.connection_state,
+            stored.connection_state_updated,
+            stored.last_activity,
+        );
         *stored = identity.clone();
+        (
+            stored.connection_state,
+            stored.connection_state_updated,
+            stored.last_activity,
+        ) = connection;
         Ok(())
     }
 

@@ -121,7 +121,7 @@ pub trait HubStore: Send + Sync {
     async fn identity(&self, key: &IdentityKey) -> Result<Option<Identity>, HubStoreError>;
 
     /// Replaces an identity if its stored etag is still `expected_etag`; the caller has
-    /// already bumped `identity.etag`.
+    /// already bumped `identity.etag`. Connection state and activity stay as stored.
     async fn update_identity(
         &self,
         identity: &Identity,

@@ -99,8 +99,7 @@ async fn cluster(a: u8, b: u8) -> Cluster {
 }
 
 #[tokio::test]
-async fn commands_desired_updates_and_c2d_sent_through_one_instance_reach_a_device_on_the_other()
-{
+async fn commands_desired_updates_and_c2d_sent_through_one_instance_reach_a_device_on_the_other() {
     let Cluster { a, b } = cluster(72, 73).await;
     let (key, sas_key) = a.sas_device("thermostat-01").await;
     let (mut device, _) = Device::connect(a.sas_options(&key, &sas_key, None)).await;
@@ -259,7 +258,12 @@ async fn a_second_connection_on_another_instance_closes_the_first_and_stays_conn
 
     second.kill().await;
     within("the disconnection to be recorded", async {
-        while b.hub.identity(&key).await.expect("identity").connection_state
+        while b
+            .hub
+            .identity(&key)
+            .await
+            .expect("identity")
+            .connection_state
             == ConnectionState::Connected
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -268,7 +272,14 @@ async fn a_second_connection_on_another_instance_closes_the_first_and_stays_conn
     .await;
     let offline = a
         .hub
-        .invoke_command(&key, None, "ping", json!(null), Duration::from_secs(5), true)
+        .invoke_command(
+            &key,
+            None,
+            "ping",
+            json!(null),
+            Duration::from_secs(5),
+            true,
+        )
         .await;
     assert!(
         matches!(offline, Err(HubError::DeviceOffline(_))),
