@@ -278,10 +278,10 @@ async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
     let subject = format!("{prefix}.e2ehub.Telemetry.js-1");
     let deadline = Instant::now() + Duration::from_secs(30);
     let message = loop {
-        if let Ok(stream) = js.get_stream(&stream).await {
-            if let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await {
-                break m;
-            }
+        if let Ok(stream) = js.get_stream(&stream).await
+            && let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await
+        {
+            break m;
         }
         assert!(Instant::now() < deadline, "nothing on {subject}");
         tokio::time::sleep(Duration::from_millis(50)).await;
