@@ -83,6 +83,13 @@ pub struct Settings {
     /// Message routing (`[routing]`, `[[routing.endpoints]]`, `[[routing.routes]]`,
     /// `[routing.fallback]`).
     pub routing: crate::routing::RoutingSettings,
+    /// NATS server through which instances sharing one PostgreSQL database coordinate
+    /// (commands, desired updates and cloud-to-device messages for devices connected to
+    /// another instance; connection takeovers). Without it the instance runs alone.
+    pub nats_url: Option<String>,
+    /// This instance's name among those sharing the database [default: host name and
+    /// `hub_bind`]. Keep it stable across restarts and unique per running instance.
+    pub instance_id: Option<String>,
 }
 
 /// One OpenID Connect issuer (`[[oidc]]` in the TOML file).
@@ -181,6 +188,8 @@ impl Default for Settings {
             service_bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
             service_enabled: true,
             routing: crate::routing::RoutingSettings::default(),
+            nats_url: None,
+            instance_id: None,
         }
     }
 }
@@ -228,6 +237,8 @@ impl fmt::Debug for Settings {
                     .collect::<Vec<_>>(),
             )
             .field("routing_routes", &self.routing.routes.len())
+            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
+            .field("instance_id", &self.instance_id)
             .finish()
     }
 }
@@ -296,6 +307,28 @@ impl Settings {
         };
         if self.index_page_size == 0 {
             return invalid("index_page_size", "must be at least 1");
+        }
+        if self
+            .instance_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            return invalid(
+                "instance_id",
+                "must not be empty; leave it out for the default",
+            );
+        }
+        if self.nats_url.is_some()
+            && (self.routing.hub_name.is_empty()
+                || self
+                    .routing
+                    .hub_name
+                    .contains(|c: char| c.is_whitespace() || matches!(c, '.' | '*' | '>')))
+        {
+            return invalid(
+                "routing.hub_name",
+                "names a NATS subject token with nats_url set: no dots, spaces, * or >",
+            );
         }
         if self.max_batch_models == 0 {
             return invalid("max_batch_models", "must be at least 1");

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod authz;
 pub mod changes;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -15,6 +15,7 @@ use actix_web::middleware;
 use actix_web::{App, HttpServer, web};
 use twinhub_hub::{Hub, HubConfig, devca, tls};
 
+use crate::cluster::{ClusterError, NatsPeers, default_instance_id};
 use crate::routing::{Routing, RoutingSetupError, RoutingSink};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -50,6 +51,8 @@ pub enum StartupError {
     Server(#[from] std::io::Error),
     #[error(transparent)]
     Routing(#[from] RoutingSetupError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error("cannot set up the device hub: {0}")]
     Hub(String),
     #[error("the {name} listener failed: {source}")]
@@ -133,16 +136,27 @@ impl Services {
             models.clone(),
             settings.routing.hub_name.clone(),
         );
-        let hub = Hub::new(
+        let instance_id = settings
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| default_instance_id(settings.hub_bind));
+        let mut hub = Hub::new(
             store.clone().hub(),
             models,
             HubConfig {
+                instance_id: instance_id.clone(),
                 host_names: settings.hub_host_names.clone(),
                 device_ca_roots,
                 ..HubConfig::default()
             },
         )
         .with_events(Arc::new(sink));
+        if let Some(url) = &settings.nats_url {
+            let (peers, inbound) =
+                NatsPeers::connect(url, &settings.routing.hub_name, &instance_id).await?;
+            hub = hub.with_peers(peers.clone());
+            peers.serve(hub.clone(), inbound);
+        }
         // A new hub gets IoT Hub's four shared access policies, with fresh keys.
         if crate::service::policies::seed_defaults(&store)
             .await

@@ -126,6 +126,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     hub_device_ca: Vec<PathBuf>,
+    /// NATS server that instances sharing one PostgreSQL database coordinate through.
+    #[arg(long, env = "TWINHUB_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+    /// This instance's name among those sharing the database [default: host name and
+    /// --hub-bind].
+    #[arg(long, env = "TWINHUB_INSTANCE_ID", value_name = "NAME")]
+    instance_id: Option<String>,
 }
 
 impl ServeArgs {
@@ -182,6 +189,12 @@ impl ServeArgs {
         }
         if self.hub_certs_dir.is_some() {
             settings.hub_certs_dir = self.hub_certs_dir;
+        }
+        if self.nats_url.is_some() {
+            settings.nats_url = self.nats_url;
+        }
+        if self.instance_id.is_some() {
+            settings.instance_id = self.instance_id;
         }
         settings.validate()?;
         Ok(settings)

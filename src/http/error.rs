@@ -455,6 +455,12 @@ impl From<HubError> for ApiError {
                 "Message queue full",
                 format!("{detail}; wait until the device takes them or they expire"),
             ),
+            HubError::Peer { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "instance-unavailable",
+                "Instance serving the device failed",
+                format!("{detail}; retry, the device may reconnect to another instance"),
+            ),
             HubError::Invalid(_) => Self::bad_request("invalid-request", detail),
             HubError::Store(_) => Self::unexpected(detail),
         }

@@ -200,6 +200,12 @@ impl From<HubError> for HubApiError {
                 HubApiError::argument_invalid(message)
             }
             HubError::Store(e) => HubApiError::server(e),
+            HubError::Peer { .. } => HubApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                503_001,
+                message,
+            ),
         }
     }
 }

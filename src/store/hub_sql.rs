@@ -219,15 +219,13 @@ macro_rules! impl_hub_store {
                 let key = &identity.key;
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 let updated = sqlx::query(
-                    "UPDATE hub_identities SET etag = $1, document = $2, connection_state = $3, \
-                     connection_state_updated_us = $4, last_activity_us = $5 \
-                     WHERE device_id = $6 AND module_id = $7 AND etag = $8",
+                    // The connection columns belong to claim/release: a registry change
+                    // made from an older read must not undo a connection.
+                    "UPDATE hub_identities SET etag = $1, document = $2 \
+                     WHERE device_id = $3 AND module_id = $4 AND etag = $5",
                 )
                 .bind(i64::try_from(identity.etag).unwrap_or(i64::MAX))
                 .bind(to_json("identity", identity)?)
-                .bind(connection_column(identity.connection_state))
-                .bind(identity.connection_state_updated.as_ref().map(micros))
-                .bind(identity.last_activity.as_ref().map(micros))
                 .bind(&key.device_id)
                 .bind(module_column(key))
                 .bind(i64::try_from(expected_etag).unwrap_or(i64::MAX))
@@ -344,18 +342,19 @@ macro_rules! impl_hub_store {
                 })
             }
 
-            async fn set_connection_state(
+            async fn claim_connection(
                 &self,
                 key: &twinhub_hub::IdentityKey,
-                state: twinhub_hub::ConnectionState,
+                instance: &str,
                 at: twinhub_twin::Timestamp,
             ) -> Result<(), twinhub_hub::HubStoreError> {
                 use $crate::store::hub_sql::*;
                 let updated = sqlx::query(
-                    "UPDATE hub_identities SET connection_state = $1, connection_state_updated_us = $2, \
-                     last_activity_us = $2 WHERE device_id = $3 AND module_id = $4",
+                    "UPDATE hub_identities SET connection_state = 'connected', connection_owner = $1, \
+                     connection_state_updated_us = $2, last_activity_us = $2 \
+                     WHERE device_id = $3 AND module_id = $4",
                 )
-                .bind(connection_column(state))
+                .bind(instance)
                 .bind(micros(&at))
                 .bind(&key.device_id)
                 .bind(module_column(key))
@@ -366,6 +365,77 @@ macro_rules! impl_hub_store {
                     return Err(twinhub_hub::HubStoreError::NotFound(key.clone()));
                 }
                 Ok(())
+            }
+
+            async fn release_connection(
+                &self,
+                key: &twinhub_hub::IdentityKey,
+                instance: &str,
+                at: twinhub_twin::Timestamp,
+            ) -> Result<bool, twinhub_hub::HubStoreError> {
+                use $crate::store::hub_sql::*;
+                let released = sqlx::query(
+                    "UPDATE hub_identities SET connection_state = 'disconnected', connection_owner = NULL, \
+                     connection_state_updated_us = $1, last_activity_us = $1 \
+                     WHERE device_id = $2 AND module_id = $3 AND connection_owner = $4",
+                )
+                .bind(micros(&at))
+                .bind(&key.device_id)
+                .bind(module_column(key))
+                .bind(instance)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                if released.rows_affected() > 0 {
+                    return Ok(true);
+                }
+                let exists: Option<i32> = sqlx::query_scalar(
+                    "SELECT 1 FROM hub_identities WHERE device_id = $1 AND module_id = $2",
+                )
+                .bind(&key.device_id)
+                .bind(module_column(key))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                match exists {
+                    Some(_) => Ok(false),
+                    None => Err(twinhub_hub::HubStoreError::NotFound(key.clone())),
+                }
+            }
+
+            async fn connection_owner(
+                &self,
+                key: &twinhub_hub::IdentityKey,
+            ) -> Result<Option<String>, twinhub_hub::HubStoreError> {
+                use $crate::store::hub_sql::*;
+                let owner: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT connection_owner FROM hub_identities \
+                     WHERE device_id = $1 AND module_id = $2 AND connection_state = 'connected'",
+                )
+                .bind(&key.device_id)
+                .bind(module_column(key))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(owner.flatten())
+            }
+
+            async fn release_connections_of(
+                &self,
+                instance: &str,
+                at: twinhub_twin::Timestamp,
+            ) -> Result<u64, twinhub_hub::HubStoreError> {
+                use $crate::store::hub_sql::*;
+                let released = sqlx::query(
+                    "UPDATE hub_identities SET connection_state = 'disconnected', connection_owner = NULL, \
+                     connection_state_updated_us = $1 WHERE connection_owner = $2",
+                )
+                .bind(micros(&at))
+                .bind(instance)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+                Ok(released.rows_affected())
             }
 
             async fn record_activity(

@@ -52,14 +52,24 @@ def quote(segment: str) -> str:
 class Twinhub:
     """`twinhub serve` with a fresh SQLite database and the device hub on `host`:8883."""
 
-    def __init__(self, binary: Path, workdir: Path, host: str, admin_token: str):
+    def __init__(self, binary: Path, workdir: Path, host: str, admin_token: str, *,
+                 database_url: str | None = None, certs: Path | None = None,
+                 host_names: list[str] | None = None, config: str | None = None,
+                 extra_args: list[str] | None = None):
+        """By default a SQLite database and certificates of its own in `workdir`; instances
+        sharing a database share `certs` and name every instance's host in `host_names`
+        (the first goes into connection strings). `config` is TOML for `--config`."""
         self.binary = binary.resolve()
         self.workdir = workdir
         self.host = host
         self.admin_token = admin_token
         self.port = free_port(host)
         self.base_url = f"http://{host}:{self.port}"
-        self.certs = workdir / "certs"
+        self.database_url = database_url or f"sqlite://{workdir / 'twinhub.db'}"
+        self.certs = certs or workdir / "certs"
+        self.host_names = host_names or [host]
+        self.config = config
+        self.extra_args = extra_args or []
         self.log_path = workdir / "twinhub.log"
         self.process: subprocess.Popen | None = None
 
@@ -68,13 +78,20 @@ class Twinhub:
         return (self.certs / "ca.pem").read_text()
 
     def start(self) -> None:
-        command = [
-            str(self.binary), "serve",
+        command = [str(self.binary), "serve"]
+        if self.config is not None:
+            config_path = self.workdir / "twinhub.toml"
+            config_path.write_text(self.config)
+            command += ["--config", str(config_path)]
+        command += [
             "--bind", f"{self.host}:{self.port}",
-            "--database-url", f"sqlite://{self.workdir / 'twinhub.db'}",
+            "--database-url", self.database_url,
             "--hub-bind", f"{self.host}:{MQTT_PORT}",
-            "--hub-host-name", self.host,
+            "--hub-host-name", ",".join(self.host_names),
             "--hub-certs-dir", str(self.certs),
+            # The service API's default 127.0.0.1:8443 would collide between instances.
+            "--service-bind", f"{self.host}:{free_port(self.host)}",
+            *self.extra_args,
             "--admin-token", self.admin_token,
         ]
         print(f"starting: {' '.join(command[:-1])} ***", flush=True)

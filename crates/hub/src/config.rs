@@ -11,6 +11,9 @@ use twinhub_twin::TwinLimits;
 /// How the hub is named and what it accepts.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
+    /// This instance's name among those sharing the database: the owner recorded for the
+    /// connections it serves. Stable across restarts, so a restart releases what it held.
+    pub instance_id: String,
     /// The names devices use for the hub (`HostName=` in connection strings, the host of a SAS
     /// token's `sr`, the prefix of the MQTT user name). Compared case-insensitively; the first
     /// one goes into generated connection strings.
@@ -48,6 +51,7 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
+            instance_id: "local".to_owned(),
             host_names: vec!["localhost".to_owned()],
             max_message_bytes: 256 * 1024,
             max_packet_bytes: 256 * 1024 + 16 * 1024,

@@ -18,6 +18,7 @@ pub async fn run_all(store: &dyn HubStore) {
     twins_are_compare_and_swapped(store).await;
     cloud_to_device_messages_queue_expire_and_complete(store).await;
     sessions_survive_until_deleted(store).await;
+    connections_are_owned_by_one_instance(store).await;
 }
 
 fn now() -> Timestamp {
@@ -88,7 +89,7 @@ async fn identities_are_created_read_updated_and_deleted(store: &dyn HubStore) {
 
     let at = now();
     store
-        .set_connection_state(&device.key, ConnectionState::Connected, at)
+        .claim_connection(&device.key, "instance-a", at)
         .await
         .expect("connect");
     let connected = store
@@ -120,7 +121,7 @@ async fn identities_are_created_read_updated_and_deleted(store: &dyn HubStore) {
     assert_eq!(store.twin(&module.key).await.expect("read"), None);
     assert!(!store.delete_identity(&device.key).await.expect("delete"));
     let missing = store
-        .set_connection_state(&device.key, ConnectionState::Connected, now())
+        .claim_connection(&device.key, "instance-a", now())
         .await;
     assert!(matches!(missing, Err(HubStoreError::NotFound(_))));
 }
@@ -143,7 +144,7 @@ async fn listings_filter_and_page(store: &dyn HubStore) {
     )
     .await;
     store
-        .set_connection_state(&key("list-3"), ConnectionState::Connected, now())
+        .claim_connection(&key("list-3"), "instance-a", now())
         .await
         .expect("connect");
 
@@ -371,4 +372,87 @@ async fn sessions_survive_until_deleted(store: &dyn HubStore) {
     assert_eq!(store.session("s-1").await.expect("read"), Some(fewer));
     store.delete_session("s-1").await.expect("delete");
     assert_eq!(store.session("s-1").await.expect("read"), None);
+}
+
+async fn connections_are_owned_by_one_instance(store: &dyn HubStore) {
+    let first = register(store, key("owned-1"), None).await;
+    let second = register(store, key("owned-2"), None).await;
+    let state = |key: &IdentityKey| {
+        let key = key.clone();
+        async move {
+            store
+                .identity(&key)
+                .await
+                .expect("read")
+                .expect("present")
+                .connection_state
+        }
+    };
+    assert_eq!(
+        store.connection_owner(&first.key).await.expect("owner"),
+        None
+    );
+
+    store
+        .claim_connection(&first.key, "instance-a", now())
+        .await
+        .expect("claim");
+    assert_eq!(
+        store.connection_owner(&first.key).await.expect("owner"),
+        Some("instance-a".to_owned())
+    );
+    // The device reconnects through another instance, then the first notices its old
+    // connection closing: the takeover stands.
+    store
+        .claim_connection(&first.key, "instance-b", now())
+        .await
+        .expect("claim");
+    let released = store
+        .release_connection(&first.key, "instance-a", now())
+        .await
+        .expect("release");
+    assert!(!released, "only the owner releases a connection");
+    assert_eq!(state(&first.key).await, ConnectionState::Connected);
+    assert_eq!(
+        store.connection_owner(&first.key).await.expect("owner"),
+        Some("instance-b".to_owned())
+    );
+    assert!(
+        store
+            .release_connection(&first.key, "instance-b", now())
+            .await
+            .expect("release")
+    );
+    assert_eq!(state(&first.key).await, ConnectionState::Disconnected);
+    assert_eq!(
+        store.connection_owner(&first.key).await.expect("owner"),
+        None
+    );
+
+    // An instance that starts again after a crash releases what it owned, and only that.
+    store
+        .claim_connection(&first.key, "instance-a", now())
+        .await
+        .expect("claim");
+    store
+        .claim_connection(&second.key, "instance-b", now())
+        .await
+        .expect("claim");
+    let released = store
+        .release_connections_of("instance-a", now())
+        .await
+        .expect("release all");
+    assert_eq!(released, 1);
+    assert_eq!(state(&first.key).await, ConnectionState::Disconnected);
+    assert_eq!(state(&second.key).await, ConnectionState::Connected);
+    assert_eq!(
+        store.connection_owner(&second.key).await.expect("owner"),
+        Some("instance-b".to_owned())
+    );
+    let missing = store
+        .release_connection(&key("owned-none"), "instance-a", now())
+        .await;
+    assert!(matches!(missing, Err(HubStoreError::NotFound(_))));
+    assert!(store.delete_identity(&second.key).await.expect("delete"));
+    assert!(store.delete_identity(&first.key).await.expect("delete"));
 }

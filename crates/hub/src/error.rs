@@ -37,6 +37,9 @@ pub enum HubError {
     Timeout { key: IdentityKey, after: Duration },
     #[error("{key} already has {limit} pending cloud-to-device messages")]
     QueueFull { key: IdentityKey, limit: usize },
+    /// The instance serving the device failed to run the request it was forwarded.
+    #[error("instance {instance}, which serves the device, failed: {reason}")]
+    Peer { instance: String, reason: String },
     /// A request the hub refuses as such (wrong shape, out of range, not applicable).
     #[error("{0}")]
     Invalid(String),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use twinhub_twin::{
@@ -25,6 +25,7 @@ use twinhub_twin::{
     validate_reported,
 };
 
+use crate::cluster::{NoPeers, PeerCallError, PeerMethodCall, PeerNotice, Peers};
 use crate::config::HubConfig;
 use crate::error::HubError;
 use crate::events::{EventSink, EventSource, HubEvent, NoEvents};
@@ -50,6 +51,7 @@ struct Inner {
     store: Arc<dyn HubStore>,
     models: Arc<dyn ModelSource>,
     events: Arc<dyn EventSink>,
+    peers: Arc<dyn Peers>,
     config: HubConfig,
     device_ca: DeviceCaVerifier,
     live: Live,
@@ -87,7 +89,7 @@ pub struct TwinUpdate {
 }
 
 /// A device's answer to a direct method.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CommandResponse {
     /// The status the device answered with (`$iothub/methods/res/{status}`).
     pub status: i32,
@@ -121,6 +123,7 @@ impl Hub {
                 store,
                 models,
                 events: Arc::new(NoEvents),
+                peers: Arc::new(NoPeers),
                 config,
                 device_ca,
                 live: Live::default(),
@@ -130,7 +133,18 @@ impl Hub {
 
     /// The hub with `sink` receiving its events. Call before cloning the hub or serving.
     pub fn with_events(self, sink: Arc<dyn EventSink>) -> Hub {
-        let inner = match Arc::try_unwrap(self.inner) {
+        self.rebuilt(|inner| inner.events = sink)
+    }
+
+    /// The hub coordinating with other instances on the same database through `peers`.
+    /// Call before cloning the hub or serving; feed what the peers send to
+    /// [`Hub::on_peer_notice`] and [`Hub::on_peer_method`].
+    pub fn with_peers(self, peers: Arc<dyn Peers>) -> Hub {
+        self.rebuilt(|inner| inner.peers = peers)
+    }
+
+    fn rebuilt(self, change: impl FnOnce(&mut Inner)) -> Hub {
+        let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
             // Already shared: build a fresh state around the same parts (nothing is live yet
             // in any caller that follows the documented order).
@@ -138,16 +152,15 @@ impl Hub {
                 store: shared.store.clone(),
                 models: shared.models.clone(),
                 events: shared.events.clone(),
+                peers: shared.peers.clone(),
                 config: shared.config.clone(),
                 device_ca: shared.device_ca.clone(),
                 live: Live::default(),
             },
         };
+        change(&mut inner);
         Hub {
-            inner: Arc::new(Inner {
-                events: sink,
-                ..inner
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -252,6 +265,11 @@ impl Hub {
                 Ok(()) => {
                     if !identity.is_enabled() {
                         self.inner.live.disconnect(key, "the identity was disabled");
+                        self.notify_peers(PeerNotice::Disconnect {
+                            key: key.clone(),
+                            family: false,
+                        })
+                        .await;
                     }
                     return Ok(identity);
                 }
@@ -277,6 +295,11 @@ impl Hub {
         self.inner
             .live
             .disconnect_family(key, "the identity was deleted");
+        self.notify_peers(PeerNotice::Disconnect {
+            key: key.clone(),
+            family: true,
+        })
+        .await;
         let now = now();
         self.emit(HubEvent::operation(
             EventSource::DeviceLifecycleEvents,
@@ -391,9 +414,15 @@ impl Hub {
                 Err(HubStoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
-            if let Some(update) = &pushed {
-                self.inner.live.push_desired(key, update);
-            }
+            let pushed_here = pushed
+                .as_ref()
+                .is_some_and(|update| self.inner.live.push_desired(key, update));
+            self.notify_peers(PeerNotice::TwinChanged {
+                key: key.clone(),
+                version: record.twin.version(),
+                desired: pushed.clone().filter(|_| !pushed_here),
+            })
+            .await;
             let op = if update.replace {
                 "replaceTwin"
             } else {
@@ -476,6 +505,20 @@ impl Hub {
             )));
         }
         let name = method_name(component, command);
+        if !self.inner.live.serves(key) {
+            return self.call_through_peer(key, name, payload, timeout).await;
+        }
+        self.call_here(key, name, body, timeout).await
+    }
+
+    /// Calls a method on a connection this instance serves.
+    async fn call_here(
+        &self,
+        key: &IdentityKey,
+        name: String,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<CommandResponse, HubError> {
         let (rid, answer) = self.inner.live.call_method(key, name, body)?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(response)) => Ok(response),
@@ -487,6 +530,38 @@ impl Hub {
                     after: timeout,
                 })
             }
+        }
+    }
+
+    /// Calls a method on a connection another instance serves, through that instance.
+    async fn call_through_peer(
+        &self,
+        key: &IdentityKey,
+        name: String,
+        payload: Value,
+        timeout: Duration,
+    ) -> Result<CommandResponse, HubError> {
+        let owner = self.store().connection_owner(key).await?;
+        let Some(owner) = owner.filter(|owner| *owner != self.inner.config.instance_id) else {
+            return Err(HubError::DeviceOffline(key.clone()));
+        };
+        let call = PeerMethodCall {
+            key: key.clone(),
+            name,
+            payload,
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        match self.inner.peers.call_method(&owner, &call).await {
+            Ok(response) => Ok(response),
+            Err(PeerCallError::Offline) => Err(HubError::DeviceOffline(key.clone())),
+            Err(PeerCallError::Timeout) => Err(HubError::Timeout {
+                key: key.clone(),
+                after: timeout,
+            }),
+            Err(PeerCallError::Failed(reason)) => Err(HubError::Peer {
+                instance: owner,
+                reason,
+            }),
         }
     }
 
@@ -543,7 +618,10 @@ impl Hub {
         self.store()
             .enqueue_c2d(key, &stored, config.c2d_max_pending)
             .await?;
-        self.inner.live.notify_c2d(key);
+        if !self.inner.live.notify_c2d(key) {
+            self.notify_peers(PeerNotice::CloudToDevice { key: key.clone() })
+                .await;
+        }
         Ok(stored)
     }
 
@@ -551,6 +629,69 @@ impl Hub {
     pub async fn pending_c2d_count(&self, key: &IdentityKey) -> Result<usize, HubError> {
         self.identity(key).await?;
         Ok(self.store().pending_c2d(key, now()).await?.len())
+    }
+
+    // ----- other instances -----
+
+    /// Acts on what another instance announced.
+    pub async fn on_peer_notice(&self, notice: PeerNotice) {
+        let live = &self.inner.live;
+        match notice {
+            PeerNotice::Connected { key, instance } => {
+                if instance == self.inner.config.instance_id || !live.serves(&key) {
+                    return;
+                }
+                // A notice can arrive after the device came back here; the store knows who
+                // won last.
+                match self.store().connection_owner(&key).await {
+                    Ok(Some(owner)) if owner == self.inner.config.instance_id => {}
+                    Ok(_) => {
+                        live.disconnect(&key, "the identity connected through another instance")
+                    }
+                    Err(error) => {
+                        tracing::warn!(identity = %key, %error, "connection owner not read");
+                    }
+                }
+            }
+            PeerNotice::TwinChanged { key, desired, .. } => {
+                if let Some(update) = desired {
+                    live.push_desired(&key, &update);
+                }
+            }
+            PeerNotice::CloudToDevice { key } => {
+                live.notify_c2d(&key);
+            }
+            PeerNotice::Disconnect { key, family: true } => {
+                live.disconnect_family(&key, "the identity was deleted");
+            }
+            PeerNotice::Disconnect { key, family: false } => {
+                live.disconnect(&key, "the identity was disabled");
+            }
+        }
+    }
+
+    /// Runs a method call another instance forwarded to a connection served here.
+    pub async fn on_peer_method(
+        &self,
+        call: PeerMethodCall,
+    ) -> Result<CommandResponse, PeerCallError> {
+        let body = serde_json::to_vec(&call.payload)
+            .map_err(|e| PeerCallError::Failed(format!("the payload cannot be serialised: {e}")))?;
+        let timeout = Duration::from_millis(call.timeout_ms);
+        match self.call_here(&call.key, call.name, body, timeout).await {
+            Ok(response) => Ok(response),
+            Err(HubError::DeviceOffline(_)) => Err(PeerCallError::Offline),
+            Err(HubError::Timeout { .. }) => Err(PeerCallError::Timeout),
+            Err(other) => Err(PeerCallError::Failed(other.to_string())),
+        }
+    }
+
+    pub(crate) async fn notify_peers(&self, notice: PeerNotice) {
+        self.inner.peers.notify(&notice).await;
+    }
+
+    pub(crate) fn instance_id(&self) -> &str {
+        &self.inner.config.instance_id
     }
 
     // ----- for the MQTT endpoint -----
@@ -638,6 +779,12 @@ impl Hub {
             ))
             .await;
             self.digital_twin_changed(key, &before, &record.twin).await;
+            self.notify_peers(PeerNotice::TwinChanged {
+                key: key.clone(),
+                version: record.twin.version(),
+                desired: None,
+            })
+            .await;
             return Ok(version);
         }
         Err(contention(key))
@@ -1059,12 +1206,19 @@ impl Live {
         }
     }
 
-    pub fn push_desired(&self, key: &IdentityKey, update: &DesiredUpdate) {
-        self.send(key, ToConnection::Desired(update.clone()));
+    /// Whether a connection of `key` is served here.
+    pub fn serves(&self, key: &IdentityKey) -> bool {
+        self.connections().contains_key(key)
     }
 
-    pub fn notify_c2d(&self, key: &IdentityKey) {
-        self.send(key, ToConnection::C2d);
+    /// Hands a desired change to `key`'s connection; `false` when none is served here.
+    pub fn push_desired(&self, key: &IdentityKey, update: &DesiredUpdate) -> bool {
+        self.send(key, ToConnection::Desired(update.clone()))
+    }
+
+    /// Tells `key`'s connection that messages wait; `false` when none is served here.
+    pub fn notify_c2d(&self, key: &IdentityKey) -> bool {
+        self.send(key, ToConnection::C2d)
     }
 
     /// Sends a method request to `key`'s connection and returns the call's request id and

@@ -10,8 +10,10 @@
 //! The root package uses [`Hub`] only: registry and twin operations, direct methods and
 //! cloud-to-device messages, and [`Hub::serve_mqtt`] with a TLS configuration from [`tls`]
 //! (a certificate of its own, or the development CA of [`devca`]). Models come in through a
-//! [`ModelSource`]; what happens goes out through an [`EventSink`].
+//! [`ModelSource`]; what happens goes out through an [`EventSink`]. Several instances on one
+//! database reach each other through [`Peers`] (see [`cluster`]).
 
+pub mod cluster;
 mod config;
 pub mod conformance;
 pub mod devca;
@@ -26,6 +28,7 @@ pub mod sas;
 mod store;
 pub mod tls;
 
+pub use cluster::{NoPeers, PeerCallError, PeerMethodCall, PeerNotice, Peers};
 pub use config::HubConfig;
 pub use error::HubError;
 pub use events::{EventSink, EventSinkError, EventSource, HubEvent, NoEvents};

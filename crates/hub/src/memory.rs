@@ -19,6 +19,8 @@ struct State {
     twins: BTreeMap<IdentityKey, TwinRecord>,
     messages: BTreeMap<IdentityKey, Vec<C2dMessage>>,
     sessions: BTreeMap<String, SessionRecord>,
+    /// The instance serving each connected identity.
+    owners: BTreeMap<IdentityKey, String>,
 }
 
 impl State {
@@ -82,7 +84,19 @@ impl HubStore for MemoryHubStore {
         if stored.etag != expected_etag {
             return Err(HubStoreError::Conflict(identity.key.clone()));
         }
+        // The connection fields belong to claim/release: a registry change made from an
+        // older read must not undo a connection.
+        let connection = (
+            stored.connection_state,
+            stored.connection_state_updated,
+            stored.last_activity,
+        );
         *stored = identity.clone();
+        (
+            stored.connection_state,
+            stored.connection_state_updated,
+            stored.last_activity,
+        ) = connection;
         Ok(())
     }
 
@@ -94,6 +108,7 @@ impl HubStore for MemoryHubStore {
             state.twins.remove(member);
             state.messages.remove(member);
             state.sessions.remove(&member.to_string());
+            state.owners.remove(member);
         }
         Ok(!family.is_empty())
     }
@@ -136,21 +151,57 @@ impl HubStore for MemoryHubStore {
         })
     }
 
-    async fn set_connection_state(
+    async fn claim_connection(
         &self,
         key: &IdentityKey,
-        connection: ConnectionState,
+        instance: &str,
         at: Timestamp,
     ) -> Result<(), HubStoreError> {
         let mut state = self.state.lock().await;
-        let identity = state
-            .identities
-            .get_mut(key)
-            .ok_or_else(|| HubStoreError::NotFound(key.clone()))?;
-        identity.connection_state = connection;
-        identity.connection_state_updated = Some(at);
-        identity.last_activity = Some(at);
+        set_connection(&mut state, key, ConnectionState::Connected, at)?;
+        state.owners.insert(key.clone(), instance.to_owned());
         Ok(())
+    }
+
+    async fn release_connection(
+        &self,
+        key: &IdentityKey,
+        instance: &str,
+        at: Timestamp,
+    ) -> Result<bool, HubStoreError> {
+        let mut state = self.state.lock().await;
+        if !state.identities.contains_key(key) {
+            return Err(HubStoreError::NotFound(key.clone()));
+        }
+        if state.owners.get(key).map(String::as_str) != Some(instance) {
+            return Ok(false);
+        }
+        state.owners.remove(key);
+        set_connection(&mut state, key, ConnectionState::Disconnected, at)?;
+        Ok(true)
+    }
+
+    async fn connection_owner(&self, key: &IdentityKey) -> Result<Option<String>, HubStoreError> {
+        Ok(self.state.lock().await.owners.get(key).cloned())
+    }
+
+    async fn release_connections_of(
+        &self,
+        instance: &str,
+        at: Timestamp,
+    ) -> Result<u64, HubStoreError> {
+        let mut state = self.state.lock().await;
+        let owned: Vec<IdentityKey> = state
+            .owners
+            .iter()
+            .filter(|(_, owner)| owner.as_str() == instance)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &owned {
+            state.owners.remove(key);
+            set_connection(&mut state, key, ConnectionState::Disconnected, at)?;
+        }
+        Ok(owned.len() as u64)
     }
 
     async fn record_activity(&self, key: &IdentityKey, at: Timestamp) -> Result<(), HubStoreError> {
@@ -285,6 +336,23 @@ impl HubStore for MemoryHubStore {
         self.state.lock().await.sessions.remove(client_id);
         Ok(())
     }
+}
+
+/// Records a connection state change (and, with it, activity) without touching the etag.
+fn set_connection(
+    state: &mut State,
+    key: &IdentityKey,
+    connection: ConnectionState,
+    at: Timestamp,
+) -> Result<(), HubStoreError> {
+    let identity = state
+        .identities
+        .get_mut(key)
+        .ok_or_else(|| HubStoreError::NotFound(key.clone()))?;
+    identity.connection_state = connection;
+    identity.connection_state_updated = Some(at);
+    identity.last_activity = Some(at);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ pub trait HubStore: Send + Sync {
     async fn identity(&self, key: &IdentityKey) -> Result<Option<Identity>, HubStoreError>;
 
     /// Replaces an identity if its stored etag is still `expected_etag`; the caller has
-    /// already bumped `identity.etag`.
+    /// already bumped `identity.etag`. Connection state and activity stay as stored.
     async fn update_identity(
         &self,
         identity: &Identity,
@@ -134,14 +134,34 @@ pub trait HubStore: Send + Sync {
 
     async fn list_identities(&self, query: &IdentityQuery) -> Result<IdentityPage, HubStoreError>;
 
-    /// Records a connection or disconnection (and, with it, activity) without touching the
-    /// identity's etag.
-    async fn set_connection_state(
+    /// Records that `instance` now serves the identity's connection (connected, with
+    /// activity at `at`), taking it over from whichever instance had it. Leaves the etag.
+    async fn claim_connection(
         &self,
         key: &IdentityKey,
-        state: ConnectionState,
+        instance: &str,
         at: Timestamp,
     ) -> Result<(), HubStoreError>;
+
+    /// Records the disconnection if `instance` still owns the connection; returns whether it
+    /// did (`false`: another instance took over, and its connection stands).
+    async fn release_connection(
+        &self,
+        key: &IdentityKey,
+        instance: &str,
+        at: Timestamp,
+    ) -> Result<bool, HubStoreError>;
+
+    /// The instance serving the identity's connection, while it is connected.
+    async fn connection_owner(&self, key: &IdentityKey) -> Result<Option<String>, HubStoreError>;
+
+    /// Marks every identity `instance` owned as disconnected (an instance starting again
+    /// after a crash had none of them any more); returns how many.
+    async fn release_connections_of(
+        &self,
+        instance: &str,
+        at: Timestamp,
+    ) -> Result<u64, HubStoreError>;
 
     /// Records that the identity was active (sent something) at `at`.
     async fn record_activity(&self, key: &IdentityKey, at: Timestamp) -> Result<(), HubStoreError>;

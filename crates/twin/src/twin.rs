@@ -38,7 +38,7 @@ pub struct Twin {
 
 /// A desired-properties change to push to the device on
 /// `$iothub/twin/PATCH/properties/desired/?$version={version}`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DesiredUpdate {
     /// The desired `$version` after the change.
     pub version: u64,

@@ -30,10 +30,11 @@ use tokio_rustls::server::TlsStream;
 use twinhub_twin::{DesiredUpdate, DeviceModel, pnp, validate_telemetry};
 
 use super::topics::{self, Bag, Feature, Inbound};
+use crate::cluster::PeerNotice;
 use crate::error::HubError;
 use crate::events::{EventSource, HubEvent};
 use crate::hub::{CommandResponse, Hub, LiveConnection, ToConnection, now};
-use crate::identity::{Authentication, ConnectionState, Identity, IdentityKey};
+use crate::identity::{Authentication, Identity, IdentityKey};
 use crate::sas;
 use crate::store::{C2dMessage, SessionRecord, Subscription};
 use crate::tls::ClientCertificate;
@@ -400,13 +401,18 @@ impl Conn {
             );
             if let Err(e) = hub
                 .store()
-                .set_connection_state(&key, ConnectionState::Connected, now())
+                .claim_connection(&key, hub.instance_id(), now())
                 .await
             {
                 live.deregister(&key, id);
                 return Err(e.into());
             }
         }
+        hub.notify_peers(PeerNotice::Connected {
+            key: key.clone(),
+            instance: hub.instance_id().to_owned(),
+        })
+        .await;
         // Whatever fails from here on must not leave the identity registered as connected.
         let set_up = async {
             let client_id = connect.client_id.clone();
@@ -484,7 +490,7 @@ impl Conn {
                 if live.deregister(&key, id)
                     && let Err(e) = hub
                         .store()
-                        .set_connection_state(&key, ConnectionState::Disconnected, now())
+                        .release_connection(&key, hub.instance_id(), now())
                         .await
                 {
                     tracing::error!(identity = %key, error = %e, "disconnection not recorded");
@@ -956,21 +962,26 @@ impl Conn {
     async fn finish(self) {
         let live = self.hub.live();
         let _serial = live.state_lock(&self.key).lock().await;
-        if live.deregister(&self.key, self.id) {
-            match self
-                .hub
-                .store()
-                .set_connection_state(&self.key, ConnectionState::Disconnected, now())
-                .await
-            {
-                Ok(()) | Err(crate::store::HubStoreError::NotFound(_)) => {}
-                Err(error) => {
-                    tracing::error!(identity = %self.key, %error, "disconnection not recorded");
-                }
+        if !live.deregister(&self.key, self.id) {
+            return;
+        }
+        let released = self
+            .hub
+            .store()
+            .release_connection(&self.key, self.hub.instance_id(), now())
+            .await;
+        match released {
+            Ok(true) => {
+                self.hub
+                    .emit(self.connection_event("deviceDisconnected"))
+                    .await;
             }
-            self.hub
-                .emit(self.connection_event("deviceDisconnected"))
-                .await;
+            // Another instance took the identity over (its connection stands), or it was
+            // deleted.
+            Ok(false) | Err(crate::store::HubStoreError::NotFound(_)) => {}
+            Err(error) => {
+                tracing::error!(identity = %self.key, %error, "disconnection not recorded");
+            }
         }
     }
 }

@@ -36,6 +36,16 @@ pub(crate) async fn serve(
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut throttle = Throttle::new(hub.config().connects_per_ip_per_second);
+    // Connections this instance recorded before it stopped (or crashed) are gone.
+    match hub
+        .store()
+        .release_connections_of(hub.instance_id(), crate::hub::now())
+        .await
+    {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "stale connections of this instance released"),
+        Err(error) => tracing::warn!(%error, "stale connections of this instance not released"),
+    }
     tracing::info!(address = ?listener.local_addr().ok(), "MQTT endpoint listening");
     let mut purge = tokio::time::interval(PURGE_INTERVAL);
     tokio::pin!(shutdown);

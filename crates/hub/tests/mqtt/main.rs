@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod c2d;
+mod cluster;
 mod connect;
 mod methods;
 mod support;

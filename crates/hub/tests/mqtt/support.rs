@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use twinhub_hub::{
     EventSink, EventSinkError, Hub, HubConfig, HubEvent, IdentityKey, IdentityStatus,
-    MemoryHubStore, ModelSource, ModelSourceError, NoModels, devca, sas, tls,
+    MemoryHubStore, ModelSource, ModelSourceError, NoModels, Peers, devca, sas, tls,
 };
 use twinhub_twin::DeviceModel;
 
@@ -108,6 +108,18 @@ impl TestHub {
         models: Arc<dyn ModelSource>,
         configure: impl FnOnce(&mut HubConfig),
     ) -> TestHub {
+        TestHub::start_on(n, Arc::new(MemoryHubStore::new()), models, None, configure).await
+    }
+
+    /// A hub on `127.0.0.{n}` over `store`, which other hubs may share, with `peers` to reach
+    /// them.
+    pub async fn start_on(
+        n: u8,
+        store: Arc<MemoryHubStore>,
+        models: Arc<dyn ModelSource>,
+        peers: Option<Arc<dyn Peers>>,
+        configure: impl FnOnce(&mut HubConfig),
+    ) -> TestHub {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ip = format!("127.0.0.{n}");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -123,8 +135,10 @@ impl TestHub {
         };
         configure(&mut config);
         let events = Arc::new(RecordingSink::default());
-        let hub =
-            Hub::new(Arc::new(MemoryHubStore::new()), models, config).with_events(events.clone());
+        let mut hub = Hub::new(store, models, config).with_events(events.clone());
+        if let Some(peers) = peers {
+            hub = hub.with_peers(peers);
+        }
         let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
             .await
             .expect("bind");
