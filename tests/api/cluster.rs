@@ -12,7 +12,7 @@ use twinhub_hub::IdentityKey;
 
 use crate::fixtures::device_batch;
 use crate::helpers::{Backend, TestApp, postgres_url, spawn_app_with, spawn_on};
-use crate::hub_endpoint::{api, device_options};
+use crate::hub_endpoint::{api, device_options, register_sas_device};
 
 const NATS: &str = "nats://127.0.0.1:4222";
 const GUARD: Duration = Duration::from_secs(30);
@@ -152,24 +152,6 @@ async fn pump(
     }
 }
 
-async fn register(app: &TestApp, device: &str) -> (IdentityKey, String) {
-    let created: Value = api(
-        app,
-        Method::POST,
-        "/api/v1/devices",
-        Some(json!({"deviceId": device})),
-    )
-    .await
-    .json()
-    .await
-    .expect("device");
-    let sas_key = created["authentication"]["symmetricKey"]["primaryKey"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    (IdentityKey::device(device).expect("id"), sas_key)
-}
-
 /// Calls `reboot` through `app` in the background.
 fn reboot_through(app: &TestApp, device: &str) -> tokio::task::JoinHandle<(StatusCode, Value)> {
     let request = app
@@ -207,7 +189,7 @@ async fn a_command_desired_update_and_message_sent_through_one_instance_reach_a_
     let (first, second) = two_instances(certs.path(), &unique_hub_name()).await;
     let ca_pem = std::fs::read(certs.path().join("ca.pem")).expect("the development CA");
     first.push_ok(device_batch()).await;
-    let (key, sas_key) = register(&first, "ctl-1").await;
+    let (key, sas_key) = register_sas_device(&first, "ctl-1").await;
     let mut device = Device::connect(&first, &ca_pem, &key, &sas_key).await;
     device.subscribe("$iothub/methods/POST/#").await;
     device
@@ -260,7 +242,7 @@ async fn a_second_connection_through_the_other_instance_closes_the_first_and_sta
     let (first, second) = two_instances(certs.path(), &unique_hub_name()).await;
     let ca_pem = std::fs::read(certs.path().join("ca.pem")).expect("the development CA");
     first.push_ok(device_batch()).await;
-    let (key, sas_key) = register(&first, "ctl-2").await;
+    let (key, sas_key) = register_sas_device(&first, "ctl-2").await;
     let mut old = Device::connect(&first, &ca_pem, &key, &sas_key).await;
 
     let mut new = Device::connect(&second, &ca_pem, &key, &sas_key).await;

@@ -36,6 +36,25 @@ pub(crate) async fn api(
     request.send().await.expect("request")
 }
 
+/// Registers a SAS device through the API; returns its key and primary key.
+pub(crate) async fn register_sas_device(app: &TestApp, device: &str) -> (IdentityKey, String) {
+    let created: Value = api(
+        app,
+        Method::POST,
+        "/api/v1/devices",
+        Some(json!({"deviceId": device})),
+    )
+    .await
+    .json()
+    .await
+    .expect("device");
+    let sas_key = created["authentication"]["symmetricKey"]["primaryKey"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    (IdentityKey::device(device).expect("id"), sas_key)
+}
+
 /// Polls the twin until `check` holds, or fails after 20 s with the last twin seen.
 async fn twin_until(
     app: &TestApp,

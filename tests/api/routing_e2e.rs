@@ -12,11 +12,10 @@ use reqwest::{Method, StatusCode};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::{Value, json};
 use twinhub::routing::{EndpointKind, EndpointSettings};
-use twinhub_hub::IdentityKey;
 use twinhub_routing::{EndpointName, MessageSource, Route, RouteParts};
 
 use crate::helpers::{Backend, on_both_backends, spawn_app_with};
-use crate::hub_endpoint::{api, device_options};
+use crate::hub_endpoint::{api, device_options, register_sas_device};
 
 const SECRET: &str = "test-webhook-secret";
 
@@ -101,9 +100,7 @@ on_both_backends! {
         .await;
         let ca_pem = std::fs::read(certs_dir.join("ca.pem")).expect("the development CA");
 
-        let created: Value = api(&app, Method::POST, "/api/v1/devices", Some(json!({"deviceId": "sensor-1"}))).await.json().await.expect("device");
-        let sas_key = created["authentication"]["symmetricKey"]["primaryKey"].as_str().expect("key").to_owned();
-        let key = IdentityKey::device("sensor-1").expect("id");
+        let (key, sas_key) = register_sas_device(&app, "sensor-1").await;
         let (client, mut eventloop) = AsyncClient::new(device_options(&app, &ca_pem, &key, &sas_key), 16);
 
         // 25 °C matches no route (fallback: the built-in store); 35 °C goes to the webhook.
@@ -237,21 +234,7 @@ async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
     })
     .await;
     let ca_pem = std::fs::read(certs_dir.join("ca.pem")).expect("the development CA");
-    let created: Value = api(
-        &app,
-        Method::POST,
-        "/api/v1/devices",
-        Some(json!({"deviceId": "js-1"})),
-    )
-    .await
-    .json()
-    .await
-    .expect("device");
-    let sas_key = created["authentication"]["symmetricKey"]["primaryKey"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    let key = IdentityKey::device("js-1").expect("id");
+    let (key, sas_key) = register_sas_device(&app, "js-1").await;
     let (client, mut eventloop) =
         AsyncClient::new(device_options(&app, &ca_pem, &key, &sas_key), 16);
     client

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rumqttc::QoS;
 use serde_json::json;
 use twinhub_hub::{
     CommandResponse, ConnectionState, EventSource, Hub, HubError, MemoryHubStore, NoModels,
@@ -126,22 +125,13 @@ async fn commands_desired_updates_and_c2d_sent_through_one_instance_reach_a_devi
             )
             .await
     });
-    let request = device.publish_on("$iothub/methods/POST/").await;
-    let rid = request
-        .topic
-        .strip_prefix("$iothub/methods/POST/reboot/?$rid=")
-        .expect("method topic");
+    let request = device.answer_method(201, r#"{"rebooting":true}"#).await;
+    assert!(
+        request
+            .topic
+            .starts_with("$iothub/methods/POST/reboot/?$rid=")
+    );
     assert_eq!(&request.payload[..], br#"{"delay":5}"#);
-    device
-        .client
-        .publish(
-            format!("$iothub/methods/res/201/?$rid={rid}"),
-            QoS::AtLeastOnce,
-            false,
-            r#"{"rebooting":true}"#,
-        )
-        .await
-        .expect("answer");
     let response = within("the forwarded answer", call)
         .await
         .expect("join")
@@ -237,22 +227,12 @@ async fn a_second_connection_on_another_instance_closes_the_first_and_stays_conn
             )
             .await
     });
-    let request = second.publish_on("$iothub/methods/POST/").await;
-    let rid = request
-        .topic
-        .strip_prefix("$iothub/methods/POST/ping/?$rid=")
-        .expect("method topic")
-        .to_owned();
-    second
-        .client
-        .publish(
-            format!("$iothub/methods/res/200/?$rid={rid}"),
-            QoS::AtLeastOnce,
-            false,
-            "{}",
-        )
-        .await
-        .expect("answer");
+    let request = second.answer_method(200, "{}").await;
+    assert!(
+        request
+            .topic
+            .starts_with("$iothub/methods/POST/ping/?$rid=")
+    );
     let response = within("the answer", call).await.expect("join").expect("ok");
     assert_eq!(response.status, 200);
 

@@ -331,6 +331,27 @@ impl Device {
     }
 
     /// The next PUBLISH whose topic starts with `prefix`.
+    /// Takes the next direct-method request and answers it with `status` and `body`;
+    /// returns the request (its topic names the method).
+    pub async fn answer_method(&mut self, status: u16, body: &str) -> Publish {
+        let request = self.publish_on("$iothub/methods/POST/").await;
+        let rid = request
+            .topic
+            .split_once("/?$rid=")
+            .map(|(_, rid)| rid.to_owned())
+            .expect("method topic with $rid");
+        self.client
+            .publish(
+                format!("$iothub/methods/res/{status}/?$rid={rid}"),
+                QoS::AtLeastOnce,
+                false,
+                body.to_owned(),
+            )
+            .await
+            .expect("answer");
+        request
+    }
+
     pub async fn publish_on(&mut self, prefix: &str) -> Publish {
         loop {
             let p = self.publish().await;
