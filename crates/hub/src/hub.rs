@@ -638,11 +638,16 @@ impl Hub {
         let live = &self.inner.live;
         match notice {
             PeerNotice::Connected { key, instance } => {
-                if instance == self.inner.config.instance_id || !live.serves(&key) {
+                if instance == self.inner.config.instance_id {
                     return;
                 }
-                // A notice can arrive after the device came back here; the store knows who
-                // won last.
+                // Serialised with this instance's own connects (register + claim), so a
+                // connection that came back here after the other instance's is never dropped
+                // for it: the store knows who won last.
+                let _serial = live.state_lock(&key).lock().await;
+                if !live.serves(&key) {
+                    return;
+                }
                 match self.store().connection_owner(&key).await {
                     Ok(Some(owner)) if owner == self.inner.config.instance_id => {}
                     Ok(_) => {
