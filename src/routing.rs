@@ -278,20 +278,20 @@ impl EventSink for RoutingSink {
             .collect();
         let mut input = RouteInput::new(envelope);
         // The twin and the model cost a read each, so only when a route uses them.
-        if relevant.iter().any(|r| uses_twin(r)) {
-            if let Some(record) = self.twins.twin(&key).await? {
-                input = input.twin(Value::Object(record.twin.service_document()));
-            }
+        if relevant.iter().any(|r| uses_twin(r))
+            && let Some(record) = self.twins.twin(&key).await?
+        {
+            input = input.twin(Value::Object(record.twin.service_document()));
         }
-        if relevant.iter().any(|r| r.annotate_telemetry()) {
-            if let Some(model_id) = input.envelope.model_id().map(str::to_owned) {
-                match self.models.model(&model_id).await {
-                    Ok(Some(model)) => input = input.model(model),
-                    Ok(None) => {}
-                    // Annotation is optional: the message still goes out, unannotated.
-                    Err(error) => {
-                        tracing::warn!(%model_id, %error, "cannot load the model to annotate telemetry")
-                    }
+        if relevant.iter().any(|r| r.annotate_telemetry())
+            && let Some(model_id) = input.envelope.model_id().map(str::to_owned)
+        {
+            match self.models.model(&model_id).await {
+                Ok(Some(model)) => input = input.model(model),
+                Ok(None) => {}
+                // Annotation is optional: the message still goes out, unannotated.
+                Err(error) => {
+                    tracing::warn!(%model_id, %error, "cannot load the model to annotate telemetry")
                 }
             }
         }

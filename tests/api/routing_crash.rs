@@ -48,10 +48,10 @@ async fn start(config: &std::path::Path, http: SocketAddr) -> Server {
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
-            if r.status().is_success() {
-                return server;
-            }
+        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await
+            && r.status().is_success()
+        {
+            return server;
         }
         assert!(Instant::now() < deadline, "the server did not become ready");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -15,7 +15,7 @@ use twinhub::routing::{EndpointKind, EndpointSettings};
 use twinhub_hub::IdentityKey;
 use twinhub_routing::{EndpointName, MessageSource, Route, RouteParts};
 
-use crate::helpers::{Backend, on_both_backends, problem, spawn_app_with};
+use crate::helpers::{Backend, on_both_backends, spawn_app_with};
 use crate::hub_endpoint::{api, device_options};
 
 const SECRET: &str = "test-webhook-secret";
@@ -278,10 +278,10 @@ async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
     let subject = format!("{prefix}.e2ehub.Telemetry.js-1");
     let deadline = Instant::now() + Duration::from_secs(30);
     let message = loop {
-        if let Ok(stream) = js.get_stream(&stream).await {
-            if let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await {
-                break m;
-            }
+        if let Ok(stream) = js.get_stream(&stream).await
+            && let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await
+        {
+            break m;
         }
         assert!(Instant::now() < deadline, "nothing on {subject}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -345,10 +345,10 @@ on_both_backends! {
         assert_eq!((other_source["matched"].clone(), other_source["sourceMatches"].clone()), (json!(false), json!(false)), "{other_source}");
 
         // A condition that cannot be read is refused as the route PUT refuses it, with its place.
-        let bad = problem(test(json!({"condition": "$body.temperature >", "message": {}})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let bad = crate::helpers::problem(test(json!({"condition": "$body.temperature >", "message": {}})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(bad["detail"].as_str().is_some_and(|d| d.contains("line 1, column")), "{bad}");
-        problem(test(json!({"source": "Nonsense"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
-        problem(test(json!({"condition": "true", "colour": "red"})).await, StatusCode::BAD_REQUEST).await;
+        crate::helpers::problem(test(json!({"source": "Nonsense"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        crate::helpers::problem(test(json!({"condition": "true", "colour": "red"})).await, StatusCode::BAD_REQUEST).await;
 
         // The path stays free for a route named `test`.
         let stored = api(&app, Method::PUT, "/api/v1/hub/routes/test", Some(json!({"name": "test", "source": "Telemetry", "endpoints": ["builtin"]}))).await;
