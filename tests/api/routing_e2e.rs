@@ -127,10 +127,18 @@ on_both_backends! {
         }
         let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
 
-        // Both are acknowledged, so both are durably routed: the store has the first.
-        let listed = api(&app, Method::GET, "/api/v1/devices/sensor-1/telemetry?limit=10", None).await;
-        assert_eq!(listed.status(), StatusCode::OK);
-        let listed: Value = listed.json().await.expect("JSON");
+        // Both are acknowledged, so both are durably routed (in the outbox): the built-in
+        // endpoint's lane stores the first soon after, so poll for it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listed = loop {
+            let listed = api(&app, Method::GET, "/api/v1/devices/sensor-1/telemetry?limit=10", None).await;
+            assert_eq!(listed.status(), StatusCode::OK);
+            let listed: Value = listed.json().await.expect("JSON");
+            if listed["items"].as_array().is_some_and(|items| !items.is_empty()) || Instant::now() >= deadline {
+                break listed;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let items = listed["items"].as_array().expect("items");
         assert_eq!(items.len(), 1, "only the message no route took: {listed}");
         assert_eq!(items[0]["body"], r#"{"temperature": 25}"#, "{listed}");
