@@ -195,10 +195,13 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         | "get /api/v1/devices/{deviceId}/digitaltwin" => or_refused(hub_reader),
         "patch /api/v1/devices/{deviceId}/twin"
         | "patch /api/v1/devices/{deviceId}/modules/{moduleId}/twin"
+        | "put /api/v1/devices/{deviceId}/twin"
+        | "put /api/v1/devices/{deviceId}/modules/{moduleId}/twin"
         | "patch /api/v1/devices/{deviceId}/digitaltwin"
         | "post /api/v1/devices/{deviceId}/messages" => or_refused(hub_operator),
         "get /api/v1/devices/{deviceId}/telemetry"
         | "get /api/v1/hub/routes"
+        | "post /api/v1/hub/routes/test"
         | "get /api/v1/hub/endpoints" => or_refused(hub_reader),
         "put /api/v1/hub/routes/{name}" => or_refused(hub_owner),
         // The matrix tests and deletes a route that is not there: those allowed learn that.
@@ -212,7 +215,8 @@ fn expected(route: &str, who: Who, case: &Case) -> Outcome {
         },
         // The matrix's device is not connected: those allowed to call learn that (404).
         "post /api/v1/devices/{deviceId}/commands/{command}"
-        | "post /api/v1/devices/{deviceId}/components/{component}/commands/{command}" => {
+        | "post /api/v1/devices/{deviceId}/components/{component}/commands/{command}"
+        | "post /api/v1/devices/{deviceId}/modules/{moduleId}/commands/{command}" => {
             match or_refused(hub_operator) {
                 Allowed => NotFound,
                 refused => refused,
@@ -608,6 +612,23 @@ async fn call(
             format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}/twin"),
             Some(json!({ "properties": { "desired": { "n": n } } })),
         ),
+        "put /api/v1/devices/{deviceId}/twin" => (
+            Method::PUT,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/twin"),
+            Some(json!({ "tags": { "n": n } })),
+        ),
+        "put /api/v1/devices/{deviceId}/modules/{moduleId}/twin" => (
+            Method::PUT,
+            format!("/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}/twin"),
+            Some(json!({ "properties": { "desired": { "n": n } } })),
+        ),
+        "post /api/v1/devices/{deviceId}/modules/{moduleId}/commands/{command}" => (
+            Method::POST,
+            format!(
+                "/api/v1/devices/{MATRIX_DEVICE}/modules/{MATRIX_MODULE}/commands/reboot?timeout=5"
+            ),
+            Some(json!(5)),
+        ),
         "get /api/v1/devices/{deviceId}/digitaltwin" => (
             Method::GET,
             format!("/api/v1/devices/{MATRIX_DEVICE}/digitaltwin"),
@@ -651,6 +672,11 @@ async fn call(
                 "condition": "$body.n > 1",
                 "endpoints": ["builtin"],
             })),
+        ),
+        "post /api/v1/hub/routes/test" => (
+            Method::POST,
+            "/api/v1/hub/routes/test".to_owned(),
+            Some(json!({ "condition": "$body.n > 1", "message": { "body": { "n": n } } })),
         ),
         "post /api/v1/hub/routes/{name}/test" => (
             Method::POST,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use twinhub_client::{DependencyResolution, RepositoryClient};
 
 use crate::fixtures::{DEVICE_INFORMATION, TEMPERATURE_CONTROLLER, THERMOSTAT, interface};
@@ -553,6 +553,75 @@ on_both_backends! {
         let gone = twinhub(with(&["show", "cli-thermostat"])).await;
         assert_eq!(gone.status.code(), Some(1), "not found: {}", text(&gone.stderr));
         let anonymous = twinhub(args(&["device", "--repo", app.address.as_str(), "list"])).await;
+        assert_eq!(anonymous.status.code(), Some(3), "{}", text(&anonymous.stderr));
+    }
+}
+
+on_both_backends! {
+    async fn the_route_commands_store_list_test_and_delete_routes_through_the_api(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let repo = ["--repo", app.address.as_str(), "--token", ADMIN_TOKEN];
+        let with = |parts: &[&str]| {
+            let mut all = vec!["hub"];
+            all.extend_from_slice(&repo);
+            all.push("route");
+            all.extend_from_slice(parts);
+            args(&all)
+        };
+        let put = twinhub(with(&[
+            "put", "hot", "--source", "telemetry", "--condition", "$body.temperature > 30",
+            "--endpoint", "builtin", "--enrich", "site=$twin.tags.site", "--enrich", "tier=gold",
+        ])).await;
+        assert!(put.status.success(), "{}", text(&put.stderr));
+        let stored: Value = serde_json::from_slice(&put.stdout).expect("JSON");
+        assert_eq!(stored["condition"], "$body.temperature > 30");
+        assert_eq!(stored["stored"], true);
+        let quiet = twinhub(with(&["put", "quiet", "--source", "device-lifecycle-events", "--endpoint", "builtin", "--disabled"])).await;
+        assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+
+        let listed = twinhub(with(&["list"])).await;
+        assert!(listed.status.success(), "{}", text(&listed.stderr));
+        assert_eq!(
+            text(&listed.stdout),
+            "hot\tTelemetry\tenabled\tstored\tbuiltin\t$body.temperature > 30\n\
+             quiet\tdeviceLifecycleEvents\tdisabled\tstored\tbuiltin\ttrue\n\
+             (fallback)\t\t\t\tbuiltin\n"
+        );
+        let as_json = twinhub(with(&["list", "--json"])).await;
+        let as_json: Value = serde_json::from_slice(&as_json.stdout).expect("JSON");
+        assert_eq!(as_json["items"][1]["name"], "quiet");
+        let shown = twinhub(with(&["show", "hot"])).await;
+        let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+        assert_eq!(shown["enrichments"]["tier"], "gold", "{shown}");
+        let missing = twinhub(with(&["show", "absent"])).await;
+        assert_eq!(missing.status.code(), Some(1), "{}", text(&missing.stderr));
+
+        let folder = tempfile::tempdir().expect("temp dir");
+        let message = folder.path().join("hot.json");
+        std::fs::write(&message, r#"{"body": {"temperature": 31}, "twin": {"tags": {"site": "berlin"}}}"#).expect("write");
+        let message = message.to_str().expect("UTF-8 path");
+        let tested = twinhub(with(&["test", "hot", "--message", message])).await;
+        assert!(tested.status.success(), "{}", text(&tested.stderr));
+        assert_eq!(text(&tested.stdout), "matched\ncondition value: true\nenrichment site=berlin\nenrichment tier=gold\n");
+        let by_condition = twinhub(with(&["test", "--condition", "$body.temperature > 40", "--message", message, "--json"])).await;
+        assert!(by_condition.status.success(), "{}", text(&by_condition.stderr));
+        let answer: Value = serde_json::from_slice(&by_condition.stdout).expect("JSON");
+        assert_eq!((answer["matched"].clone(), answer["value"].clone()), (json!(false), json!(false)), "{answer}");
+        let other_source = twinhub(with(&["test", "--condition", "true", "--source", "twin-change-events", "--message", message])).await;
+        assert_eq!(text(&other_source.stdout), "matched\ncondition value: true\n", "an event of the condition's source");
+        let bad = twinhub(with(&["test", "--condition", "$body.temperature >", "--message", message])).await;
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(text(&bad.stderr).contains("line 1, column"), "{}", text(&bad.stderr));
+        let unreadable = twinhub(with(&["test", "hot", "--message", "/nonexistent/message.json"])).await;
+        assert_eq!(unreadable.status.code(), Some(1), "{}", text(&unreadable.stderr));
+        let both = twinhub(with(&["test", "hot", "--condition", "true", "--message", message])).await;
+        assert_eq!(both.status.code(), Some(64), "a route or a condition, not both");
+
+        let deleted = twinhub(with(&["delete", "hot"])).await;
+        assert_eq!(text(&deleted.stdout), "deleted hot\n");
+        let again = twinhub(with(&["delete", "hot"])).await;
+        assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+        let anonymous = twinhub(args(&["hub", "--repo", app.address.as_str(), "route", "put", "x", "--endpoint", "builtin"])).await;
         assert_eq!(anonymous.status.code(), Some(3), "{}", text(&anonymous.stderr));
     }
 }

@@ -124,10 +124,18 @@ on_both_backends! {
         }
         let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
 
-        // Both are acknowledged, so both are durably routed: the store has the first.
-        let listed = api(&app, Method::GET, "/api/v1/devices/sensor-1/telemetry?limit=10", None).await;
-        assert_eq!(listed.status(), StatusCode::OK);
-        let listed: Value = listed.json().await.expect("JSON");
+        // Both are acknowledged, so both are durably routed (in the outbox): the built-in
+        // endpoint's lane stores the first soon after, so poll for it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listed = loop {
+            let listed = api(&app, Method::GET, "/api/v1/devices/sensor-1/telemetry?limit=10", None).await;
+            assert_eq!(listed.status(), StatusCode::OK);
+            let listed: Value = listed.json().await.expect("JSON");
+            if listed["items"].as_array().is_some_and(|items| !items.is_empty()) || Instant::now() >= deadline {
+                break listed;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let items = listed["items"].as_array().expect("items");
         assert_eq!(items.len(), 1, "only the message no route took: {listed}");
         assert_eq!(items[0]["body"], r#"{"temperature": 25}"#, "{listed}");
@@ -287,4 +295,57 @@ async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
         "de-duplication id"
     );
     drop(client);
+}
+
+on_both_backends! {
+    async fn a_condition_is_tested_against_a_sample_message_without_storing_a_route(backend: Backend) {
+        let app = crate::helpers::spawn_app(backend).await;
+        let test = |body: Value| {
+            let app = &app;
+            async move { api(app, Method::POST, "/api/v1/hub/routes/test", Some(body)).await }
+        };
+        let hot = test(json!({
+            "condition": "$body.temperature > 30 AND alert = 'yes' AND $messageId = 'm-1' AND $twin.tags.site = 'berlin'",
+            "enrichments": {"site": "$twin.tags.site", "hub": "$iothubname", "tier": "gold"},
+            "message": {
+                "body": {"temperature": 31},
+                "properties": {"alert": "yes"},
+                "messageId": "m-1",
+                "twin": {"tags": {"site": "berlin"}},
+            },
+        })).await;
+        assert_eq!(hot.status(), StatusCode::OK);
+        let hot: Value = hot.json().await.expect("JSON");
+        assert_eq!(hot["matched"], true, "{hot}");
+        assert_eq!(hot["source"], "Telemetry");
+        assert_eq!(hot["value"], true, "{hot}");
+        assert_eq!(hot["enrichments"], json!([["hub", "twinhub"], ["site", "berlin"], ["tier", "gold"]]), "{hot}");
+
+        let cold: Value = test(json!({"condition": "$body.temperature > 30", "message": {"body": {"temperature": 3}}})).await.json().await.expect("JSON");
+        assert_eq!((cold["matched"].clone(), cold["sourceMatches"].clone()), (json!(false), json!(true)), "{cold}");
+
+        // An event source: the sample is an event of that source.
+        let event: Value = test(json!({
+            "source": "deviceLifecycleEvents",
+            "condition": "opType = 'deleteDeviceIdentity'",
+            "message": {"opType": "deleteDeviceIdentity", "deviceId": "gone"},
+        })).await.json().await.expect("JSON");
+        assert_eq!(event["matched"], true, "{event}");
+        assert_eq!(event["source"], "deviceLifecycleEvents");
+        let other_source: Value = test(json!({"source": "twinChangeEvents", "message": {"source": "Telemetry"}})).await.json().await.expect("JSON");
+        assert_eq!((other_source["matched"].clone(), other_source["sourceMatches"].clone()), (json!(false), json!(false)), "{other_source}");
+
+        // A condition that cannot be read is refused as the route PUT refuses it, with its place.
+        let bad = crate::helpers::problem(test(json!({"condition": "$body.temperature >", "message": {}})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(bad["detail"].as_str().is_some_and(|d| d.contains("line 1, column")), "{bad}");
+        crate::helpers::problem(test(json!({"source": "Nonsense"})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        crate::helpers::problem(test(json!({"condition": "true", "colour": "red"})).await, StatusCode::BAD_REQUEST).await;
+
+        // The path stays free for a route named `test`.
+        let stored = api(&app, Method::PUT, "/api/v1/hub/routes/test", Some(json!({"name": "test", "source": "Telemetry", "endpoints": ["builtin"]}))).await;
+        assert_eq!(stored.status(), StatusCode::CREATED);
+        let named: Value = api(&app, Method::POST, "/api/v1/hub/routes/test/test", Some(json!({}))).await.json().await.expect("JSON");
+        assert_eq!(named["matched"], true, "{named}");
+        assert_eq!(api(&app, Method::DELETE, "/api/v1/hub/routes/test", None).await.status(), StatusCode::NO_CONTENT);
+    }
 }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -357,6 +357,26 @@ pub struct TwinPatchProperties {
     desired: Option<Value>,
 }
 
+/// A twin replacement: the new tags and desired properties, each replacing the whole
+/// section (a section left out stays as it is). A twin as read (`GET …/twin`) may be sent
+/// back: its other members (`deviceId`, `etag`, `properties.reported`, …) are ignored, as
+/// IoT Hub does, since reported properties belong to the device.
+#[derive(Deserialize, ToSchema)]
+pub struct TwinReplacement {
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    tags: Option<Value>,
+    #[serde(default)]
+    properties: Option<TwinReplacementProperties>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TwinReplacementProperties {
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    desired: Option<Value>,
+}
+
 /// A device's answer to a command.
 #[derive(Serialize, ToSchema)]
 pub struct CommandResult {
@@ -694,26 +714,54 @@ async fn read(
     ))
 }
 
+/// How a twin write treats the sections it carries.
+#[derive(Clone, Copy)]
+enum TwinWrite {
+    /// JSON merge patches of tags and desired properties.
+    Patch,
+    /// Each section given replaces the stored one.
+    Replace,
+}
+
 async fn change_twin(
     request: &HttpRequest,
     payload: web::Payload,
     hub: &Hub,
     key: IdentityKey,
     validate: Option<&str>,
+    write: TwinWrite,
 ) -> Result<HttpResponse, ApiError> {
     let validate = flag("validate", validate)?;
     let precondition = if_match(request)?;
-    let patch: TwinPatch = json_request(
-        request,
-        payload,
-        BODY_LIMIT,
-        r#"{"tags": {"site": "berlin"}, "properties": {"desired": {"thermostat1": {"__t": "c", "targetTemperature": 21.5}}}}"#,
-    )
-    .await?;
-    let update = TwinUpdate {
-        tags: patch.tags,
-        desired: patch.properties.and_then(|p| p.desired),
-        replace: false,
+    let update = match write {
+        TwinWrite::Patch => {
+            let patch: TwinPatch = json_request(
+                request,
+                payload,
+                BODY_LIMIT,
+                r#"{"tags": {"site": "berlin"}, "properties": {"desired": {"thermostat1": {"__t": "c", "targetTemperature": 21.5}}}}"#,
+            )
+            .await?;
+            TwinUpdate {
+                tags: patch.tags,
+                desired: patch.properties.and_then(|p| p.desired),
+                replace: false,
+            }
+        }
+        TwinWrite::Replace => {
+            let replacement: TwinReplacement = json_request(
+                request,
+                payload,
+                BODY_LIMIT,
+                r#"{"tags": {"site": "berlin"}, "properties": {"desired": {"targetTemperature": 21.5}}}"#,
+            )
+            .await?;
+            TwinUpdate {
+                tags: replacement.tags,
+                desired: replacement.properties.and_then(|p| p.desired),
+                replace: true,
+            }
+        }
     };
     let record = hub
         .update_twin(&key, update, precondition.as_ref(), validate)
@@ -1071,6 +1119,7 @@ pub async fn patch_twin(
         &hub,
         device_key(&path)?,
         params.validate.as_deref(),
+        TwinWrite::Patch,
     )
     .await
 }
@@ -1128,7 +1177,97 @@ pub async fn patch_module_twin(
 ) -> Result<HttpResponse, ApiError> {
     authz.require(&caller, Action::OperateDevices, &Target::Hub)?;
     let key = module_key(&path.0, &path.1)?;
-    change_twin(&request, payload, &hub, key, params.validate.as_deref()).await
+    change_twin(
+        &request,
+        payload,
+        &hub,
+        key,
+        params.validate.as_deref(),
+        TwinWrite::Patch,
+    )
+    .await
+}
+
+/// Replace a device twin's tags and desired properties (`PUT /twins/{id}` of the IoT Hub
+/// service API): each section given replaces the stored one, and a desired change goes to
+/// the connected device at once. `If-Match` with the twin's etag guards against lost
+/// updates; desired properties the model forbids answer 422 unless `?validate=false`.
+#[utoipa::path(
+    tag = "devices",
+    params(("deviceId" = String, Path, description = "The device id"), ValidateParams),
+    request_body(content = TwinReplacement, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The replaced twin", body = Object),
+        (status = 400, description = "Not a twin", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a publisher on hub", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not registered", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another etag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The device's model forbids the desired properties", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The device's model could not be loaded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/devices/{deviceId}/twin")]
+pub async fn put_twin(
+    request: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    path: web::Path<String>,
+    params: web::Query<ValidateParams>,
+    hub: web::Data<Hub>,
+    authz: web::Data<Authz>,
+) -> Result<HttpResponse, ApiError> {
+    authz.require(&caller, Action::OperateDevices, &Target::Hub)?;
+    change_twin(
+        &request,
+        payload,
+        &hub,
+        device_key(&path)?,
+        params.validate.as_deref(),
+        TwinWrite::Replace,
+    )
+    .await
+}
+
+/// Replace a module twin's tags and desired properties.
+#[utoipa::path(
+    tag = "devices",
+    params(("deviceId" = String, Path, description = "The device id"), ("moduleId" = String, Path, description = "The module id"), ValidateParams),
+    request_body(content = TwinReplacement, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The replaced twin", body = Object),
+        (status = 400, description = "Not a twin", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a publisher on hub", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not registered", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names another etag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The module's model forbids the desired properties", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The module's model could not be loaded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[put("/devices/{deviceId}/modules/{moduleId}/twin")]
+pub async fn put_module_twin(
+    request: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    params: web::Query<ValidateParams>,
+    hub: web::Data<Hub>,
+    authz: web::Data<Authz>,
+) -> Result<HttpResponse, ApiError> {
+    authz.require(&caller, Action::OperateDevices, &Target::Hub)?;
+    let key = module_key(&path.0, &path.1)?;
+    change_twin(
+        &request,
+        payload,
+        &hub,
+        key,
+        params.validate.as_deref(),
+        TwinWrite::Replace,
+    )
+    .await
 }
 
 /// The digital twin: the IoT Plug and Play view of the twin (`$dtId`, `$metadata.$model`,
@@ -1337,6 +1476,51 @@ pub async fn invoke_component_command(
         &hub,
         device_key(&device)?,
         Some(&component),
+        &name,
+        &params,
+    )
+    .await
+}
+
+/// Invoke a direct method of a connected module (the module form of the device command, as
+/// `POST /twins/{id}/modules/{mid}/methods` of the IoT Hub service API), with the request
+/// payload as body, waiting `?timeout=` seconds (5 to 300) for its answer. 404 when the
+/// module is not connected, 504 when it does not answer in time, 422 when the module's
+/// model has no such command or the payload does not fit (unless `?validate=false`).
+#[utoipa::path(
+    tag = "devices",
+    params(("deviceId" = String, Path, description = "The device id"), ("moduleId" = String, Path, description = "The module id"), ("command" = String, Path, description = "The method (command) name"), CommandParams),
+    request_body(content = Object, description = "The method's request payload: any JSON value (or nothing)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The module's answer", body = CommandResult),
+        (status = 400, description = "Bad payload or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a publisher on hub", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not registered, or not connected", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The module's model forbids the command or payload", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The module's model could not be loaded", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The module did not answer in time", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/devices/{deviceId}/modules/{moduleId}/commands/{command}")]
+pub async fn invoke_module_command(
+    request: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    path: web::Path<(String, String, String)>,
+    params: web::Query<CommandParams>,
+    hub: web::Data<Hub>,
+    authz: web::Data<Authz>,
+) -> Result<web::Json<CommandResult>, ApiError> {
+    authz.require(&caller, Action::OperateDevices, &Target::Hub)?;
+    let (device, module, name) = path.into_inner();
+    command(
+        &request,
+        payload,
+        &hub,
+        module_key(&device, &module)?,
+        None,
         &name,
         &params,
     )

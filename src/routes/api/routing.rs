@@ -1,16 +1,20 @@
 //! Message routing over the API: the built-in endpoint's recent telemetry of a device
 //! (`/api/v1/devices/{deviceId}/telemetry`), the routes stored in the database
 //! (`/api/v1/hub/routes`, replacing the running ones at once), a route evaluated against a
-//! sample message (`…/routes/{name}/test`), and the endpoints the router runs with
+//! sample message (`…/routes/{name}/test`) or a condition tested without storing a route
+//! (`…/routes/test`), and the endpoints the router runs with
 //! (`/api/v1/hub/endpoints`). Grants on the scope `hub`: readers read and test, owners manage.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 use twinhub_hub::IdentityKey;
 use twinhub_routing::{
-    Envelope, MessageSource, Properties, Route, StorageError, TelemetryParts, TelemetryStore,
+    EndpointName, Envelope, EventParts, MessageSource, Properties, Route, RouteError, RouteParts,
+    StorageError, TelemetryParts, TelemetryStore,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -238,27 +242,151 @@ pub async fn delete_route(
 }
 
 /// A sample message to test a route with.
-#[derive(Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteTestRequest {
+    /// The message's source [default: the route's].
+    source: Option<String>,
     /// The device the message comes from [default: `test-device`].
     device_id: Option<String>,
-    /// The message body (JSON); telemetry only.
+    /// The module it comes from (`iothub-connection-module-id`).
+    module_id: Option<String>,
+    /// The message body (JSON): telemetry, or the event's body.
     #[schema(value_type = Object)]
     body: Option<Value>,
     /// Application properties.
     #[serde(default)]
-    properties: std::collections::BTreeMap<String, String>,
-    /// `contentType` [default: `application/json`].
+    properties: BTreeMap<String, String>,
+    /// `contentType` [default: `application/json`]; telemetry only.
     content_type: Option<String>,
+    /// `contentEncoding` [default: `utf-8`]; telemetry only.
+    content_encoding: Option<String>,
+    /// `messageId`; telemetry only.
+    message_id: Option<String>,
+    /// `correlationId`; telemetry only.
+    correlation_id: Option<String>,
+    /// `userId`; telemetry only.
+    user_id: Option<String>,
+    /// `dt-subject`, the component; telemetry only.
+    component: Option<String>,
     /// `dt-dataschema`, the model id (`$modelId`).
     model_id: Option<String>,
+    /// `opType` of an event [default: `updateTwin`, `createDeviceIdentity` or
+    /// `deviceConnected`, after the source].
+    op_type: Option<String>,
     /// The device twin (`tags`, `properties.desired|reported`) for `$twin` conditions.
     #[schema(value_type = Object)]
     twin: Option<Value>,
 }
 
-/// Evaluate a route's condition and enrichments against a sample telemetry message.
+/// A condition (with its source and enrichments) to evaluate against a sample message,
+/// without storing a route.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConditionTestRequest {
+    /// `Telemetry`, `twinChangeEvents`, `digitalTwinChangeEvents`,
+    /// `deviceLifecycleEvents` or `deviceConnectionStateEvents` [default: `Telemetry`].
+    source: Option<String>,
+    /// In IoT Hub's routing query syntax [default: `true`].
+    condition: Option<String>,
+    /// Enrichments: key → value (static text, `$iothubname`, `$twin.…`).
+    #[serde(default)]
+    enrichments: BTreeMap<String, String>,
+    /// The sample message.
+    #[serde(default)]
+    message: RouteTestRequest,
+}
+
+/// The envelope the sample stands for: telemetry, or an event of `source`.
+fn sample_envelope(
+    hub: &str,
+    default_source: MessageSource,
+    sample: RouteTestRequest,
+) -> Result<(Envelope, Option<Value>), ApiError> {
+    let source = match &sample.source {
+        None => default_source,
+        Some(name) => MessageSource::parse(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid-body",
+                RouteError::UnknownSource(name.clone()).to_string(),
+            )
+        })?,
+    };
+    let device_id = sample.device_id.unwrap_or_else(|| "test-device".into());
+    let now = chrono::Utc::now();
+    let envelope = if source == MessageSource::Telemetry {
+        let mut properties = Properties::new();
+        for (k, v) in sample.properties {
+            properties.set(k, v);
+        }
+        Envelope::telemetry(
+            hub.to_owned(),
+            device_id,
+            TelemetryParts {
+                module_id: sample.module_id,
+                content_type: Some(
+                    sample
+                        .content_type
+                        .unwrap_or_else(|| "application/json".into()),
+                ),
+                content_encoding: Some(sample.content_encoding.unwrap_or_else(|| "utf-8".into())),
+                message_id: sample.message_id,
+                correlation_id: sample.correlation_id,
+                user_id: sample.user_id,
+                component: sample.component,
+                model_id: sample.model_id,
+                properties,
+                body: sample
+                    .body
+                    .map(|b| b.to_string().into_bytes())
+                    .unwrap_or_default(),
+            },
+            now,
+        )
+    } else {
+        let op_type = sample.op_type.unwrap_or_else(|| {
+            match source {
+                MessageSource::DeviceLifecycleEvents => "createDeviceIdentity",
+                MessageSource::DeviceConnectionStateEvents => "deviceConnected",
+                _ => "updateTwin",
+            }
+            .into()
+        });
+        let mut envelope = Envelope::event(
+            hub.to_owned(),
+            EventParts {
+                source,
+                device_id,
+                module_id: sample.module_id,
+                op_type,
+                model_id: sample.model_id,
+                body: sample.body.unwrap_or_else(|| Value::Object(Map::new())),
+            },
+            now,
+        );
+        for (k, v) in sample.properties {
+            envelope.properties.set(k, v);
+        }
+        envelope
+    };
+    Ok((envelope, sample.twin))
+}
+
+/// The test's answer: the route's verdict and the message's source.
+fn test_answer(route: &Route, envelope: &Envelope, twin: Option<&Value>) -> HttpResponse {
+    let result = route.test(envelope, twin);
+    let mut value = serde_json::to_value(&result).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "source".into(),
+            Value::String(envelope.source.as_str().into()),
+        );
+    }
+    HttpResponse::Ok().json(value)
+}
+
+/// Evaluate a running route's condition and enrichments against a sample message (of the
+/// route's source unless `source` says otherwise).
 #[utoipa::path(
     tag = "hub",
     params(("name" = String, Path, description = "The route's name")),
@@ -291,39 +419,56 @@ pub async fn test_route(
             path.as_str()
         )));
     };
-    let mut properties = Properties::new();
-    for (k, v) in sample.properties {
-        properties.set(k, v);
-    }
-    let envelope = Envelope::telemetry(
-        routing.settings.hub_name.clone(),
-        sample.device_id.unwrap_or_else(|| "test-device".into()),
-        TelemetryParts {
-            content_type: Some(
-                sample
-                    .content_type
-                    .unwrap_or_else(|| "application/json".into()),
-            ),
-            content_encoding: Some("utf-8".into()),
-            model_id: sample.model_id,
-            properties,
-            body: sample
-                .body
-                .map(|b| b.to_string().into_bytes())
-                .unwrap_or_default(),
-            ..TelemetryParts::default()
-        },
-        chrono::Utc::now(),
+    let (envelope, twin) = sample_envelope(&routing.settings.hub_name, route.source(), sample)?;
+    Ok(test_answer(route, &envelope, twin.as_ref()))
+}
+
+/// Evaluate a condition, with its source and enrichments, against a sample message without
+/// storing a route (`twinhub hub route test --condition`). A condition that cannot be read
+/// answers 422 with the line and column, as `PUT /hub/routes/{name}` does.
+#[utoipa::path(
+    tag = "hub",
+    request_body(content = ConditionTestRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Whether the condition matches, its value and the enrichments", body = Object),
+        (status = 400, description = "Not JSON of a condition test", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No role on hub", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad condition, source or enrichment", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/hub/routes/test")]
+pub async fn test_condition(
+    request: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    routing: web::Data<Routing>,
+    authz: web::Data<Authz>,
+) -> Result<HttpResponse, ApiError> {
+    authz.require(&caller, Action::Read, &Target::Hub)?;
+    let test: ConditionTestRequest =
+        json_request(&request, payload, BODY_LIMIT, "a condition test").await?;
+    let source = match &test.source {
+        None => MessageSource::Telemetry,
+        Some(name) => MessageSource::parse(name)
+            .ok_or_else(|| invalid_route(RouteError::UnknownSource(name.clone())))?,
+    };
+    let mut parts = RouteParts::new(
+        "condition-test",
+        source,
+        // The endpoint is never used: a test delivers nothing.
+        vec![EndpointName::new(crate::routing::BUILTIN).map_err(invalid_route)?],
     );
-    let result = route.test(&envelope, sample.twin.as_ref());
-    let mut value = serde_json::to_value(&result).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert(
-            "source".into(),
-            Value::String(MessageSource::Telemetry.as_str().into()),
-        );
+    if let Some(condition) = test.condition {
+        parts = parts.condition(condition);
     }
-    Ok(HttpResponse::Ok().json(value))
+    for (key, value) in test.enrichments {
+        parts = parts.enrich(key, value);
+    }
+    let route = Route::new(parts).map_err(invalid_route)?;
+    let (envelope, twin) = sample_envelope(&routing.settings.hub_name, source, test.message)?;
+    Ok(test_answer(&route, &envelope, twin.as_ref()))
 }
 
 /// The endpoints the router runs with, and each lane's counters.
