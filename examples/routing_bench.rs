@@ -132,6 +132,11 @@ fn message_key(device: u64, n: u64) -> u64 {
     (device << 32) | n
 }
 
+/// In `stall` mode, even devices are routed to the webhook, odd ones to the built-in endpoint.
+fn to_hook(index: usize) -> bool {
+    index.is_multiple_of(2)
+}
+
 fn device_id(index: usize) -> String {
     format!("bench-{index:03}")
 }
@@ -607,7 +612,7 @@ async fn connect(
     }
     // Stall mode routes by an application property; the others send none.
     let to = match args.mode {
-        Mode::Stall if index % 2 == 0 => "to=hook&",
+        Mode::Stall if to_hook(index) => "to=hook&",
         Mode::Stall => "to=builtin&",
         _ => "",
     };
@@ -986,7 +991,6 @@ async fn stall(
     rss_before: u64,
     table: &mut Table,
 ) {
-    let to_hook = |index: usize| index % 2 == 0;
     let acked_by = |hook: bool| {
         lock(&acks.keys)
             .iter()
