@@ -89,7 +89,8 @@ fn args() -> Result<Args, String> {
         messages_per_device: 200,
         stall_secs: 60,
         inflight: 1,
-        binary: PathBuf::from("target/release/twinhub"),
+        // The workspace's release build, wherever the bench is started from.
+        binary: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/twinhub"),
         postgres: None,
     };
     while let Some(flag) = argv.next() {
