@@ -885,7 +885,9 @@ hub_name = "bench"
     );
     // A delivery failure or a slow statement shows here, not on the bench's output.
     let warnings = std::fs::read_to_string(&server.log).map_or(0, |text| {
-        text.lines().filter(|l| l.contains("WARN")).count()
+        text.lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .count()
     });
     table.row(
         "server log",
