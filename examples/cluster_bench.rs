@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, TlsConfiguration, Transport};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use twinhub::config::{Secret, Settings};
@@ -217,15 +215,7 @@ async fn connect_device(
     let host = instance.hub.ip().to_string();
     let expiry = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") + 3600;
     let token = sas::identity_token(&host, &key, sas_key, expiry).expect("token");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.expect("CA PEM")).expect("root");
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = tls::device_client_config(ca_pem).expect("the development CA");
     let mut options = MqttOptions::new(key.to_string(), host.clone(), instance.hub.port());
     options.set_credentials(format!("{host}/{key}/?api-version=2020-09-30"), token);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

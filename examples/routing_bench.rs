@@ -39,8 +39,6 @@ use futures_util::StreamExt;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::sync::{Semaphore, oneshot};
@@ -563,17 +561,7 @@ fn mqtt_options(id: &str, sas_key: &str, ca_pem: &[u8], inflight: usize) -> Mqtt
     let key = IdentityKey::device(id).expect("a valid device id");
     let expiry = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") + 3600;
     let token = sas::identity_token(&host, &key, sas_key, expiry).expect("a SAS token");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots
-            .add(cert.expect("the CA PEM"))
-            .expect("the CA as root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls::device_client_config(ca_pem).expect("the development CA");
     let mut options = MqttOptions::new(id, host.clone(), HUB_PORT);
     options.set_credentials(format!("{host}/{id}/?api-version=2020-09-30"), token);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

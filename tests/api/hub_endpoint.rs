@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use twinhub_hub::{IdentityKey, sas, tls};
 
@@ -96,15 +94,7 @@ pub(crate) fn device_options(
         "{host}/{key}/?api-version=2020-09-30&model-id={}",
         CONTROLLER.replace(':', "%3A").replace(';', "%3B")
     );
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.expect("CA PEM")).expect("root");
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = tls::device_client_config(ca_pem).expect("the development CA");
     let mut options = MqttOptions::new(key.to_string(), host, address.port());
     options.set_credentials(user, token);
     options.set_clean_session(false);

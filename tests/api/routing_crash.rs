@@ -14,8 +14,6 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use twinhub_hub::{IdentityKey, sas, tls};
 
@@ -62,15 +60,7 @@ fn device(hub: SocketAddr, ca_pem: &[u8], key: &IdentityKey, sas_key: &str) -> M
     let host = hub.ip().to_string();
     let expiry = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") + 3600;
     let token = sas::identity_token(&host, key, sas_key, expiry).expect("token");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.expect("CA PEM")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = tls::device_client_config(ca_pem).expect("the development CA");
     let mut options = MqttOptions::new(key.to_string(), host.clone(), hub.port());
     options.set_credentials(format!("{host}/{key}/?api-version=2020-09-30"), token);
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Connect, Login, Packet, Publish, Subscribe};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -219,16 +218,7 @@ async fn tls_baseline(count: usize) -> Result<(), Error> {
 }
 
 fn client_tls(ca: &Path) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca)? {
-        roots.add(cert?)?;
-    }
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_protocol_versions(&[&rustls::version::TLS12])?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+    Ok(Arc::new(tls::device_client_config(&std::fs::read(ca)?)?))
 }
 
 async fn write(stream: &mut (impl AsyncWrite + Unpin), packet: Packet) -> Result<(), Error> {

@@ -91,6 +91,19 @@ pub fn server_config(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Server
     Ok(Arc::new(config))
 }
 
+/// A device's client configuration trusting the CAs in `ca_pem` (a hub's development CA, say),
+/// TLS 1.2 only, as the Azure device SDKs connect; for Rust devices, tests and benches.
+pub fn device_client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in parse_certificates(ca_pem, "the CA")? {
+        roots.add(cert)?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// [`server_config`] from PEM files.
 pub fn server_config_from_files(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     server_config(&read(cert)?, &read(key)?)
