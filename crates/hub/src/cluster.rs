@@ -22,11 +22,11 @@ use crate::identity::IdentityKey;
 pub enum PeerNotice {
     /// `instance` now serves the identity's connection: any other connection of it closes.
     Connected { key: IdentityKey, instance: String },
-    /// The twin changed; the instance serving the identity pushes `desired` when there is one.
-    TwinChanged {
+    /// A desired-properties change for a device no connection here serves: the instance
+    /// serving it pushes `update`.
+    Desired {
         key: IdentityKey,
-        version: u64,
-        desired: Option<DesiredUpdate>,
+        update: DesiredUpdate,
     },
     /// New cloud-to-device messages wait for the device.
     CloudToDevice { key: IdentityKey },

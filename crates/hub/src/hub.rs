@@ -414,15 +414,15 @@ impl Hub {
                 Err(HubStoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let pushed_here = pushed
-                .as_ref()
-                .is_some_and(|update| self.inner.live.push_desired(key, update));
-            self.notify_peers(PeerNotice::TwinChanged {
-                key: key.clone(),
-                version: record.twin.version(),
-                desired: pushed.clone().filter(|_| !pushed_here),
-            })
-            .await;
+            if let Some(update) = &pushed
+                && !self.inner.live.push_desired(key, update)
+            {
+                self.notify_peers(PeerNotice::Desired {
+                    key: key.clone(),
+                    update: update.clone(),
+                })
+                .await;
+            }
             let op = if update.replace {
                 "replaceTwin"
             } else {
@@ -658,10 +658,8 @@ impl Hub {
                     }
                 }
             }
-            PeerNotice::TwinChanged { key, desired, .. } => {
-                if let Some(update) = desired {
-                    live.push_desired(&key, &update);
-                }
+            PeerNotice::Desired { key, update } => {
+                live.push_desired(&key, &update);
             }
             PeerNotice::CloudToDevice { key } => {
                 live.notify_c2d(&key);
@@ -784,12 +782,6 @@ impl Hub {
             ))
             .await;
             self.digital_twin_changed(key, &before, &record.twin).await;
-            self.notify_peers(PeerNotice::TwinChanged {
-                key: key.clone(),
-                version: record.twin.version(),
-                desired: None,
-            })
-            .await;
             return Ok(version);
         }
         Err(contention(key))
