@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo build --release --bin twinhub
-//! cargo run --release --example routing_bench -- jetstream|webhook|stall \
+//! cargo run --release --example routing_bench -- jetstream|webhook|builtin|stall \
 //!     [--devices 100] [--messages-per-device 200] [--stall-secs 60] [--inflight 1] \
 //!     [--binary target/release/twinhub] [--postgres postgres://user@host/db]
 //! ```
@@ -21,6 +21,9 @@
 //! - `jetstream`: one route to a NATS endpoint (127.0.0.1:4222) on a uniquely named stream,
 //!   deleted at the end; an ordered consumer in the bench reads every message.
 //! - `webhook`: one route to a webhook served by the bench (actix-web, answers 200).
+//! - `builtin`: no routes, so telemetry takes the default fallback to the built-in endpoint
+//!   (the database); the bench polls the endpoint's delivered count and at the end reads each
+//!   device's newest stored message back over the API.
 //! - `stall`: even devices are routed to a webhook that holds every request for
 //!   `--stall-secs`, odd devices to the built-in endpoint; meanwhile twinhub's RSS is sampled
 //!   every second and a twin is read over the API. Then the devices stop, the webhook lets go,
@@ -56,6 +59,7 @@ const PATIENCE: Duration = Duration::from_secs(300);
 enum Mode {
     Jetstream,
     Webhook,
+    Builtin,
     Stall,
 }
 
@@ -69,7 +73,7 @@ struct Args {
     postgres: Option<String>,
 }
 
-const USAGE: &str = "usage: routing_bench jetstream|webhook|stall [--devices 100] \
+const USAGE: &str = "usage: routing_bench jetstream|webhook|builtin|stall [--devices 100] \
     [--messages-per-device 200] [--stall-secs 60] [--inflight 1] [--binary PATH] \
     [--postgres URL]";
 
@@ -78,6 +82,7 @@ fn args() -> Result<Args, String> {
     let mode = match argv.next().as_deref() {
         Some("jetstream") => Mode::Jetstream,
         Some("webhook") => Mode::Webhook,
+        Some("builtin") => Mode::Builtin,
         Some("stall") => Mode::Stall,
         other => return Err(format!("unknown mode {other:?}")),
     };
@@ -430,6 +435,8 @@ source = "Telemetry"
 endpoints = ["hook"]
 "#
         ),
+        // No routes: the default fallback keeps telemetry in the built-in endpoint.
+        Mode::Builtin => String::new(),
         // Enough attempts that nothing is dead-lettered while the webhook holds on (each
         // attempt waits for twinhub's 10 s request timeout); a short first backoff so the
         // copies go out soon after it lets go.
@@ -853,9 +860,9 @@ hub_name = "bench"
         ),
     );
     match args.mode {
-        Mode::Jetstream | Mode::Webhook => {
+        Mode::Jetstream | Mode::Webhook | Mode::Builtin => {
             throughput(
-                &args, &devices, &acks, &arrivals, &server, rss_before, &mut table,
+                &args, &devices, &acks, &arrivals, &server, &client, rss_before, &mut table,
             )
             .await;
         }
@@ -892,33 +899,55 @@ hub_name = "bench"
     drop(database);
 }
 
-/// `jetstream` and `webhook`: every device sends its messages as fast as PUBACKs allow.
+/// `jetstream`, `webhook` and `builtin`: every device sends its messages as fast as PUBACKs
+/// allow.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, the run's whole state"
+)]
 async fn throughput(
     args: &Args,
     devices: &[Device],
     acks: &Acks,
     arrivals: &Arrivals,
     server: &Server,
+    client: &reqwest::Client,
     rss_before: u64,
     table: &mut Table,
 ) {
     let total = args.devices * args.messages_per_device as usize;
     let (rss_max, sampler) = sample_rss(server);
+    // The built-in endpoint has no receiver in the bench: its lane's count stands for one.
+    let stored = Arc::new(AtomicU64::new(0));
+    let poller = (args.mode == Mode::Builtin).then(|| {
+        tokio::spawn(poll_builtin(
+            client.clone(),
+            server.http.clone(),
+            stored.clone(),
+        ))
+    });
+    let delivered_now = || match args.mode {
+        Mode::Builtin => stored.load(Ordering::Relaxed) as usize,
+        _ => arrivals.distinct(),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let tasks = start_publishing(devices, |_| true, Some(args.messages_per_device), &stop);
-    let all_arrived = wait_for(PATIENCE, || arrivals.distinct() >= total).await;
+    let all_arrived = wait_for(PATIENCE, || delivered_now() >= total).await;
     let wall = start.elapsed();
     let sent = published(tasks).await;
     wait_for(Duration::from_secs(10), || acks.count() >= total).await;
     sampler.abort();
+    if let Some(poller) = poller {
+        poller.abort();
+    }
     let acked = acks.count();
     let ack_wall = lock(&acks.last).map_or(wall, |last| last - start);
-    let delivered = arrivals.distinct();
-    let receiver = if args.mode == Mode::Jetstream {
-        "JetStream"
-    } else {
-        "webhook"
+    let delivered = delivered_now();
+    let receiver = match args.mode {
+        Mode::Jetstream => "JetStream",
+        Mode::Builtin => "the built-in endpoint",
+        _ => "webhook",
     };
 
     table.row("published", sent.to_string());
@@ -951,10 +980,21 @@ async fn throughput(
             wall.as_secs_f64()
         ),
     );
-    table.row(
-        &format!("device publish → {receiver}"),
-        spread(&arrivals.latencies_us),
-    );
+    if args.mode == Mode::Builtin {
+        let newest = newest_stored(client, &server.http, devices.len(), args).await;
+        table.row(
+            "read back",
+            format!(
+                "{newest} of {} devices' newest message in GET …/telemetry",
+                devices.len()
+            ),
+        );
+    } else {
+        table.row(
+            &format!("device publish → {receiver}"),
+            spread(&arrivals.latencies_us),
+        );
+    }
     table.row(
         "twinhub RSS",
         format!(
@@ -964,6 +1004,57 @@ async fn throughput(
             mib(server.rss_kib())
         ),
     );
+}
+
+/// Keeps `stored` at the built-in lane's delivered count, every 20 ms.
+async fn poll_builtin(client: reqwest::Client, http: String, stored: Arc<AtomicU64>) {
+    loop {
+        let lanes: Option<Value> = match client
+            .get(format!("{http}/api/v1/hub/endpoints"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        let delivered = lanes.as_ref().and_then(|lanes| {
+            lanes["items"]
+                .as_array()?
+                .iter()
+                .find(|lane| lane["name"] == "builtin")?["delivered"]
+                .as_u64()
+        });
+        if let Some(delivered) = delivered {
+            stored.store(delivered, Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many devices' newest stored message is their last one sent.
+async fn newest_stored(client: &reqwest::Client, http: &str, devices: usize, args: &Args) -> usize {
+    let last = args.messages_per_device.saturating_sub(1);
+    let mut newest = 0;
+    for index in 0..devices {
+        let url = format!(
+            "{http}/api/v1/devices/{}/telemetry?limit=1",
+            device_id(index)
+        );
+        let Ok(response) = client.get(url).bearer_auth(TOKEN).send().await else {
+            continue;
+        };
+        let Ok(page) = response.json::<Value>().await else {
+            continue;
+        };
+        let body = page["items"][0]["body"]
+            .as_str()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if body.is_some_and(|body| body["n"].as_u64() == Some(last)) {
+            newest += 1;
+        }
+    }
+    newest
 }
 
 /// `stall`: even devices to a webhook that holds on, odd devices to the built-in endpoint.

@@ -15,11 +15,17 @@ use serde_json::Value;
 use twinhub_hub::{EventSink, EventSinkError, EventSource, HubEvent, HubStore, ModelSource};
 use twinhub_routing::{
     BuiltinEndpoint, EndpointName, EnrichmentValue, Envelope, EventParts, FallbackRoute,
-    LaneConfig, MessageSource, NatsConfig, NatsEndpoint, Properties, RetryPolicy, Route,
-    RouteInput, RouteSet, Router, TelemetryParts, WebhookConfig, WebhookEndpoint,
+    GroupAppend, GroupCommit, LaneConfig, MessageSource, NatsConfig, NatsEndpoint, Properties,
+    RetryPolicy, Route, RouteInput, RouteSet, Router, TelemetryParts, WebhookConfig,
+    WebhookEndpoint,
 };
 
 use crate::store::{RoutingStore, SqlTelemetryStore};
+
+/// The most outbox entries (or stored telemetry messages) one group commit takes.
+const GROUP_COMMIT_ENTRIES: usize = 512;
+/// Deliveries in flight at once on the built-in endpoint's lane.
+const BUILTIN_CONCURRENCY: usize = 128;
 
 /// The name of the built-in endpoint, always present.
 pub const BUILTIN: &str = "builtin";
@@ -83,6 +89,10 @@ pub struct EndpointSettings {
     /// Copies queued in memory before devices wait (backpressure) [default: 1024].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<usize>,
+    /// Time one delivery may take: the whole webhook request, answer included [default:
+    /// 10 000 ms], or JetStream's acknowledgement of a publish [default: 5 000 ms].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +116,25 @@ impl EndpointSettings {
                     .map_or(retry.initial_backoff, Duration::from_millis),
                 ..retry
             },
-            ..defaults
+            // The endpoint's own timeout answers first; this only catches a delivery stuck
+            // elsewhere.
+            attempt_timeout: self.timeout_ms.map_or(defaults.attempt_timeout, |ms| {
+                defaults
+                    .attempt_timeout
+                    .max(Duration::from_millis(ms) + Duration::from_secs(5))
+            }),
+        }
+    }
+
+    /// `timeout_ms` as a duration; zero would fail every delivery, so it is refused.
+    fn timeout(&self) -> Result<Option<Duration>, RoutingSetupError> {
+        match self.timeout_ms {
+            Some(0) => Err(RoutingSetupError::Endpoint {
+                name: self.name.clone(),
+                reason: "`timeout_ms` must be at least 1 (it is the time one delivery may take)"
+                    .into(),
+            }),
+            other => Ok(other.map(Duration::from_millis)),
         }
     }
 }
@@ -153,10 +181,20 @@ impl Routing {
         }
         let routes = route_set(&settings, store.routes().await?)?;
         let builtin = endpoint_name(BUILTIN)?;
-        let mut builder = Router::builder(routes, store.clone(), store.clone()).endpoint(
+        // One transaction for the messages that arrive while the previous one commits.
+        let outbox = Arc::new(GroupCommit::new(store.clone(), GROUP_COMMIT_ENTRIES));
+        let mut builder = Router::builder(routes, outbox, store.clone()).endpoint(
             builtin.clone(),
-            Arc::new(BuiltinEndpoint::new(Arc::new(telemetry.clone()))),
-            LaneConfig::default(),
+            Arc::new(BuiltinEndpoint::new(Arc::new(GroupAppend::new(
+                Arc::new(telemetry.clone()),
+                GROUP_COMMIT_ENTRIES,
+            )))),
+            // Its deliveries are database writes that the group commit batches, so the more
+            // in flight, the fewer transactions.
+            LaneConfig {
+                concurrency: BUILTIN_CONCURRENCY,
+                ..LaneConfig::default()
+            },
         );
         let mut names = vec![builtin];
         for endpoint in &endpoints {
@@ -225,6 +263,9 @@ async fn connect(
             if let Some(prefix) = &endpoint.subject_prefix {
                 config.subject_prefix.clone_from(prefix);
             }
+            if let Some(timeout) = endpoint.timeout()? {
+                config.ack_timeout = timeout;
+            }
             let connected = NatsEndpoint::connect(config)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
@@ -234,6 +275,9 @@ async fn connect(
             let mut config = WebhookConfig::new(&endpoint.url);
             if let Some(secret) = &endpoint.secret {
                 config = config.secret(secret);
+            }
+            if let Some(timeout) = endpoint.timeout()? {
+                config.timeout = timeout;
             }
             let hook = WebhookEndpoint::new(config).map_err(|e| failed(e.to_string()))?;
             Ok(Arc::new(hook))
@@ -362,5 +406,45 @@ pub fn envelope(hub_name: &str, event: HubEvent) -> Envelope {
                 event.time,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(toml_text: &str) -> EndpointSettings {
+        toml::from_str(toml_text).expect("an endpoint table")
+    }
+
+    #[test]
+    fn an_endpoint_timeout_reaches_the_lane_and_a_zero_timeout_is_refused() {
+        let hook = endpoint(
+            "name = \"slow\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\ntimeout_ms = 60000",
+        );
+        assert_eq!(
+            hook.timeout().expect("valid"),
+            Some(Duration::from_secs(60))
+        );
+        // The lane waits longer than the request, so the request's own timeout answers.
+        assert_eq!(hook.lane().attempt_timeout, Duration::from_secs(65));
+
+        let quick = endpoint("name = \"q\"\nkind = \"nats\"\nurl = \"nats://x\"\ntimeout_ms = 500");
+        assert_eq!(
+            quick.timeout().expect("valid"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            quick.lane().attempt_timeout,
+            LaneConfig::default().attempt_timeout
+        );
+
+        let zero =
+            endpoint("name = \"z\"\nkind = \"webhook\"\nurl = \"http://x/\"\ntimeout_ms = 0");
+        let error = zero.timeout().expect_err("zero is refused").to_string();
+        assert!(
+            error.contains("'z'") && error.contains("timeout_ms"),
+            "{error}"
+        );
     }
 }

@@ -16,9 +16,13 @@ use twinhub_routing::{
 /// Routing's tables. Every method is one transaction.
 #[async_trait]
 pub trait RoutingStore: Outbox + DeadLetters {
-    /// Appends `envelope` to its device's recent telemetry (an id already there changes
-    /// nothing) and drops that device's oldest messages beyond `keep`.
-    async fn append_telemetry(&self, envelope: &Envelope, keep: usize) -> Result<(), StorageError>;
+    /// Appends each envelope to its device's recent telemetry (an id already there changes
+    /// nothing) and drops those devices' oldest messages beyond `keep`; all or none.
+    async fn append_telemetry(
+        &self,
+        envelopes: &[Envelope],
+        keep: usize,
+    ) -> Result<(), StorageError>;
 
     /// The device's most recent telemetry, newest first, at most `limit`.
     async fn latest_telemetry(
@@ -69,8 +73,12 @@ impl SqlTelemetryStore {
 #[async_trait]
 impl TelemetryStore for SqlTelemetryStore {
     async fn append(&self, envelope: &Envelope) -> Result<(), TelemetryStoreError> {
+        self.append_all(std::slice::from_ref(envelope)).await
+    }
+
+    async fn append_all(&self, envelopes: &[Envelope]) -> Result<(), TelemetryStoreError> {
         self.store
-            .append_telemetry(envelope, self.keep)
+            .append_telemetry(envelopes, self.keep)
             .await
             .map_err(|e| TelemetryStoreError(e.to_string()))
     }

@@ -173,27 +173,36 @@ macro_rules! impl_routing_store {
         impl $crate::store::routing::RoutingStore for $store {
             async fn append_telemetry(
                 &self,
-                envelope: &twinhub_routing::Envelope,
+                envelopes: &[twinhub_routing::Envelope],
                 keep: usize,
             ) -> Result<(), twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
-                let device = envelope.device_id();
                 let mut tx = self.pool.begin().await.map_err(storage)?;
-                let inserted = sqlx::query(
-                    "INSERT INTO routing_telemetry (device_id, envelope_id, envelope) \
-                     VALUES ($1, $2, $3) ON CONFLICT (device_id, envelope_id) DO NOTHING",
-                )
-                .bind(device)
-                .bind(&envelope.id)
-                .bind(to_json("envelope", envelope)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage)?;
-                if inserted.rows_affected() > 0 {
+                // Each device whose list grew is trimmed once, after all its inserts.
+                let mut grown: Vec<&str> = Vec::new();
+                for envelope in envelopes {
+                    let device = envelope.device_id();
+                    let inserted = sqlx::query(
+                        "INSERT INTO routing_telemetry \
+                         (device_id, envelope_id, envelope, enqueued_us) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, envelope_id) DO NOTHING",
+                    )
+                    .bind(device)
+                    .bind(&envelope.id)
+                    .bind(to_json("envelope", envelope)?)
+                    .bind(envelope.system_properties.enqueued_time.timestamp_micros())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(storage)?;
+                    if inserted.rows_affected() > 0 && !grown.contains(&device) {
+                        grown.push(device);
+                    }
+                }
+                for device in grown {
                     sqlx::query(
                         "DELETE FROM routing_telemetry WHERE device_id = $1 AND seq NOT IN \
                          (SELECT seq FROM routing_telemetry WHERE device_id = $1 \
-                          ORDER BY seq DESC LIMIT $2)",
+                          ORDER BY enqueued_us DESC, seq DESC LIMIT $2)",
                     )
                     .bind(device)
                     .bind(sql_count(keep.max(1)))
@@ -212,7 +221,7 @@ macro_rules! impl_routing_store {
                 use $crate::store::routing_sql::*;
                 let rows: Vec<String> = sqlx::query_scalar(
                     "SELECT envelope FROM routing_telemetry WHERE device_id = $1 \
-                     ORDER BY seq DESC LIMIT $2",
+                     ORDER BY enqueued_us DESC, seq DESC LIMIT $2",
                 )
                 .bind(device_id)
                 .bind(sql_count(limit))

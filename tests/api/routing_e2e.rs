@@ -87,6 +87,7 @@ on_both_backends! {
                 initial_backoff_ms: Some(20),
                 concurrency: Some(1),
                 capacity: None,
+                timeout_ms: None,
             }];
             settings.routing.routes = vec![Route::new(
                 RouteParts::new("hot", MessageSource::Telemetry, vec![EndpointName::new("hook").expect("name")])
@@ -227,6 +228,7 @@ async fn acknowledged_telemetry_is_in_jetstream_on_the_device_subject() {
             initial_backoff_ms: None,
             concurrency: None,
             capacity: None,
+            timeout_ms: None,
         }];
         settings.routing.routes = vec![
             Route::new(

@@ -26,9 +26,9 @@ fn telemetry(device: &str, n: u32) -> Envelope {
             ..TelemetryParts::default()
         },
         // Envelopes keep their times to the millisecond (IoT Hub's form), so the stored copy
-        // equals one made at a whole millisecond.
-        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
-            .expect("now is in range"),
+        // equals one made at a whole millisecond; message n was received n ms after the first.
+        chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + i64::from(n))
+            .expect("in range"),
     )
 }
 
@@ -177,6 +177,17 @@ on_both_backends! {
         let b = telemetry_store.latest("b", 10).await.expect("latest");
         assert_eq!(b, [again], "no duplicate");
         assert!(telemetry_store.latest("c", 10).await.expect("latest").is_empty());
+
+        // Delivered out of order (the lane delivers many at once), kept in the order received:
+        // 7 is newer than 6 although stored first, and the trim drops the oldest received.
+        telemetry_store
+            .append_all(&[telemetry("a", 7), telemetry("a", 6)])
+            .await
+            .expect("append all");
+        telemetry_store.append(&telemetry("a", 5)).await.expect("append");
+        let a = telemetry_store.latest("a", 10).await.expect("latest");
+        let bodies: Vec<String> = a.iter().map(body).collect();
+        assert_eq!(bodies, [r#"{"n":7}"#, r#"{"n":6}"#, r#"{"n":5}"#]);
     }
 }
 

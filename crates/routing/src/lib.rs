@@ -30,10 +30,12 @@ pub use endpoint::builtin::{BuiltinEndpoint, MemoryTelemetryStore, TelemetryStor
 pub use endpoint::nats::{NatsConfig, NatsEndpoint};
 pub use endpoint::webhook::{WebhookConfig, WebhookEndpoint};
 pub use endpoint::{DeliveryError, Endpoint};
+pub mod group_commit;
 pub mod lane;
 pub mod outbox;
 pub mod router;
 
+pub use group_commit::{GroupAppend, GroupCommit};
 pub use lane::{LaneConfig, LaneStats, RetryPolicy};
 pub use outbox::{
     DeadLetter, DeadLetters, EntryId, MemoryDeadLetters, MemoryOutbox, NewEntry, Outbox,

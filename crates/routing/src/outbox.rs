@@ -36,7 +36,7 @@ pub struct NewEntry {
 }
 
 /// A storage failure of the outbox or the dead letters.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StorageError(pub String);
 

@@ -11,19 +11,31 @@ use super::{DeliveryError, Endpoint};
 use crate::envelope::{Envelope, MessageSource};
 
 /// A store of recent telemetry failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("telemetry store: {0}")]
 pub struct StoreError(pub String);
 
 /// Recent telemetry per device.
 #[async_trait]
 pub trait TelemetryStore: Send + Sync + 'static {
-    /// Appends a message to its device's list, dropping the oldest beyond the store's limit.
+    /// Adds a message to its device's list, in the order the hub received the messages
+    /// (`iothub-enqueuedtime`, then the order of arrival here), dropping the oldest beyond the
+    /// store's limit.
     /// Appending an envelope id the device's list already holds changes nothing, so a
     /// redelivery is harmless.
     async fn append(&self, envelope: &Envelope) -> Result<(), StoreError>;
 
-    /// The device's most recent messages, newest first, at most `limit`.
+    /// Appends several messages (what a group commit hands over). A database implements it
+    /// as one transaction, all or none; the default appends them one by one, which is also
+    /// safe to retry, since appending is idempotent per envelope id.
+    async fn append_all(&self, envelopes: &[Envelope]) -> Result<(), StoreError> {
+        for envelope in envelopes {
+            self.append(envelope).await?;
+        }
+        Ok(())
+    }
+
+    /// The device's most recently received messages, newest first, at most `limit`.
     async fn latest(&self, device_id: &str, limit: usize) -> Result<Vec<Envelope>, StoreError>;
 }
 
@@ -57,7 +69,13 @@ impl TelemetryStore for MemoryTelemetryStore {
         if list.iter().any(|e| e.id == envelope.id) {
             return Ok(());
         }
-        list.push_back(envelope.clone());
+        // In the order the hub received them, whatever order they are delivered in.
+        let received = envelope.system_properties.enqueued_time;
+        let at = list
+            .iter()
+            .rposition(|e| e.system_properties.enqueued_time <= received)
+            .map_or(0, |i| i + 1);
+        list.insert(at, envelope.clone());
         while list.len() > self.keep {
             list.pop_front();
         }
@@ -148,6 +166,29 @@ mod tests {
             "no duplicate"
         );
         assert!(store.latest("c", 10).await.expect("reads").is_empty());
+    }
+
+    #[tokio::test]
+    async fn messages_delivered_out_of_order_are_kept_in_the_order_received() {
+        let store = MemoryTelemetryStore::new(3);
+        let at = |n: u32, ms: i64| {
+            let mut envelope = message("a", n);
+            envelope.system_properties.enqueued_time =
+                chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            envelope
+        };
+        for envelope in [at(2, 20), at(4, 40), at(1, 10), at(3, 30)] {
+            store.append(&envelope).await.expect("stored");
+        }
+        let bodies: Vec<String> = store
+            .latest("a", 10)
+            .await
+            .expect("reads")
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+            .collect();
+        // The oldest received (1) is the one trimmed, not the one stored first (2).
+        assert_eq!(bodies, [r#"{"n":4}"#, r#"{"n":3}"#, r#"{"n":2}"#]);
     }
 
     #[tokio::test]
