@@ -17,6 +17,8 @@ const CHANNEL: &str = "twinhub_changes";
 /// The PostgreSQL-backed [`ModelStore`](super::ModelStore).
 pub struct PgStore {
     pool: PgPool,
+    /// Writes: the same pool (PostgreSQL locks rows, not the database).
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -27,7 +29,10 @@ impl PgStore {
             .connect(database_url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     async fn notify_in(

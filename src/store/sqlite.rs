@@ -15,7 +15,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The SQLite-backed [`ModelStore`](super::ModelStore).
 pub struct SqliteStore {
+    /// Reads: WAL lets any number run beside the writer.
     pool: SqlitePool,
+    /// Writes, on one connection. SQLite has one write lock; several connections contending
+    /// for it wait in its busy handler, which sleeps (up to 100 ms a try) however soon the lock
+    /// is free, while one connection makes writers queue in the pool and start the moment the
+    /// previous transaction ends.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -27,12 +33,16 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     async fn notify_in(
