@@ -1006,25 +1006,30 @@ async fn throughput(
     );
 }
 
+/// One endpoint's lane from `GET /api/v1/hub/endpoints`; `None` if the server does not say.
+async fn lane(client: &reqwest::Client, http: &str, name: &str) -> Option<Value> {
+    let lanes: Value = client
+        .get(format!("{http}/api/v1/hub/endpoints"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    lanes["items"]
+        .as_array()?
+        .iter()
+        .find(|lane| lane["name"] == name)
+        .cloned()
+}
+
 /// Keeps `stored` at the built-in lane's delivered count, every 20 ms.
 async fn poll_builtin(client: reqwest::Client, http: String, stored: Arc<AtomicU64>) {
     loop {
-        let lanes: Option<Value> = match client
-            .get(format!("{http}/api/v1/hub/endpoints"))
-            .bearer_auth(TOKEN)
-            .send()
+        let delivered = lane(&client, &http, "builtin")
             .await
-        {
-            Ok(response) => response.json().await.ok(),
-            Err(_) => None,
-        };
-        let delivered = lanes.as_ref().and_then(|lanes| {
-            lanes["items"]
-                .as_array()?
-                .iter()
-                .find(|lane| lane["name"] == "builtin")?["delivered"]
-                .as_u64()
-        });
+            .and_then(|lane| lane["delivered"].as_u64());
         if let Some(delivered) = delivered {
             stored.store(delivered, Ordering::Relaxed);
         }
@@ -1099,19 +1104,8 @@ async fn stall(
     }
     let stall_wall = start.elapsed();
     let (hook_acked_stalled, store_acked_stalled) = (acked_by(true), acked_by(false));
-    let lanes: Value = client
-        .get(format!("{}/api/v1/hub/endpoints", server.http))
-        .bearer_auth(TOKEN)
-        .send()
+    let hook_lane = lane(client, &server.http, "hook")
         .await
-        .expect("the endpoints")
-        .json()
-        .await
-        .expect("the endpoints as JSON");
-    let hook_lane = lanes["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["name"] == "hook"))
-        .cloned()
         .unwrap_or(Value::Null);
 
     // Stop sending, let go, and wait for every outstanding PUBACK, then every copy.

@@ -199,7 +199,7 @@ macro_rules! impl_access_store {
                 use $crate::domain::access::{AuditEntry, Subject};
                 use $crate::store::access_sql::{role_key, UserRow, USER_COLUMNS};
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO users (name, name_lower, password_hash, issuer, subject, email, disabled, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7) RETURNING {USER_COLUMNS}"
@@ -292,7 +292,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::access::User, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: Option<$crate::store::access_sql::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE users SET password_hash = COALESCE($1, password_hash), \
                      disabled = COALESCE($2, disabled), email = COALESCE($3, email) \
@@ -335,7 +335,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<(), $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let deleted = sqlx::query("DELETE FROM users WHERE name_lower = $1")
                     .bind(name.to_lowercase())
                     .execute(&mut *tx)
@@ -366,7 +366,7 @@ macro_rules! impl_access_store {
                 sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
                     .bind(at)
                     .bind(user_id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -381,7 +381,7 @@ macro_rules! impl_access_store {
                 let now = chrono::Utc::now();
                 let namespaces = serde_json::to_string(&token.namespaces)
                     .map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: TokenRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO api_tokens (name, token_sha256, prefix, role, namespaces, created_by, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {TOKEN_COLUMNS}"
@@ -481,7 +481,7 @@ macro_rules! impl_access_store {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                     .bind(at)
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -492,7 +492,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::access::ApiToken, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: Option<$crate::store::access_sql::TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {}",
                     $crate::store::access_sql::TOKEN_COLUMNS
@@ -528,7 +528,7 @@ macro_rules! impl_access_store {
                 source: Option<&str>,
             ) -> Result<(), $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 // Expired sessions are swept whenever someone logs in.
                 sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
                     .bind(now)
@@ -581,7 +581,7 @@ macro_rules! impl_access_store {
             async fn delete_session(&self, id_sha256: &str) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
                     .bind(id_sha256)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -607,7 +607,7 @@ macro_rules! impl_access_store {
                 use $crate::domain::access::Role;
                 use $crate::store::access_sql::role_key;
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: $crate::store::access_sql::NamespaceRow = sqlx::query_as(
                     "INSERT INTO namespaces (prefix, visibility, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (prefix) DO UPDATE SET visibility = excluded.visibility, \
@@ -690,7 +690,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::access::Grant, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: $crate::store::access_sql::GrantRow = sqlx::query_as(
                     "INSERT INTO authz_rules (ptype, v0, v1, v2, created_by, created_at) \
                      VALUES ('p', $1, $2, $3, $4, $5) RETURNING id, v0, v1, v2, created_by, created_at",
@@ -725,7 +725,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::access::Grant, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let row: Option<$crate::store::access_sql::GrantRow> = sqlx::query_as(
                     "DELETE FROM authz_rules WHERE id = $1 AND ptype = 'p' \
                      RETURNING id, v0, v1, v2, created_by, created_at",
@@ -753,7 +753,7 @@ macro_rules! impl_access_store {
                 actor: &$crate::domain::access::Actor,
                 entry: &$crate::domain::access::AuditEntry,
             ) -> Result<(), $crate::store::StoreError> {
-                $crate::store::sql::insert_audit!(&self.writer, actor, entry, chrono::Utc::now())?;
+                $crate::store::sql::insert_audit!(self.writer(), actor, entry, chrono::Utc::now())?;
                 Ok(())
             }
 

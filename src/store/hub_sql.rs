@@ -146,7 +146,7 @@ macro_rules! impl_hub_store {
                 use $crate::store::hub_sql::*;
                 use twinhub_hub::HubStoreError;
                 let key = &identity.key;
-                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let mut tx = self.writer().begin().await.map_err(backend)?;
                 if key.is_module() {
                     // Locks the device row: it cannot be deleted until the module is in.
                     let device = sqlx::query(
@@ -217,7 +217,7 @@ macro_rules! impl_hub_store {
                 use $crate::store::hub_sql::*;
                 use twinhub_hub::HubStoreError;
                 let key = &identity.key;
-                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let mut tx = self.writer().begin().await.map_err(backend)?;
                 let updated = sqlx::query(
                     // The connection columns belong to claim/release: a registry change
                     // made from an older read must not undo a connection.
@@ -254,7 +254,7 @@ macro_rules! impl_hub_store {
                 key: &twinhub_hub::IdentityKey,
             ) -> Result<bool, twinhub_hub::HubStoreError> {
                 use $crate::store::hub_sql::*;
-                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let mut tx = self.writer().begin().await.map_err(backend)?;
                 // Twins and messages go with their identity (ON DELETE CASCADE); sessions
                 // are keyed by client id, which is `device` or `device/module`.
                 let deleted = match &key.module_id {
@@ -358,7 +358,7 @@ macro_rules! impl_hub_store {
                 .bind(micros(&at))
                 .bind(&key.device_id)
                 .bind(module_column(key))
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 if updated.rows_affected() == 0 {
@@ -383,7 +383,7 @@ macro_rules! impl_hub_store {
                 .bind(&key.device_id)
                 .bind(module_column(key))
                 .bind(instance)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 if released.rows_affected() > 0 {
@@ -432,7 +432,7 @@ macro_rules! impl_hub_store {
                 )
                 .bind(micros(&at))
                 .bind(instance)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 Ok(released.rows_affected())
@@ -450,7 +450,7 @@ macro_rules! impl_hub_store {
                 .bind(micros(&at))
                 .bind(&key.device_id)
                 .bind(module_column(key))
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 if updated.rows_affected() == 0 {
@@ -483,7 +483,7 @@ macro_rules! impl_hub_store {
             ) -> Result<(), twinhub_hub::HubStoreError> {
                 use $crate::store::hub_sql::*;
                 use twinhub_hub::HubStoreError;
-                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let mut tx = self.writer().begin().await.map_err(backend)?;
                 let updated = sqlx::query(
                     "UPDATE hub_twins SET model_id = $1, version = $2, document = $3 \
                      WHERE device_id = $4 AND module_id = $5 AND version = $6",
@@ -522,7 +522,7 @@ macro_rules! impl_hub_store {
             ) -> Result<(), twinhub_hub::HubStoreError> {
                 use $crate::store::hub_sql::*;
                 use twinhub_hub::HubStoreError;
-                let mut tx = self.writer.begin().await.map_err(backend)?;
+                let mut tx = self.writer().begin().await.map_err(backend)?;
                 // Locks the identity's row first, so concurrent senders count in turn.
                 let exists = sqlx::query(
                     "UPDATE hub_identities SET etag = etag WHERE device_id = $1 AND module_id = $2",
@@ -600,7 +600,7 @@ macro_rules! impl_hub_store {
                 .bind(&key.device_id)
                 .bind(module_column(key))
                 .bind(message_id)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 Ok(())
@@ -618,7 +618,7 @@ macro_rules! impl_hub_store {
                 .bind(&key.device_id)
                 .bind(module_column(key))
                 .bind(message_id)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 Ok(deleted.rows_affected() > 0)
@@ -631,7 +631,7 @@ macro_rules! impl_hub_store {
                 use $crate::store::hub_sql::*;
                 let deleted = sqlx::query("DELETE FROM hub_c2d_messages WHERE expires_us <= $1")
                     .bind(micros(&now))
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(backend)?;
                 Ok(deleted.rows_affected())
@@ -663,7 +663,7 @@ macro_rules! impl_hub_store {
                 )
                 .bind(client_id)
                 .bind(to_json("session", session)?)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await
                 .map_err(backend)?;
                 Ok(())
@@ -673,7 +673,7 @@ macro_rules! impl_hub_store {
                 use $crate::store::hub_sql::*;
                 sqlx::query("DELETE FROM hub_sessions WHERE client_id = $1")
                     .bind(client_id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(backend)?;
                 Ok(())

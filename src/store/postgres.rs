@@ -17,8 +17,6 @@ const CHANNEL: &str = "twinhub_changes";
 /// The PostgreSQL-backed [`ModelStore`](super::ModelStore).
 pub struct PgStore {
     pool: PgPool,
-    /// Writes: the same pool (PostgreSQL locks rows, not the database).
-    writer: PgPool,
 }
 
 impl PgStore {
@@ -29,10 +27,12 @@ impl PgStore {
             .connect(database_url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
-            writer: pool.clone(),
-            pool,
-        })
+        Ok(Self { pool })
+    }
+
+    /// Where writes go: the same pool as reads (PostgreSQL locks rows, not the database).
+    fn writer(&self) -> &PgPool {
+        &self.pool
     }
 
     async fn notify_in(

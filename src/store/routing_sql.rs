@@ -77,7 +77,7 @@ macro_rules! impl_routing_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Vec<twinhub_routing::EntryId>, twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 let mut ids = Vec::with_capacity(entries.len());
                 // One row at a time: the order of a multi-row RETURNING is not promised.
                 for entry in entries {
@@ -122,7 +122,7 @@ macro_rules! impl_routing_store {
                 if ids.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 for chunk in ids.chunks(DELETE_CHUNK) {
                     let mut query =
                         sqlx::QueryBuilder::<$db>::new("DELETE FROM routing_outbox WHERE id IN (");
@@ -146,7 +146,7 @@ macro_rules! impl_routing_store {
                 letter: twinhub_routing::DeadLetter,
             ) -> Result<(), twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 sqlx::query(
                     "INSERT INTO routing_dead_letters (endpoint, entry_id, document, at_us) \
                      VALUES ($1, $2, $3, $4)",
@@ -177,7 +177,7 @@ macro_rules! impl_routing_store {
                 keep: usize,
             ) -> Result<(), twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 // Each device whose list grew is trimmed once, after all its inserts.
                 let mut grown: Vec<&str> = Vec::new();
                 for envelope in envelopes {
@@ -271,7 +271,7 @@ macro_rules! impl_routing_store {
             ) -> Result<bool, twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
                 let document = to_json("route", route)?;
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 let updated = sqlx::query("UPDATE routing_routes SET document = $1 WHERE name = $2")
                     .bind(&document)
                     .bind(route.name())
@@ -298,7 +298,7 @@ macro_rules! impl_routing_store {
                 use $crate::store::routing_sql::*;
                 let deleted = sqlx::query("DELETE FROM routing_routes WHERE name = $1")
                     .bind(name)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(storage)?;
                 Ok(deleted.rows_affected() > 0)
@@ -328,7 +328,7 @@ macro_rules! impl_routing_store {
             ) -> Result<bool, twinhub_routing::StorageError> {
                 use $crate::store::routing_sql::*;
                 let document = to_json("endpoint", document)?;
-                let mut tx = self.writer.begin().await.map_err(storage)?;
+                let mut tx = self.writer().begin().await.map_err(storage)?;
                 let updated =
                     sqlx::query("UPDATE routing_endpoints SET document = $1 WHERE name = $2")
                         .bind(&document)
@@ -356,7 +356,7 @@ macro_rules! impl_routing_store {
                 use $crate::store::routing_sql::*;
                 let deleted = sqlx::query("DELETE FROM routing_endpoints WHERE name = $1")
                     .bind(name)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await
                     .map_err(storage)?;
                 Ok(deleted.rows_affected() > 0)

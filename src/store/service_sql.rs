@@ -394,7 +394,7 @@ macro_rules! impl_service_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::access::AuditEntry;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 sqlx::query(
                     "INSERT INTO hub_policies (name, name_lower, primary_key, secondary_key, rights, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -431,7 +431,7 @@ macro_rules! impl_service_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::access::AuditEntry;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let updated = sqlx::query(
                     "UPDATE hub_policies SET primary_key = $1, secondary_key = $2, rights = $3, \
                      updated_at = $4 WHERE name = $5",
@@ -468,7 +468,7 @@ macro_rules! impl_service_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<bool, $crate::store::StoreError> {
                 use $crate::domain::access::AuditEntry;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let deleted = sqlx::query("DELETE FROM hub_policies WHERE name = $1")
                     .bind(name)
                     .execute(&mut *tx)
@@ -490,7 +490,7 @@ macro_rules! impl_service_store {
                 &self,
                 defaults: &[$crate::domain::policy::SharedAccessPolicy],
             ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 // Two instances starting together on PostgreSQL: the primary key makes the
                 // second one's inserts fail, and it rolls back with nothing seeded.
                 let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hub_policies")

@@ -363,7 +363,7 @@ macro_rules! impl_model_store {
 
             async fn refresh_statistics(&self) -> Result<(), $crate::store::StoreError> {
                 // The same statement on both backends: statistics of every table.
-                sqlx::query("ANALYZE").execute(&self.writer).await?;
+                sqlx::query("ANALYZE").execute(self.writer()).await?;
                 Ok(())
             }
 
@@ -449,7 +449,7 @@ macro_rules! impl_model_store {
                 let pushed_by = actor.name.as_str();
                 use $crate::store::sql::write_conflict;
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 // The first statement writes, so SQLite takes its write lock up front instead of
                 // failing a read-to-write upgrade under concurrency.
                 sqlx::query("UPDATE repository_revision SET revision = revision + 1, updated_at = $1 WHERE id = 1")
@@ -545,7 +545,7 @@ macro_rules! impl_model_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<$crate::domain::model::ModelRecord, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 sqlx::query("UPDATE repository_revision SET revision = revision + 1, updated_at = $1 WHERE id = 1")
                     .bind(now)
                     .execute(&mut *tx)
@@ -597,7 +597,7 @@ macro_rules! impl_model_store {
                 actor: &$crate::domain::access::Actor,
             ) -> Result<(), $crate::store::StoreError> {
                 let now = chrono::Utc::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 sqlx::query("UPDATE repository_revision SET revision = revision + 1, updated_at = $1 WHERE id = 1")
                     .bind(now)
                     .execute(&mut *tx)
@@ -842,7 +842,7 @@ macro_rules! impl_model_store {
                 model_id: i64,
                 facets: &[$crate::domain::model::Facet],
             ) -> Result<(), $crate::store::StoreError> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 sqlx::query("DELETE FROM model_facets WHERE model_id = $1")
                     .bind(model_id)
                     .execute(&mut *tx)

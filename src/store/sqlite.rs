@@ -45,6 +45,11 @@ impl SqliteStore {
         Ok(Self { pool, writer })
     }
 
+    /// Where writes go: the one writer connection.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     async fn notify_in(
         _tx: &mut Transaction<'_, Sqlite>,
         _change: &Change,

@@ -104,17 +104,17 @@ impl GroupCommit {
 }
 
 async fn enqueue_batch(outbox: Arc<dyn Outbox>, batch: Vec<Waiting<OutboxCall, OutboxAnswer>>) {
-    let entries: Vec<NewEntry> = batch
-        .iter()
-        .flat_map(|w| w.call.0.iter().cloned())
-        .collect();
-    // The last caller's clock: the batch is stored at that moment or later.
-    let now = batch
-        .iter()
-        .map(|w| w.call.1)
-        .max()
-        .unwrap_or_else(Utc::now);
     if batch.len() > 1 {
+        let entries: Vec<NewEntry> = batch
+            .iter()
+            .flat_map(|w| w.call.0.iter().cloned())
+            .collect();
+        // The last caller's clock: the batch is stored at that moment or later.
+        let now = batch
+            .iter()
+            .map(|w| w.call.1)
+            .max()
+            .unwrap_or_else(Utc::now);
         match outbox.enqueue(&entries, now).await {
             Ok(ids) if ids.len() == entries.len() => {
                 let mut ids = ids.into_iter();
@@ -139,6 +139,7 @@ async fn enqueue_batch(outbox: Arc<dyn Outbox>, batch: Vec<Waiting<OutboxCall, O
             Err(_) => {}
         }
     }
+    // A lone call (the quiet case) goes straight through, without copying its entries.
     for waiting in batch {
         let (entries, now) = &waiting.call;
         let result = outbox.enqueue(entries, *now).await;
